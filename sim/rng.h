@@ -1,0 +1,18 @@
+/* Named, independent random streams: one GSL generator per component. */
+#ifndef SIM_RNG_H
+#define SIM_RNG_H
+
+#include <stdint.h>
+#include <gsl/gsl_rng.h>
+
+/* The seed of the stream called name in replication rep of a run seeded with
+ * seed, through a real mixing function (splitmix64 over the seed, the
+ * replication and a 64-bit hash of the name). Pure; the same inputs always give
+ * the same seed, and any change to one input changes it unpredictably. */
+uint64_t sim_rng_seed(uint64_t seed, uint64_t rep, const char *name);
+
+/* A new GSL generator seeded with sim_rng_seed(seed, rep, name). Free it with
+ * gsl_rng_free(). Returns NULL when out of memory. */
+gsl_rng *sim_rng_new(uint64_t seed, uint64_t rep, const char *name);
+
+#endif

@@ -1,0 +1,56 @@
+/* The discrete-event scheduler: events ordered by (time, insertion sequence). */
+#ifndef SIM_SCHED_H
+#define SIM_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sim/time.h"
+
+typedef struct sim_sched sim_sched;
+
+/* An event handle. 0 is never a valid id; an id is never reused within one
+ * scheduler, so cancelling a stale id is always safe and does nothing. */
+typedef uint64_t sim_event_id;
+
+typedef void (*sim_event_fn)(sim_sched *s, void *ctx);
+
+/* Returns NULL when out of memory. */
+sim_sched *sim_sched_new(void);
+void sim_sched_free(sim_sched *s);
+
+/* Current simulation time (the time of the event being run, or of the last). */
+sim_time sim_sched_now(const sim_sched *s);
+
+/* Schedules fn(s, ctx) at absolute time t (asserts t >= now). Events at equal
+ * times run in the order they were scheduled. Returns the event id, or 0 when
+ * out of memory. O(log n); no allocation once the pool has grown. */
+sim_event_id sim_sched_at(sim_sched *s, sim_time t, sim_event_fn fn, void *ctx);
+
+/* Same, at now + dt (asserts dt >= 0). */
+sim_event_id sim_sched_after(sim_sched *s, sim_time dt, sim_event_fn fn, void *ctx);
+
+/* Cancels a pending event. Returns 1 if it was pending, 0 if it already ran, was
+ * already cancelled, or id is 0. O(1): the record stays queued and is skipped. */
+int sim_sched_cancel(sim_sched *s, sim_event_id id);
+
+/* Runs events until none is left or sim_sched_stop() is called. Returns the
+ * number of events run by this call. */
+uint64_t sim_sched_run(sim_sched *s);
+
+/* Runs every event with time <= t, then sets now to t (if it is later).
+ * Returns the number of events run by this call. */
+uint64_t sim_sched_run_until(sim_sched *s, sim_time t);
+
+/* Makes the current run call return after the running event. */
+void sim_sched_stop(sim_sched *s);
+
+/* Pending (not cancelled, not run) events. */
+size_t sim_sched_pending(const sim_sched *s);
+
+/* Events run since creation. */
+uint64_t sim_sched_events_run(const sim_sched *s);
+
+/* Bytes currently held by the scheduler (heap and pool), for the benchmarks. */
+size_t sim_sched_bytes(const sim_sched *s);
+
+#endif

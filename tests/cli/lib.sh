@@ -1,0 +1,30 @@
+# A small assertion library for shell test suites; prints cmocka-style summary lines.
+# Each suite: source this, define functions named t_*, then call t_main.
+set -u
+: "${MQTTSIM:=$PWD/build/mqttsim}"
+: "${MQTTSIM_ROOT:=$PWD}"
+T_FAILS=0
+
+fail() { echo "    assertion failed: $*"; T_FAILS=$((T_FAILS + 1)); }
+expect_eq() { [ "$1" = "$2" ] || fail "expected '$2', got '$1' ${3:-}"; }
+expect_contains() { case "$1" in *"$2"*) ;; *) fail "output lacks '$2': $(printf '%s' "$1" | head -c 400)";; esac; }
+expect_file() { [ -s "$1" ] || fail "missing or empty file $1"; }
+expect_no_file() { [ ! -e "$1" ] || fail "file should not exist: $1"; }
+
+t_main() {
+  local names n=0 nf=0 f
+  names=$(declare -F | awk '{print $3}' | grep '^t_' | grep -v '^t_main$')
+  echo "[==========] Running $(echo "$names" | wc -w) test(s)."
+  for f in $names; do
+    T_FAILS=0
+    T_DIR=$(mktemp -d)
+    echo "[ RUN      ] $f"
+    ( cd "$T_DIR" && $f; [ "$T_FAILS" -eq 0 ] ) ; local sub=$?
+    if [ $sub -ne 0 ]; then echo "[  FAILED  ] $f"; nf=$((nf + 1)); else echo "[       OK ] $f"; fi
+    rm -rf "$T_DIR"; n=$((n + 1))
+  done
+  echo "[==========] $n test(s) run."
+  echo "[  PASSED  ] $((n - nf)) test(s)."
+  [ $nf -gt 0 ] && echo "[  FAILED  ] $nf test(s), listed above."
+  [ $nf -eq 0 ]
+}
