@@ -15,3 +15,10 @@ int exp_cmd_merge(char *const *dirs, int n, const char *out_dir)
     fprintf(stderr, "mqttsim: merge is not built yet\n");
     return 1;
 }
+
+int exp_cmd_check_sweep(const char *path)
+{
+    (void)path;
+    fprintf(stderr, "mqttsim: sweep checking is not built yet\n");
+    return 2;
+}

@@ -9,4 +9,8 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
 /* `mqttsim merge DIR... --out DIR`. Returns the exit status. */
 int exp_cmd_merge(char *const *dirs, int n, const char *out_dir);
 
+/* `mqttsim check SWEEP`: validates a sweep file (its base experiment and every
+ * vary path and value) without running it. Returns the exit status (0 or 2). */
+int exp_cmd_check_sweep(const char *path);
+
 #endif
