@@ -1,16 +1,774 @@
-/* Running experiments (placeholder until the run engine lands). */
+/* Running experiments: scenario assembly, replications, result files, the table, traces. */
 #include "experiments/run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "experiments/stats.h"
+#include "models/codec.h"
+#include "models/metrics.h"
+#include "models/net.h"
+
+#define CDF_CAP 512
+
+/* The network form of a config: one mq_net_client per client instance. */
+typedef struct {
+    mq_net_config net;
+    mq_net_client *clients;
+    mq_sub *subs;            /* every instance's subscriptions, back to back */
+    char **names;
+    size_t n;
+} scenario;
+
+/* Everything one replication measured. */
+typedef struct {
+    mq_group_result g[3][3];
+    mq_wire_count by_type[16], by_flow[4];
+    uint64_t link_losses, drops[MQ_DROP__COUNT], events[MQ_EV__COUNT];
+    mq_net_stats st;
+    double wall_s;
+    size_t cdf_n[3][3];
+    double cdf_ms[3][3][CDF_CAP], cdf_frac[3][3][CDF_CAP];
+} rep_result;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void scenario_free(scenario *sc)
+{
+    for (size_t i = 0; i < sc->n && sc->names; i++)
+        free(sc->names[i]);
+    free(sc->names);
+    free(sc->clients);
+    free(sc->subs);
+}
+
+/* Expands cfg's client entries into instances. Component names are
+ * "c<entry>.<instance>", so a client's random streams depend only on its
+ * place in the config, not on any other client's settings. */
+static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
+{
+    size_t n = 0, nsubs = 0;
+    *sc = (scenario){0};
+    for (size_t e = 0; e < cfg->n_clients; e++) {
+        n += cfg->clients[e].count;
+        nsubs += cfg->clients[e].count * cfg->clients[e].n_subs;
+    }
+    sc->clients = calloc(n ? n : 1, sizeof *sc->clients);
+    sc->subs = calloc(nsubs ? nsubs : 1, sizeof *sc->subs);
+    sc->names = calloc(n ? n : 1, sizeof *sc->names);
+    if (!sc->clients || !sc->subs || !sc->names)
+        return -1;
+    size_t k = 0, s = 0;
+    for (size_t e = 0; e < cfg->n_clients; e++) {
+        const exp_client *ec = &cfg->clients[e];
+        for (uint32_t i = 0; i < ec->count; i++, k++) {
+            mq_net_client *c = &sc->clients[k];
+            char buf[64];
+            snprintf(buf, sizeof buf, "c%zu.%u", e, i);
+            sc->names[k] = strdup(buf);
+            if (!sc->names[k])
+                return -1;
+            sc->n = k + 1;
+            c->name = sc->names[k];
+            c->publisher = ec->role == EXP_PUBLISHER;
+            c->up = ec->up;
+            c->down = ec->down;
+            c->retry_interval = sim_from_ms(ec->retry_interval_ms);
+            c->max_retries = ec->max_retries;
+            c->topic = ec->topic;
+            c->qos = ec->qos;
+            c->rate_hz = ec->rate_hz;
+            c->poisson = ec->arrival == EXP_POISSON;
+            c->payload_bytes = ec->payload_bytes;
+            c->subs = &sc->subs[s];
+            c->n_subs = ec->n_subs;
+            for (size_t j = 0; j < ec->n_subs; j++, s++)
+                sc->subs[s] = (mq_sub){.filter = ec->subs[j].filter,
+                                       .len = (uint16_t)strlen(ec->subs[j].filter),
+                                       .qos = ec->subs[j].qos};
+            c->qos2_method = ec->has_qos2_method ? ec->qos2_method : cfg->qos2_method;
+        }
+    }
+    sc->n = n;
+    sc->net = (mq_net_config){
+        .seed = cfg->seed, .rep = rep, .version = cfg->mqtt_version ? cfg->mqtt_version : MQ_V311,
+        .duration = sim_from_ms(cfg->duration_s * 1000.0),
+        .drain = sim_from_ms(cfg->drain_s * 1000.0),
+        .setup_timeout = SIM_S(60),
+        .broker = {
+            .role = MQ_ROLE_BROKER, .max_inflight = cfg->max_inflight,
+            .max_queued = cfg->max_queued, .retry_interval = sim_from_ms(cfg->retry_interval_ms),
+            .max_retries = cfg->max_retries, .qos2_method = cfg->qos2_method,
+        },
+    };
+    return 0;
+}
+
+/* Runs replication `rep` of cfg into *r. hooks and max_messages serve trace. */
+static int run_rep(const exp_config *cfg, uint64_t rep, const mq_net_hooks *hooks,
+                   uint64_t max_messages, rep_result *r, char *err, size_t errlen)
+{
+    scenario sc;
+    mq_metrics *m = NULL;
+    mq_net *net = NULL;
+    int rc = -1;
+    memset(r, 0, sizeof *r);
+    if (scenario_build(cfg, rep, &sc) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    sc.net.max_messages = max_messages;
+    m = mq_metrics_new();
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    net = mq_net_new(&sc.net, sc.clients, sc.n, m, hooks, err, errlen);
+    if (!net)
+        goto out;
+    double t0 = now_s();
+    rc = mq_net_run(net, &r->st, err, errlen);
+    r->wall_s = now_s() - t0;
+    for (uint8_t p = 0; p < 3; p++)
+        for (uint8_t s = 0; s < 3; s++) {
+            mq_metrics_group(m, p, s, &r->g[p][s]);
+            r->cdf_n[p][s] = mq_metrics_cdf(m, p, s, r->cdf_ms[p][s], r->cdf_frac[p][s], CDF_CAP);
+        }
+    for (uint8_t t = 0; t < 16; t++)
+        r->by_type[t] = *mq_metrics_wire_by_type(m, t);
+    for (uint8_t f = 0; f < 4; f++)
+        r->by_flow[f] = *mq_metrics_wire_by_flow(m, f);
+    r->link_losses = mq_metrics_link_losses(m);
+    for (int d = 0; d < MQ_DROP__COUNT; d++)
+        r->drops[d] = mq_metrics_drops(m, (mq_drop_reason)d);
+    for (int e = 0; e < MQ_EV__COUNT; e++)
+        r->events[e] = mq_metrics_events(m, (mq_event)e);
+out:
+    mq_net_free(net);
+    mq_metrics_free(m);
+    scenario_free(&sc);
+    return rc;
+}
+
+/* ---- aggregation over replications ------------------------------------ */
+
+enum {
+    M_PUBLISHED, M_EXPECTED, M_UNIQUE, M_DUPLICATES, M_LOST, M_LOSS, M_DUP, M_DELIVERY,
+    M_LAT_MEAN, M_LAT_P50, M_LAT_P90, M_LAT_P99, M_LAT_MAX, M_WIRE_PKTS, M_WIRE_BYTES,
+    M_RESENDS, M__COUNT
+};
+#define M_CI_FIRST M_LOSS
+#define M_CI_LAST M_WIRE_BYTES
+
+static const char *const metric_name[M__COUNT] = {
+    "published", "expected", "unique", "duplicates", "lost", "loss_ratio", "dup_ratio",
+    "delivery_ratio", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
+    "latency_max_ms", "wire_packets_per_delivered", "wire_bytes_per_delivered", "resends",
+};
+
+static double metric(const mq_group_result *g, int k)
+{
+    switch (k) {
+    case M_PUBLISHED: return (double)g->published;
+    case M_EXPECTED: return (double)g->expected;
+    case M_UNIQUE: return (double)g->unique;
+    case M_DUPLICATES: return (double)g->duplicates;
+    case M_LOST: return (double)g->lost;
+    case M_LOSS: return g->loss_ratio;
+    case M_DUP: return g->dup_ratio;
+    case M_DELIVERY: return g->delivery_ratio;
+    case M_LAT_MEAN: return g->lat_mean;
+    case M_LAT_P50: return g->lat_p50;
+    case M_LAT_P90: return g->lat_p90;
+    case M_LAT_P99: return g->lat_p99;
+    case M_LAT_MAX: return g->lat_max;
+    case M_WIRE_PKTS: return g->wire_packets_per_delivered;
+    case M_WIRE_BYTES: return g->wire_bytes_per_delivered;
+    default: return (double)g->resends;
+    }
+}
+
+/* One group's figures over all replications: mean and 95% CI per metric. */
+typedef struct {
+    bool present;
+    uint8_t p, s, q;
+    double mean[M__COUNT], lo[M__COUNT], hi[M__COUNT];
+} group_summary;
+
+static void summarise(rep_result *const *reps, size_t n, group_summary out[9], size_t *ngroups)
+{
+    double *x = malloc((n ? n : 1) * sizeof *x);
+    *ngroups = 0;
+    for (uint8_t p = 0; p < 3; p++)
+        for (uint8_t s = 0; s < 3; s++) {
+            bool present = false;
+            for (size_t r = 0; r < n; r++)
+                present |= reps[r]->g[p][s].present;
+            if (!present)
+                continue;
+            group_summary *gs = &out[(*ngroups)++];
+            gs->present = true;
+            gs->p = p;
+            gs->s = s;
+            gs->q = p < s ? p : s;
+            for (int k = 0; k < M__COUNT; k++) {
+                size_t m = 0;
+                for (size_t r = 0; r < n; r++) {
+                    double v = metric(&reps[r]->g[p][s], k);
+                    if (!isnan(v) && x)
+                        x[m++] = v;
+                }
+                if (m == 0) {
+                    gs->mean[k] = gs->lo[k] = gs->hi[k] = NAN;
+                    continue;
+                }
+                exp_ci95(x, m, &gs->mean[k], &gs->lo[k], &gs->hi[k]);
+                if (n == 1)
+                    gs->lo[k] = gs->hi[k] = NAN;
+            }
+        }
+    free(x);
+}
+
+/* ---- result files ----------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/* Writes text to dir/name through a temporary file and a rename, so a reader
+ * (or an interrupted run) never sees half a file. */
+static int write_atomic(const char *dir, const char *name, const char *text)
+{
+    char tmp[4096], dst[4096];
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    size_t len = strlen(text);
+    int ok = fwrite(text, 1, len, f) == len;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, dst) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* A growable string for CSV text. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#include <stdarg.h>
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->len;
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap - b->len <= (size_t)n)
+            cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s)
+            return;
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+static void sb_num(strbuf *b, double v)
+{
+    if (!isnan(v))
+        sb_printf(b, "%.12g", v);
+}
+
+static void csv_quote(strbuf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        sb_printf(b, "%s", s);
+        return;
+    }
+    sb_printf(b, "\"");
+    for (; *s; s++)
+        sb_printf(b, *s == '"' ? "\"\"" : "%c", *s);
+    sb_printf(b, "\"");
+}
+
+static char *results_csv(const exp_config *cfg, size_t nreps, const group_summary *gs, size_t ng)
+{
+    strbuf b = {0};
+    sb_printf(&b, "name,seed,replications,pub_qos,sub_qos,qos");
+    for (int k = 0; k < M__COUNT; k++)
+        sb_printf(&b, ",%s", metric_name[k]);
+    for (int k = M_CI_FIRST; k <= M_CI_LAST; k++)
+        sb_printf(&b, ",%s_ci_lo,%s_ci_hi", metric_name[k], metric_name[k]);
+    sb_printf(&b, "\n");
+    for (size_t i = 0; i < ng; i++) {
+        csv_quote(&b, cfg->name ? cfg->name : "");
+        sb_printf(&b, ",%llu,%zu,%u,%u,%u", (unsigned long long)cfg->seed, nreps, gs[i].p,
+                  gs[i].s, gs[i].q);
+        for (int k = 0; k < M__COUNT; k++) {
+            sb_printf(&b, ",");
+            sb_num(&b, gs[i].mean[k]);
+        }
+        for (int k = M_CI_FIRST; k <= M_CI_LAST; k++) {
+            sb_printf(&b, ",");
+            sb_num(&b, gs[i].lo[k]);
+            sb_printf(&b, ",");
+            sb_num(&b, gs[i].hi[k]);
+        }
+        sb_printf(&b, "\n");
+    }
+    return b.s;
+}
+
+static char *cdf_csv(const rep_result *r)
+{
+    strbuf b = {0};
+    sb_printf(&b, "pub_qos,sub_qos,qos,latency_ms,cdf\n");
+    for (int p = 0; p < 3; p++)
+        for (int s = 0; s < 3; s++)
+            for (size_t i = 0; i < r->cdf_n[p][s]; i++)
+                sb_printf(&b, "%d,%d,%d,%.6g,%.9g\n", p, s, p < s ? p : s, r->cdf_ms[p][s][i],
+                          r->cdf_frac[p][s][i]);
+    return b.s;
+}
+
+static cJSON *num_or_null(double v)
+{
+    return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v);
+}
+
+static void add_num(cJSON *o, const char *k, double v)
+{
+    cJSON_AddItemToObject(o, k, num_or_null(v));
+}
+
+static cJSON *pair(double lo, double hi)
+{
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, num_or_null(lo));
+    cJSON_AddItemToArray(a, num_or_null(hi));
+    return a;
+}
+
+static const char *const lat_key[5] = {"mean", "p50", "p90", "p99", "max"};
+
+static char *results_json(const exp_config *cfg, const exp_run_opts *opts,
+                          rep_result *const *reps, size_t nreps, const group_summary *gs,
+                          size_t ng, double wall_s)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "name", cfg->name ? cfg->name : "");
+    cJSON_AddNumberToObject(root, "seed", (double)cfg->seed);
+    cJSON_AddNumberToObject(root, "replications", (double)nreps);
+    if (opts->rep_index >= 0)
+        cJSON_AddNumberToObject(root, "rep_index", opts->rep_index);
+    cJSON *conf = cfg->json ? cJSON_Parse(cfg->json) : NULL;
+    cJSON_AddItemToObject(root, "config", conf ? conf : cJSON_CreateNull());
+
+    cJSON *groups = cJSON_AddArrayToObject(root, "groups");
+    for (size_t i = 0; i < ng; i++) {
+        const group_summary *g = &gs[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "pub_qos", g->p);
+        cJSON_AddNumberToObject(o, "sub_qos", g->s);
+        cJSON_AddNumberToObject(o, "qos", g->q);
+        for (int k = M_PUBLISHED; k <= M_DELIVERY; k++)
+            add_num(o, metric_name[k], g->mean[k]);
+        cJSON *lat = cJSON_AddObjectToObject(o, "latency_ms");
+        for (int k = 0; k < 5; k++)
+            add_num(lat, lat_key[k], g->mean[M_LAT_MEAN + k]);
+        add_num(o, "wire_packets_per_delivered", g->mean[M_WIRE_PKTS]);
+        add_num(o, "wire_bytes_per_delivered", g->mean[M_WIRE_BYTES]);
+        add_num(o, "resends", g->mean[M_RESENDS]);
+        if (nreps > 1) {
+            cJSON *ci = cJSON_AddObjectToObject(o, "ci95");
+            for (int k = M_LOSS; k <= M_DELIVERY; k++)
+                cJSON_AddItemToObject(ci, metric_name[k], pair(g->lo[k], g->hi[k]));
+            cJSON *cl = cJSON_AddObjectToObject(ci, "latency_ms");
+            for (int k = 0; k < 5; k++)
+                cJSON_AddItemToObject(cl, lat_key[k], pair(g->lo[M_LAT_MEAN + k], g->hi[M_LAT_MEAN + k]));
+            cJSON_AddItemToObject(ci, "wire_packets_per_delivered", pair(g->lo[M_WIRE_PKTS], g->hi[M_WIRE_PKTS]));
+            cJSON_AddItemToObject(ci, "wire_bytes_per_delivered", pair(g->lo[M_WIRE_BYTES], g->hi[M_WIRE_BYTES]));
+        }
+        cJSON_AddItemToArray(groups, o);
+    }
+
+    /* Counters below are sums over replications. */
+    cJSON *wire = cJSON_AddObjectToObject(root, "wire");
+    for (uint8_t t = MQ_CONNECT; t <= MQ_AUTH; t++) {
+        uint64_t pk = 0, by = 0, rs = 0;
+        for (size_t r = 0; r < nreps; r++) {
+            pk += reps[r]->by_type[t].packets;
+            by += reps[r]->by_type[t].bytes;
+            rs += reps[r]->by_type[t].resends;
+        }
+        if (!pk)
+            continue;
+        cJSON *o = cJSON_AddObjectToObject(wire, mq_type_name(t));
+        cJSON_AddNumberToObject(o, "packets", (double)pk);
+        cJSON_AddNumberToObject(o, "bytes", (double)by);
+        cJSON_AddNumberToObject(o, "resends", (double)rs);
+    }
+    cJSON *byq = cJSON_AddObjectToObject(wire, "by_qos");
+    static const char *const flow_name[4] = {"0", "1", "2", "control"};
+    for (int f = 0; f < 4; f++) {
+        uint64_t pk = 0, by = 0, rs = 0;
+        for (size_t r = 0; r < nreps; r++) {
+            pk += reps[r]->by_flow[f].packets;
+            by += reps[r]->by_flow[f].bytes;
+            rs += reps[r]->by_flow[f].resends;
+        }
+        cJSON *o = cJSON_AddObjectToObject(byq, flow_name[f]);
+        cJSON_AddNumberToObject(o, "packets", (double)pk);
+        cJSON_AddNumberToObject(o, "bytes", (double)by);
+        cJSON_AddNumberToObject(o, "resends", (double)rs);
+    }
+    cJSON *drops = cJSON_AddObjectToObject(root, "drops");
+    uint64_t ll = 0;
+    for (size_t r = 0; r < nreps; r++)
+        ll += reps[r]->link_losses;
+    cJSON_AddNumberToObject(drops, "link", (double)ll);
+    for (int d = 0; d < MQ_DROP__COUNT; d++) {
+        uint64_t v = 0;
+        for (size_t r = 0; r < nreps; r++)
+            v += reps[r]->drops[d];
+        cJSON_AddNumberToObject(drops, mq_drop_reason_name((mq_drop_reason)d), (double)v);
+    }
+    cJSON *events = cJSON_AddObjectToObject(root, "events");
+    uint64_t ev = 0, msgs = 0;
+    double sim_s = 0, wall_run = 0;
+    for (size_t r = 0; r < nreps; r++) {
+        ev += reps[r]->st.events;
+        msgs += reps[r]->st.messages;
+        sim_s += sim_to_s(reps[r]->st.t_last);
+        wall_run += reps[r]->wall_s;
+    }
+    cJSON_AddNumberToObject(events, "scheduler", (double)ev);
+    cJSON *proto = cJSON_AddObjectToObject(events, "protocol");
+    for (int e = 0; e < MQ_EV__COUNT; e++) {
+        uint64_t v = 0;
+        for (size_t r = 0; r < nreps; r++)
+            v += reps[r]->events[e];
+        cJSON_AddNumberToObject(proto, mq_event_name((mq_event)e), (double)v);
+    }
+    cJSON *tm = cJSON_AddObjectToObject(root, "timings");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    cJSON_AddNumberToObject(tm, "wall_s", wall_s);
+    cJSON_AddNumberToObject(tm, "simulated_s", sim_s);
+    cJSON_AddNumberToObject(tm, "messages", (double)msgs);
+    cJSON_AddNumberToObject(tm, "messages_per_wall_s", wall_run > 0 ? (double)msgs / wall_run : 0);
+    cJSON_AddNumberToObject(tm, "events_per_wall_s", wall_run > 0 ? (double)ev / wall_run : 0);
+    cJSON_AddNumberToObject(tm, "peak_rss_kib", (double)ru.ru_maxrss);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+/* ---- the table -------------------------------------------------------- */
+
+static void print_cell(double v, double lo, double hi, const char *fmt, int width)
+{
+    char buf[64];
+    if (isnan(v))
+        snprintf(buf, sizeof buf, "-");
+    else if (!isnan(lo))
+        snprintf(buf, sizeof buf, "%.4g±%.2g", v, (hi - lo) / 2);
+    else
+        snprintf(buf, sizeof buf, fmt, v);
+    printf(" %*s", width, buf);
+}
+
+static void print_table(const exp_config *cfg, size_t nreps, const group_summary *gs, size_t ng,
+                        const rep_result *r0, double wall_s)
+{
+    printf("%s: seed %llu, %zu replication%s, %.0f s publishing, %.2f s wall\n",
+           cfg->name ? cfg->name : "", (unsigned long long)cfg->seed, nreps,
+           nreps == 1 ? "" : "s", cfg->duration_s, wall_s);
+    printf("pub sub qos %10s %10s %10s %10s %10s %12s %12s %12s %12s %12s\n", "published",
+           "expected", "unique", "dups", "lost", "loss_ratio", "dup_ratio", "lat_p50_ms",
+           "lat_p99_ms", "lat_max_ms");
+    for (size_t i = 0; i < ng; i++) {
+        const group_summary *g = &gs[i];
+        printf("%3u %3u %3u", g->p, g->s, g->q);
+        for (int k = M_PUBLISHED; k <= M_LOST; k++)
+            print_cell(g->mean[k], NAN, NAN, "%.0f", 10);
+        print_cell(g->mean[M_LOSS], g->lo[M_LOSS], g->hi[M_LOSS], "%.6f", 12);
+        print_cell(g->mean[M_DUP], g->lo[M_DUP], g->hi[M_DUP], "%.6f", 12);
+        print_cell(g->mean[M_LAT_P50], g->lo[M_LAT_P50], g->hi[M_LAT_P50], "%.3f", 12);
+        print_cell(g->mean[M_LAT_P99], g->lo[M_LAT_P99], g->hi[M_LAT_P99], "%.3f", 12);
+        print_cell(g->mean[M_LAT_MAX], g->lo[M_LAT_MAX], g->hi[M_LAT_MAX], "%.3f", 12);
+        printf("\n");
+    }
+    if (nreps == 1) {
+        printf("drops: link %llu, queue_full %llu, retries_exhausted %llu, in_flight_at_end %llu\n",
+               (unsigned long long)r0->link_losses,
+               (unsigned long long)r0->drops[MQ_DROP_QUEUE_FULL],
+               (unsigned long long)r0->drops[MQ_DROP_RETRIES_EXHAUSTED],
+               (unsigned long long)r0->drops[MQ_DROP_IN_FLIGHT_AT_END]);
+    }
+}
+
+/* ---- commands --------------------------------------------------------- */
 
 int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
 {
-    (void)cfg; (void)opts;
-    fprintf(stderr, "mqttsim: run is not built yet\n");
-    return 1;
+    char err[512];
+    size_t first = 0, nreps = cfg->replications ? cfg->replications : 1;
+    if (opts->rep_index >= 0) {
+        first = (size_t)opts->rep_index;
+        nreps = 1;
+    }
+    rep_result **reps = calloc(nreps, sizeof *reps);
+    group_summary gs[9];
+    size_t ng = 0;
+    int status = 1;
+    double t0 = now_s();
+    bool progress = !opts->quiet && nreps > 1 && isatty(2);
+    if (!reps)
+        goto out;
+    for (size_t r = 0; r < nreps; r++) {
+        reps[r] = malloc(sizeof *reps[r]);
+        if (!reps[r]) {
+            fprintf(stderr, "mqttsim: out of memory\n");
+            goto out;
+        }
+        if (progress)
+            fprintf(stderr, "\rreplication %zu/%zu ...", r + 1, nreps);
+        if (run_rep(cfg, first + r, NULL, 0, reps[r], err, sizeof err) != 0) {
+            if (progress)
+                fprintf(stderr, "\n");
+            fprintf(stderr, "mqttsim: %s: replication %zu: %s\n", cfg->name ? cfg->name : "",
+                    first + r, err);
+            goto out;
+        }
+    }
+    if (progress)
+        fprintf(stderr, "\r%*s\r", 40, "");
+    double wall_s = now_s() - t0;
+    summarise(reps, nreps, gs, &ng);
+
+    char dir[4096];
+    if (opts->out_dir)
+        snprintf(dir, sizeof dir, "%s", opts->out_dir);
+    else
+        snprintf(dir, sizeof dir, "results/%s", cfg->name ? cfg->name : "run");
+    char *json = results_json(cfg, opts, reps, nreps, gs, ng, wall_s);
+    char *csv = results_csv(cfg, nreps, gs, ng);
+    char *cdf = cdf_csv(reps[0]);
+    int werr = !json || !csv || !cdf || mkdir_p(dir) != 0 ||
+               write_atomic(dir, "results.json", json) != 0 ||
+               write_atomic(dir, "results.csv", csv) != 0 ||
+               write_atomic(dir, "latency_cdf.csv", cdf) != 0;
+    if (werr)
+        fprintf(stderr, "mqttsim: cannot write results to %s: %s\n", dir, strerror(errno));
+    else
+        status = 0;
+    if (!opts->quiet) {
+        print_table(cfg, nreps, gs, ng, reps[0], wall_s);
+        if (!werr)
+            printf("results: %s/results.json, %s/results.csv\n", dir, dir);
+    }
+    free(json);
+    free(csv);
+    free(cdf);
+out:
+    for (size_t r = 0; reps && r < nreps; r++)
+        free(reps[r]);
+    free(reps);
+    return status;
+}
+
+/* ---- trace ------------------------------------------------------------ */
+
+/* Which message a packet identifier stands for on one hop: set when a PUBLISH
+ * with that identifier is sent, so the acks that follow are attributed to it. */
+typedef struct {
+    int client;
+    bool flow_up;
+    uint16_t id;
+    uint64_t msg;
+} flow_key;
+
+typedef struct {
+    uint32_t n;            /* messages traced */
+    strbuf *blocks;        /* one per message, [0] for connection setup */
+    flow_key *keys;
+    size_t nkeys, capkeys;
+    const scenario *sc;
+} tracer;
+
+static strbuf *trace_block(tracer *t, uint64_t msg)
+{
+    return msg <= t->n ? &t->blocks[msg] : NULL;
+}
+
+static void trace_publish(void *ctx, int64_t now, int client, uint64_t msg, uint8_t qos)
+{
+    tracer *t = ctx;
+    strbuf *b = trace_block(t, msg);
+    const mq_net_client *c = &t->sc->clients[client];
+    if (!b)
+        return;
+    sb_printf(b, "message %llu: %s publishes at QoS %u on \"%s\" at %.3f ms\n",
+              (unsigned long long)msg, c->name, qos, c->topic, sim_to_ms(now));
+    sb_printf(b, "  %12s  %-8s | %-34s | %s\n", "time", "sender", "packet", "receiver");
+}
+
+static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_packet *p,
+                         uint64_t msg, bool lost)
+{
+    tracer *t = ctx;
+    const char *name = t->sc->clients[client].name;
+    bool is_flow_sender_pkt = p->type == MQ_PUBLISH || p->type == MQ_PUBREL;
+    bool is_ack = p->type == MQ_PUBACK || p->type == MQ_PUBREC || p->type == MQ_PUBCOMP;
+    bool flow_up = is_flow_sender_pkt ? up : !up;
+    if (p->type == MQ_PUBLISH && p->qos > 0) {
+        size_t i;
+        for (i = 0; i < t->nkeys; i++)
+            if (t->keys[i].client == client && t->keys[i].flow_up == flow_up && t->keys[i].id == p->id)
+                break;
+        if (i == t->nkeys) {
+            if (t->nkeys == t->capkeys) {
+                size_t cap = t->capkeys ? t->capkeys * 2 : 64;
+                flow_key *k = realloc(t->keys, cap * sizeof *k);
+                if (!k)
+                    return;
+                t->keys = k;
+                t->capkeys = cap;
+            }
+            t->nkeys++;
+        }
+        t->keys[i] = (flow_key){client, flow_up, p->id, msg};
+    } else if (is_ack || p->type == MQ_PUBREL) {
+        msg = 0;
+        for (size_t i = 0; i < t->nkeys; i++)
+            if (t->keys[i].client == client && t->keys[i].flow_up == flow_up && t->keys[i].id == p->id)
+                msg = t->keys[i].msg;
+        if (!msg)
+            return;
+    }
+    strbuf *b = trace_block(t, msg);
+    if (!b)
+        return;
+    /* The flow's sender stands on the left, as in the classic QoS tables. */
+    const char *left = flow_up ? name : "broker";
+    const char *right = flow_up ? "broker" : name;
+    char pkt[80];
+    if (p->type == MQ_PUBLISH)
+        snprintf(pkt, sizeof pkt, "PUBLISH id=%u QoS %u DUP %d", p->id, p->qos, p->dup);
+    else if (p->type == MQ_PUBREL || is_ack)
+        snprintf(pkt, sizeof pkt, "%s id=%u", mq_type_name(p->type), p->id);
+    else
+        snprintf(pkt, sizeof pkt, "%s", mq_type_name(p->type));
+    bool rightward = msg == 0 ? up : (is_flow_sender_pkt || p->type == MQ_PUBLISH);
+    if (msg == 0) {
+        left = name;
+        right = "broker";
+    }
+    char cell[120];
+    if (rightward)
+        snprintf(cell, sizeof cell, "%s %s", pkt, lost ? "--X  LOST" : "-->");
+    else
+        snprintf(cell, sizeof cell, "%s%s", lost ? "LOST  X-- " : "<-- ", pkt);
+    sb_printf(b, "  %9.3f ms  %-8s | %-34s | %s\n", sim_to_ms(now), left, cell, right);
+}
+
+static void trace_deliver(void *ctx, int64_t now, int client, uint64_t msg, uint8_t qos, bool first)
+{
+    tracer *t = ctx;
+    strbuf *b = trace_block(t, msg);
+    if (b)
+        sb_printf(b, "  %9.3f ms  %-8s | %-34s | %s delivers it (QoS %u)%s\n", sim_to_ms(now), "",
+                  "", t->sc->clients[client].name, qos, first ? "" : " again: DUPLICATE");
+}
+
+static void trace_drop(void *ctx, int64_t now, int client, bool broker_side, uint64_t msg,
+                       mq_drop_reason why)
+{
+    tracer *t = ctx;
+    strbuf *b = trace_block(t, msg);
+    if (b)
+        sb_printf(b, "  %9.3f ms  %-8s | dropped: %-25s |\n", sim_to_ms(now),
+                  broker_side ? "broker" : t->sc->clients[client].name, mq_drop_reason_name(why));
 }
 
 int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
 {
-    (void)cfg; (void)messages; (void)out;
-    fprintf(stderr, "mqttsim: trace is not built yet\n");
-    return 1;
+    char err[512];
+    scenario sc = {0};
+    tracer t = {.n = messages};
+    int status = 1;
+    rep_result *r = malloc(sizeof *r);
+    t.blocks = calloc((size_t)messages + 1, sizeof *t.blocks);
+    if (!r || !t.blocks || scenario_build(cfg, 0, &sc) != 0) {
+        fprintf(stderr, "mqttsim: out of memory\n");
+        goto out;
+    }
+    t.sc = &sc;
+    mq_net_hooks hooks = {.ctx = &t, .publish = trace_publish, .packet = trace_packet,
+                          .deliver = trace_deliver, .drop = trace_drop};
+    if (run_rep(cfg, 0, &hooks, messages, r, err, sizeof err) != 0) {
+        fprintf(stderr, "mqttsim: %s\n", err);
+        goto out;
+    }
+    fprintf(out, "%s: trace of the first %u message%s (seed %llu, replication 0; broker QoS 2 "
+            "method %s)\n\n", cfg->name ? cfg->name : "", messages, messages == 1 ? "" : "s",
+            (unsigned long long)cfg->seed, cfg->qos2_method == MQ_QOS2_A ? "A" : "B");
+    for (uint32_t i = 1; i <= messages; i++)
+        if (t.blocks[i].s)
+            fprintf(out, "%s\n", t.blocks[i].s);
+    status = 0;
+out:
+    scenario_free(&sc);
+    for (uint32_t i = 0; t.blocks && i <= messages; i++)
+        free(t.blocks[i].s);
+    free(t.blocks);
+    free(t.keys);
+    free(r);
+    return status;
 }

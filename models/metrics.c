@@ -1,0 +1,220 @@
+/* Run metrics: per-group counts and GSL running statistics, wire and drop counters. */
+#include "models/metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <gsl/gsl_histogram.h>
+#include <gsl/gsl_rstat.h>
+
+#include "models/codec.h"
+
+/* Latency histogram for CDFs: log-spaced bins, BINS_PER_DECADE per decade from
+ * 10^LO_DECADE ms (1 us) to 10^HI_DECADE ms (about 2.8 h). */
+#define LO_DECADE (-3)
+#define HI_DECADE 7
+#define BINS_PER_DECADE 40
+#define NBINS ((HI_DECADE - LO_DECADE) * BINS_PER_DECADE)
+
+typedef struct {
+    uint64_t published_pairs, expected, unique, duplicates;
+    gsl_rstat_workspace *rs;            /* mean, max, median (P^2) */
+    gsl_rstat_quantile_workspace *q90, *q99;
+    gsl_histogram *hist;
+} group;
+
+struct mq_metrics {
+    group g[3][3];
+    mq_wire_count by_type[16];
+    mq_wire_count by_flow[4];
+    uint64_t link_losses;
+    uint64_t drops[MQ_DROP__COUNT];
+    uint64_t events[MQ_EV__COUNT];
+};
+
+mq_metrics *mq_metrics_new(void)
+{
+    mq_metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    double ranges[NBINS + 1];
+    for (int i = 0; i <= NBINS; i++)
+        ranges[i] = pow(10.0, LO_DECADE + (double)i / BINS_PER_DECADE);
+    for (int p = 0; p < 3; p++)
+        for (int s = 0; s < 3; s++) {
+            group *g = &m->g[p][s];
+            g->rs = gsl_rstat_alloc();
+            g->q90 = gsl_rstat_quantile_alloc(0.90);
+            g->q99 = gsl_rstat_quantile_alloc(0.99);
+            g->hist = gsl_histogram_alloc(NBINS);
+            if (!g->rs || !g->q90 || !g->q99 || !g->hist) {
+                mq_metrics_free(m);
+                return NULL;
+            }
+            gsl_histogram_set_ranges(g->hist, ranges, NBINS + 1);
+        }
+    return m;
+}
+
+void mq_metrics_free(mq_metrics *m)
+{
+    if (!m)
+        return;
+    for (int p = 0; p < 3; p++)
+        for (int s = 0; s < 3; s++) {
+            group *g = &m->g[p][s];
+            if (g->rs)
+                gsl_rstat_free(g->rs);
+            if (g->q90)
+                gsl_rstat_quantile_free(g->q90);
+            if (g->q99)
+                gsl_rstat_quantile_free(g->q99);
+            if (g->hist)
+                gsl_histogram_free(g->hist);
+        }
+    free(m);
+}
+
+void mq_metrics_expect(mq_metrics *m, uint8_t p, uint8_t s, uint32_t n)
+{
+    if (n == 0)
+        return;
+    m->g[p][s].published_pairs++;
+    m->g[p][s].expected += n;
+}
+
+void mq_metrics_delivery(mq_metrics *m, uint8_t p, uint8_t s, bool first, int64_t latency)
+{
+    group *g = &m->g[p][s];
+    if (!first) {
+        g->duplicates++;
+        return;
+    }
+    g->unique++;
+    double ms = (double)latency / 1e6;
+    gsl_rstat_add(ms, g->rs);
+    gsl_rstat_quantile_add(ms, g->q90);
+    gsl_rstat_quantile_add(ms, g->q99);
+    /* Out-of-range latencies land in the edge bins: the CDF stays complete. */
+    double lo = g->hist->range[0], hi = g->hist->range[NBINS];
+    double x = ms < lo ? lo : ms >= hi ? nextafter(hi, 0) : ms;
+    gsl_histogram_increment(g->hist, x);
+}
+
+uint8_t mq_metrics_flow_of(uint8_t type, uint8_t packet_qos)
+{
+    switch (type) {
+    case MQ_PUBLISH: return packet_qos;
+    case MQ_PUBACK: return 1;
+    case MQ_PUBREC:
+    case MQ_PUBREL:
+    case MQ_PUBCOMP: return 2;
+    default: return MQ_FLOW_CONTROL;
+    }
+}
+
+void mq_metrics_wire(mq_metrics *m, uint8_t type, uint8_t packet_qos, size_t bytes, bool resend)
+{
+    mq_wire_count *t = &m->by_type[type & 15];
+    mq_wire_count *f = &m->by_flow[mq_metrics_flow_of(type, packet_qos)];
+    t->packets++;
+    t->bytes += bytes;
+    f->packets++;
+    f->bytes += bytes;
+    if (resend) {
+        t->resends++;
+        f->resends++;
+    }
+}
+
+void mq_metrics_link_loss(mq_metrics *m, uint8_t type)
+{
+    (void)type;
+    m->link_losses++;
+}
+
+void mq_metrics_drop(mq_metrics *m, mq_drop_reason why)
+{
+    m->drops[why]++;
+}
+
+void mq_metrics_event(mq_metrics *m, mq_event ev)
+{
+    m->events[ev]++;
+}
+
+void mq_metrics_group(const mq_metrics *m, uint8_t p, uint8_t s, mq_group_result *out)
+{
+    const group *g = &m->g[p][s];
+    uint8_t q = p < s ? p : s;
+    *out = (mq_group_result){0};
+    out->pub_qos = p;
+    out->sub_qos = s;
+    out->qos = q;
+    out->present = g->expected > 0;
+    out->published = g->published_pairs;
+    out->expected = g->expected;
+    out->unique = g->unique;
+    out->duplicates = g->duplicates;
+    out->lost = g->expected - g->unique;
+    double e = (double)g->expected;
+    out->loss_ratio = g->expected ? (double)out->lost / e : NAN;
+    out->dup_ratio = g->expected ? (double)g->duplicates / e : NAN;
+    out->delivery_ratio = g->expected ? (double)g->unique / e : NAN;
+    if (g->unique) {
+        out->lat_mean = gsl_rstat_mean(g->rs);
+        out->lat_p50 = gsl_rstat_median(g->rs);
+        out->lat_p90 = gsl_rstat_quantile_get(g->q90);
+        out->lat_p99 = gsl_rstat_quantile_get(g->q99);
+        out->lat_max = gsl_rstat_max(g->rs);
+    } else {
+        out->lat_mean = out->lat_p50 = out->lat_p90 = out->lat_p99 = out->lat_max = NAN;
+    }
+    /* Wire cost is kept per flow QoS (a packet's own class), so it is shared
+     * by every group delivered at that QoS: divide by all their deliveries. */
+    uint64_t delivered_at_q = 0;
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            if ((a < b ? a : b) == q)
+                delivered_at_q += m->g[a][b].unique;
+    const mq_wire_count *f = &m->by_flow[q];
+    out->wire_packets_per_delivered = delivered_at_q ? (double)f->packets / (double)delivered_at_q : NAN;
+    out->wire_bytes_per_delivered = delivered_at_q ? (double)f->bytes / (double)delivered_at_q : NAN;
+    out->resends = f->resends;
+}
+
+size_t mq_metrics_cdf(const mq_metrics *m, uint8_t p, uint8_t s, double *ms, double *frac,
+                      size_t cap)
+{
+    const group *g = &m->g[p][s];
+    double total = gsl_histogram_sum(g->hist);
+    size_t n = 0;
+    if (total <= 0)
+        return 0;
+    double cum = 0;
+    for (size_t i = 0; i < NBINS && n < cap; i++) {
+        double c = gsl_histogram_get(g->hist, i);
+        if (c <= 0)
+            continue;
+        cum += c;
+        double lower, upper;
+        gsl_histogram_get_range(g->hist, i, &lower, &upper);
+        ms[n] = upper;
+        frac[n] = cum / total;
+        n++;
+    }
+    return n;
+}
+
+const mq_wire_count *mq_metrics_wire_by_type(const mq_metrics *m, uint8_t type)
+{
+    return &m->by_type[type & 15];
+}
+
+const mq_wire_count *mq_metrics_wire_by_flow(const mq_metrics *m, uint8_t flow)
+{
+    return &m->by_flow[flow & 3];
+}
+
+uint64_t mq_metrics_link_losses(const mq_metrics *m) { return m->link_losses; }
+uint64_t mq_metrics_drops(const mq_metrics *m, mq_drop_reason why) { return m->drops[why]; }
+uint64_t mq_metrics_events(const mq_metrics *m, mq_event ev) { return m->events[ev]; }

@@ -1,0 +1,570 @@
+/* The host adapter: sessions and broker on the kernel's scheduler and links. */
+#include "models/net.h"
+
+#include <gsl/gsl_randist.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/broker.h"
+#include "models/topic.h"
+#include "sim/rng.h"
+#include "sim/sched.h"
+
+typedef struct client client;
+
+/* One end of one client's connection: the client's or the broker's. */
+typedef struct {
+    mq_net *net;
+    client *c;
+    bool broker_side;
+    mq_session *s;
+    sim_link *out;          /* the link this end sends on */
+    sim_event_id ev;        /* the pending timer event, if any */
+    int64_t ev_at;          /* its time */
+    int64_t want_at;        /* what the engine last asked for */
+} endpoint;
+
+/* A subscriber a publisher's messages go to. */
+typedef struct {
+    int sub;                /* client index */
+    uint8_t sub_qos;        /* highest QoS among its matching subscriptions */
+} target;
+
+struct client {
+    int idx;
+    const mq_net_client *cfg;
+    endpoint cli, brk;
+    sim_link *up, *down;
+    gsl_rng *rng_up, *rng_down, *rng_arrival;
+    bool ready;
+    /* publisher */
+    target *targets;
+    size_t n_targets;
+    int32_t *target_of;     /* client index -> target ordinal, or -1 */
+    uint32_t per_group[3];  /* targets per subscription QoS */
+    int64_t period;         /* periodic arrivals: ns between messages */
+    int64_t first_at, next_at;
+    uint64_t k;             /* messages published */
+};
+
+/* A message with its per-target delivery counts (saturating at 65535). */
+typedef struct {
+    mq_msg m;
+    client *pub;
+    uint16_t counts[];
+} msgrec;
+
+/* A frame on a link: the packet's bytes and, for PUBLISH, its message. */
+typedef struct {
+    mq_msg *msg;
+    uint32_t len;
+    uint8_t bytes[];
+} frame;
+
+struct mq_net {
+    mq_net_config cfg;
+    sim_sched *sched;
+    mq_broker *broker;
+    mq_metrics *metrics;
+    mq_net_hooks hooks;
+    bool has_hooks;
+    client *clients;
+    size_t n;
+    size_t n_ready;
+    bool publishing, failed;
+    sim_event_id end_ev;
+    uint64_t next_msg_id;
+    uint64_t live, peak_live;
+    mq_net_stats st;
+};
+
+/* ---- messages and frames ---------------------------------------------- */
+
+static void msg_free(mq_msg *m, void *ctx)
+{
+    mq_net *net = ctx;
+    net->live--;
+    free(m);
+}
+
+static uint64_t msg_id(const mq_msg *m)
+{
+    return m ? m->id : 0;
+}
+
+static void frame_free(frame *f)
+{
+    if (f->msg)
+        mq_msg_unref(f->msg);
+    free(f);
+}
+
+static void release_frame(void *ctx, void *fr)
+{
+    (void)ctx;
+    frame_free(fr);
+}
+
+/* ---- session callbacks (both ends) ------------------------------------ */
+
+static void on_send(void *ctx, const uint8_t *buf, size_t len, const mq_packet *p, mq_msg *m,
+                    bool resend)
+{
+    endpoint *e = ctx;
+    mq_net *net = e->net;
+    frame *f = malloc(sizeof *f + len);
+    if (!f) {
+        /* Out of memory: count it as lost on the wire rather than abort. */
+        mq_metrics_link_loss(net->metrics, p->type);
+        return;
+    }
+    f->msg = m;
+    f->len = (uint32_t)len;
+    memcpy(f->bytes, buf, len);
+    if (m)
+        mq_msg_ref(m);
+    mq_metrics_wire(net->metrics, p->type, p->qos, len, resend);
+    int64_t now = sim_sched_now(net->sched);
+    net->st.t_last = now;
+    int ok = sim_link_send(e->out, f, len);
+    if (net->has_hooks && net->hooks.packet)
+        net->hooks.packet(net->hooks.ctx, now, e->c->idx, !e->broker_side, p, msg_id(m), !ok);
+    if (!ok) {
+        mq_metrics_link_loss(net->metrics, p->type);
+        frame_free(f);
+    }
+}
+
+static void on_arrive(void *ctx, void *fr, size_t bytes)
+{
+    endpoint *e = ctx;
+    frame *f = fr;
+    (void)bytes;
+    int64_t now = sim_sched_now(e->net->sched);
+    e->net->st.t_last = now;
+    mq_session_on_packet(e->s, now, f->bytes, f->len, f->msg);
+    frame_free(f);
+}
+
+static void timer_fire(sim_sched *s, void *ctx)
+{
+    endpoint *e = ctx;
+    int64_t now = sim_sched_now(s);
+    e->ev = 0;
+    if (e->want_at == MQ_NEVER)
+        return;
+    if (now < e->want_at) {
+        /* Fired for an earlier deadline that has since moved later. */
+        e->ev_at = e->want_at;
+        e->ev = sim_sched_at(s, e->want_at, timer_fire, e);
+        return;
+    }
+    mq_session_on_timer(e->s, now);
+}
+
+/* The engine's single timer. Moving a deadline later leaves the pending event
+ * in place (it re-arms itself when it fires early), so the common case, an ack
+ * pushing the deadline back, costs nothing here. */
+static void on_timer(void *ctx, int64_t at)
+{
+    endpoint *e = ctx;
+    e->want_at = at;
+    if (at == MQ_NEVER)
+        return;
+    if (e->ev && e->ev_at <= at)
+        return;
+    if (e->ev)
+        sim_sched_cancel(e->net->sched, e->ev);
+    int64_t now = sim_sched_now(e->net->sched);
+    e->ev_at = at < now ? now : at;
+    e->ev = sim_sched_at(e->net->sched, e->ev_at, timer_fire, e);
+}
+
+static void on_drop(void *ctx, mq_msg *m, uint8_t qos, mq_drop_reason why)
+{
+    endpoint *e = ctx;
+    (void)qos;
+    mq_metrics_drop(e->net->metrics, why);
+    if (e->net->has_hooks && e->net->hooks.drop)
+        e->net->hooks.drop(e->net->hooks.ctx, sim_sched_now(e->net->sched), e->c->idx,
+                           e->broker_side, msg_id(m), why);
+}
+
+static void on_event(void *ctx, mq_event ev, const mq_packet *p)
+{
+    endpoint *e = ctx;
+    (void)p;
+    mq_metrics_event(e->net->metrics, ev);
+}
+
+static void start_publishing(mq_net *net);
+
+static void client_ready(endpoint *e)
+{
+    if (e->c->ready)
+        return;
+    e->c->ready = true;
+    if (++e->net->n_ready == e->net->n)
+        start_publishing(e->net);
+}
+
+static void on_connected(void *ctx)
+{
+    endpoint *e = ctx;
+    const mq_net_client *cc = e->c->cfg;
+    if (cc->publisher || cc->n_subs == 0) {
+        client_ready(e);
+        return;
+    }
+    if (mq_session_subscribe(e->s, sim_sched_now(e->net->sched), cc->subs, cc->n_subs) != 0)
+        e->net->failed = true;
+}
+
+static void on_subscribed(void *ctx, const uint8_t *codes, size_t n)
+{
+    endpoint *e = ctx;
+    for (size_t i = 0; i < n; i++)
+        if (codes[i] & 0x80)
+            e->net->failed = true;
+    client_ready(e);
+}
+
+/* A subscriber's application receives a message. */
+static void on_deliver(void *ctx, int64_t now, mq_msg *m, uint8_t qos, bool dup)
+{
+    endpoint *e = ctx;
+    mq_net *net = e->net;
+    msgrec *r = (msgrec *)m;
+    (void)dup;
+    int32_t ord = r->pub->target_of[e->c->idx];
+    if (ord < 0)
+        return; /* cannot happen: the broker routes by the same subscriptions */
+    bool first = r->counts[ord] == 0;
+    if (r->counts[ord] < UINT16_MAX)
+        r->counts[ord]++;
+    mq_metrics_delivery(net->metrics, m->qos, r->pub->targets[ord].sub_qos, first,
+                        now - m->t_pub);
+    if (net->has_hooks && net->hooks.deliver)
+        net->hooks.deliver(net->hooks.ctx, now, e->c->idx, m->id, qos, first);
+}
+
+/* ---- publishing ------------------------------------------------------- */
+
+static void end_run(sim_sched *s, void *ctx)
+{
+    (void)ctx;
+    sim_sched_stop(s);
+}
+
+static void stop_publishing(mq_net *net)
+{
+    if (!net->publishing)
+        return;
+    net->publishing = false;
+    net->st.t_publish_end = sim_sched_now(net->sched);
+    if (net->end_ev)
+        sim_sched_cancel(net->sched, net->end_ev);
+    net->end_ev = sim_sched_after(net->sched, net->cfg.drain, end_run, net);
+}
+
+static void publish_end(sim_sched *s, void *ctx)
+{
+    (void)s;
+    mq_net *net = ctx;
+    net->end_ev = 0;
+    stop_publishing(net);
+}
+
+static void publish_one(sim_sched *s, void *ctx)
+{
+    client *c = ctx;
+    mq_net *net = c->cli.net;
+    if (!net->publishing)
+        return;
+    int64_t now = sim_sched_now(s);
+    const mq_net_client *cc = c->cfg;
+    msgrec *r = calloc(1, sizeof *r + c->n_targets * sizeof r->counts[0]);
+    if (!r) {
+        net->failed = true;
+        sim_sched_stop(s);
+        return;
+    }
+    r->pub = c;
+    r->m.refs = 1;
+    r->m.qos = cc->qos;
+    r->m.topic = cc->topic;
+    r->m.topic_len = (uint16_t)strlen(cc->topic);
+    r->m.payload_len = cc->payload_bytes;
+    r->m.id = ++net->next_msg_id;
+    r->m.t_pub = now;
+    r->m.on_free = msg_free;
+    r->m.free_ctx = net;
+    if (++net->live > net->peak_live)
+        net->peak_live = net->live;
+    net->st.messages++;
+    c->k++;
+    for (int q = 0; q < 3; q++)
+        mq_metrics_expect(net->metrics, cc->qos, (uint8_t)q, c->per_group[q]);
+    if (net->has_hooks && net->hooks.publish)
+        net->hooks.publish(net->hooks.ctx, now, c->idx, r->m.id, cc->qos);
+    mq_session_publish(c->cli.s, now, &r->m, cc->qos);
+    mq_msg_unref(&r->m);
+
+    if (net->cfg.max_messages && net->st.messages >= net->cfg.max_messages) {
+        stop_publishing(net);
+        return;
+    }
+    if (cc->poisson)
+        c->next_at = now + sim_from_ms(gsl_ran_exponential(c->rng_arrival, 1000.0 / cc->rate_hz));
+    else
+        c->next_at = c->first_at + (int64_t)c->k * c->period; /* no drift */
+    sim_sched_at(s, c->next_at, publish_one, c);
+}
+
+static void start_publishing(mq_net *net)
+{
+    int64_t now = sim_sched_now(net->sched);
+    net->publishing = true;
+    net->st.t_ready = now;
+    for (size_t i = 0; i < net->n; i++) {
+        client *c = &net->clients[i];
+        const mq_net_client *cc = c->cfg;
+        if (!cc->publisher)
+            continue;
+        int64_t first;
+        if (cc->poisson) {
+            first = now + sim_from_ms(gsl_ran_exponential(c->rng_arrival, 1000.0 / cc->rate_hz));
+        } else {
+            /* A random phase within one period keeps publishers of equal rate
+             * from firing in lockstep. */
+            c->period = (int64_t)(1e9 / cc->rate_hz + 0.5);
+            if (c->period < 1)
+                c->period = 1;
+            first = now + (int64_t)(gsl_rng_uniform(c->rng_arrival) * (double)c->period);
+        }
+        c->first_at = c->next_at = first;
+        sim_sched_at(net->sched, first, publish_one, c);
+    }
+    net->end_ev = sim_sched_after(net->sched, net->cfg.duration, publish_end, net);
+}
+
+/* ---- construction and the run ----------------------------------------- */
+
+static void setup_timeout(sim_sched *s, void *ctx)
+{
+    mq_net *net = ctx;
+    if (!net->publishing && net->n_ready < net->n) {
+        net->failed = true;
+        sim_sched_stop(s);
+    }
+}
+
+static void endpoint_init(endpoint *e, mq_net *net, client *c, bool broker_side)
+{
+    e->net = net;
+    e->c = c;
+    e->broker_side = broker_side;
+    e->want_at = MQ_NEVER;
+}
+
+static mq_session_io endpoint_io(endpoint *e)
+{
+    mq_session_io io = {
+        .ctx = e, .send = on_send, .deliver = on_deliver, .timer = on_timer,
+        .drop = on_drop, .event = on_event, .connected = on_connected,
+        .subscribed = on_subscribed,
+    };
+    return io;
+}
+
+/* Fills a publisher's targets: every subscriber with a matching filter, at
+ * the highest QoS among its matching filters. */
+static int build_targets(mq_net *net, client *c)
+{
+    const mq_net_client *cc = c->cfg;
+    size_t tlen = strlen(cc->topic);
+    c->target_of = malloc(net->n * sizeof *c->target_of);
+    c->targets = malloc(net->n * sizeof *c->targets);
+    if (!c->target_of || !c->targets)
+        return -1;
+    for (size_t j = 0; j < net->n; j++) {
+        const mq_net_client *sc = net->clients[j].cfg;
+        int best = -1;
+        c->target_of[j] = -1;
+        if (sc->publisher)
+            continue;
+        for (size_t k = 0; k < sc->n_subs; k++)
+            if (mq_topic_match(sc->subs[k].filter, sc->subs[k].len, cc->topic, tlen) &&
+                sc->subs[k].qos > best)
+                best = sc->subs[k].qos;
+        if (best < 0)
+            continue;
+        c->target_of[j] = (int32_t)c->n_targets;
+        c->targets[c->n_targets++] = (target){.sub = (int)j, .sub_qos = (uint8_t)best};
+        c->per_group[best]++;
+    }
+    return 0;
+}
+
+mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_t n,
+                   mq_metrics *metrics, const mq_net_hooks *hooks, char *err, size_t errlen)
+{
+    mq_net *net = calloc(1, sizeof *net);
+    if (!net)
+        goto oom;
+    net->cfg = *cfg;
+    net->metrics = metrics;
+    if (hooks) {
+        net->hooks = *hooks;
+        net->has_hooks = true;
+    }
+    net->n = n;
+    net->sched = sim_sched_new();
+    mq_session_config bc = cfg->broker;
+    bc.role = MQ_ROLE_BROKER;
+    bc.version = cfg->version;
+    net->broker = mq_broker_new(&bc);
+    net->clients = calloc(n ? n : 1, sizeof *net->clients);
+    if (!net->sched || !net->broker || !net->clients)
+        goto oom;
+
+    char name[256];
+    for (size_t i = 0; i < n; i++) {
+        client *c = &net->clients[i];
+        const mq_net_client *cc = &clients[i];
+        c->idx = (int)i;
+        c->cfg = cc;
+        endpoint_init(&c->cli, net, c, false);
+        endpoint_init(&c->brk, net, c, true);
+        snprintf(name, sizeof name, "%s.up", cc->name);
+        c->rng_up = sim_rng_new(cfg->seed, cfg->rep, name);
+        snprintf(name, sizeof name, "%s.down", cc->name);
+        c->rng_down = sim_rng_new(cfg->seed, cfg->rep, name);
+        snprintf(name, sizeof name, "%s.arrival", cc->name);
+        c->rng_arrival = sim_rng_new(cfg->seed, cfg->rep, name);
+        if (!c->rng_up || !c->rng_down || !c->rng_arrival)
+            goto oom;
+        c->up = sim_link_new(net->sched, &cc->up, c->rng_up, on_arrive, &c->brk);
+        c->down = sim_link_new(net->sched, &cc->down, c->rng_down, on_arrive, &c->cli);
+        if (!c->up || !c->down)
+            goto oom;
+        c->cli.out = c->up;
+        c->brk.out = c->down;
+
+        mq_session_config sc = {
+            .role = MQ_ROLE_CLIENT, .version = cfg->version, .client_id = cc->name,
+            .max_inflight = cfg->broker.max_inflight, .max_queued = cfg->broker.max_queued,
+            .retry_interval = cc->retry_interval, .max_retries = cc->max_retries,
+            .qos2_method = cc->qos2_method,
+        };
+        mq_session_io io = endpoint_io(&c->cli);
+        c->cli.s = mq_session_new(&sc, &io);
+        mq_session_io bio = endpoint_io(&c->brk);
+        bio.connected = NULL;
+        bio.subscribed = NULL;
+        int bi = mq_broker_add_client(net->broker, &bio);
+        if (!c->cli.s || bi < 0)
+            goto oom;
+        c->brk.s = mq_broker_session(net->broker, bi);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (clients[i].publisher && build_targets(net, &net->clients[i]) != 0)
+            goto oom;
+    return net;
+oom:
+    snprintf(err, errlen, "out of memory building the network");
+    mq_net_free(net);
+    return NULL;
+}
+
+int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < net->n; i++)
+        mq_session_connect(net->clients[i].cli.s, 0);
+    sim_sched_at(net->sched, net->cfg.setup_timeout, setup_timeout, net);
+    sim_sched_run(net->sched);
+
+    int64_t now = sim_sched_now(net->sched);
+    /* Whatever is still held by a sender is lost to the run. */
+    for (size_t i = 0; i < net->n; i++) {
+        mq_session_close(net->clients[i].cli.s, now);
+        mq_session_close(net->clients[i].brk.s, now);
+    }
+    for (size_t i = 0; i < net->n; i++) {
+        client *c = &net->clients[i];
+        sim_link_release(c->up, release_frame, NULL);
+        sim_link_release(c->down, release_frame, NULL);
+        const sim_link_stats *u = sim_link_stats_get(c->up), *d = sim_link_stats_get(c->down);
+        net->st.up.frames_sent += u->frames_sent;
+        net->st.up.frames_lost += u->frames_lost;
+        net->st.up.frames_delivered += u->frames_delivered;
+        net->st.up.bytes_sent += u->bytes_sent;
+        net->st.up.bytes_lost += u->bytes_lost;
+        net->st.up.bytes_delivered += u->bytes_delivered;
+        net->st.down.frames_sent += d->frames_sent;
+        net->st.down.frames_lost += d->frames_lost;
+        net->st.down.frames_delivered += d->frames_delivered;
+        net->st.down.bytes_sent += d->bytes_sent;
+        net->st.down.bytes_lost += d->bytes_lost;
+        net->st.down.bytes_delivered += d->bytes_delivered;
+    }
+    net->st.events = sim_sched_events_run(net->sched);
+    net->st.peak_live_messages = net->peak_live;
+    if (net->publishing)
+        net->st.t_publish_end = now;
+    *st = net->st;
+    if (net->failed) {
+        size_t waiting = net->n - net->n_ready;
+        if (waiting)
+            snprintf(err, errlen,
+                     "%zu of %zu clients were not connected and subscribed after %.1f s of "
+                     "simulated time (CONNECT/SUBSCRIBE kept being lost, or a SUBSCRIBE was refused)",
+                     waiting, net->n, sim_to_s(net->cfg.setup_timeout));
+        else
+            snprintf(err, errlen, "the run failed (out of memory or a refused subscription)");
+        return -1;
+    }
+    return 0;
+}
+
+void mq_net_free(mq_net *net)
+{
+    if (!net)
+        return;
+    for (size_t i = 0; i < net->n && net->clients; i++) {
+        client *c = &net->clients[i];
+        if (c->cli.s)
+            mq_session_free(c->cli.s);
+        if (c->up)
+            sim_link_release(c->up, release_frame, NULL);
+        if (c->down)
+            sim_link_release(c->down, release_frame, NULL);
+    }
+    if (net->broker)
+        mq_broker_free(net->broker);
+    for (size_t i = 0; i < net->n && net->clients; i++) {
+        client *c = &net->clients[i];
+        if (c->up)
+            sim_link_free(c->up);
+        if (c->down)
+            sim_link_free(c->down);
+        if (c->rng_up)
+            gsl_rng_free(c->rng_up);
+        if (c->rng_down)
+            gsl_rng_free(c->rng_down);
+        if (c->rng_arrival)
+            gsl_rng_free(c->rng_arrival);
+        free(c->targets);
+        free(c->target_of);
+    }
+    free(net->clients);
+    if (net->sched)
+        sim_sched_free(net->sched);
+    free(net);
+}
+
+uint64_t mq_net_live_messages(const mq_net *net)
+{
+    return net->live;
+}
