@@ -34,7 +34,7 @@ static void assert_near_impl(double a, double b, double eps, const char *what, c
     }
 }
 
-#define N_MSGS 20000            /* 1000 Hz for 20 s */
+#define N_MSGS 100000           /* 5000 Hz for 20 s */
 
 typedef struct {
     mq_net_config net;
@@ -69,7 +69,7 @@ static void world_init(world *w, uint8_t pub_qos, uint8_t sub_qos, double p_pub,
     w->c[0] = (mq_net_client){
         .name = "pub", .publisher = true, .up = lossy(p_pub), .down = lossy(p_pub),
         .retry_interval = SIM_MS(200), .max_retries = -1, .topic = "t/a", .qos = pub_qos,
-        .rate_hz = 1000, .payload_bytes = 32,
+        .rate_hz = 5000, .payload_bytes = 32,
     };
     w->c[1] = (mq_net_client){
         .name = "sub", .publisher = false, .up = lossy(p_sub), .down = lossy(p_sub),
