@@ -73,6 +73,7 @@ struct mq_net {
     size_t n;
     size_t n_ready;
     bool publishing, failed;
+    char why[200];          /* what failed, when failed is set after setup */
     sim_event_id end_ev;
     uint64_t next_msg_id;
     uint64_t live, peak_live;
@@ -217,16 +218,25 @@ static void on_connected(void *ctx)
         client_ready(e);
         return;
     }
-    if (mq_session_subscribe(e->s, sim_sched_now(e->net->sched), cc->subs, cc->n_subs) != 0)
+    int rc = mq_session_subscribe(e->s, sim_sched_now(e->net->sched), cc->subs, cc->n_subs);
+    if (rc != 0) {
+        snprintf(e->net->why, sizeof e->net->why, "%s could not subscribe (error %d)", cc->name, rc);
         e->net->failed = true;
+        sim_sched_stop(e->net->sched);
+    }
 }
 
 static void on_subscribed(void *ctx, const uint8_t *codes, size_t n)
 {
     endpoint *e = ctx;
     for (size_t i = 0; i < n; i++)
-        if (codes[i] & 0x80)
+        if (codes[i] & 0x80) {
+            snprintf(e->net->why, sizeof e->net->why,
+                     "the broker refused subscription %zu of %s (code 0x%02x)", i, e->c->cfg->name,
+                     codes[i]);
             e->net->failed = true;
+            sim_sched_stop(e->net->sched);
+        }
     client_ready(e);
 }
 
@@ -286,6 +296,7 @@ static void publish_one(sim_sched *s, void *ctx)
     const mq_net_client *cc = c->cfg;
     msgrec *r = calloc(1, sizeof *r + c->n_targets * sizeof r->counts[0]);
     if (!r) {
+        snprintf(net->why, sizeof net->why, "out of memory");
         net->failed = true;
         sim_sched_stop(s);
         return;
@@ -308,8 +319,15 @@ static void publish_one(sim_sched *s, void *ctx)
         mq_metrics_expect(net->metrics, cc->qos, (uint8_t)q, c->per_group[q]);
     if (net->has_hooks && net->hooks.publish)
         net->hooks.publish(net->hooks.ctx, now, c->idx, r->m.id, cc->qos);
-    mq_session_publish(c->cli.s, now, &r->m, cc->qos);
+    int rc = mq_session_publish(c->cli.s, now, &r->m, cc->qos);
     mq_msg_unref(&r->m);
+    if (rc < 0) {
+        snprintf(net->why, sizeof net->why, "%s could not publish on \"%s\" (error %d)",
+                 cc->name, cc->topic, rc);
+        net->failed = true;
+        sim_sched_stop(s);
+        return;
+    }
 
     if (net->cfg.max_messages && net->st.messages >= net->cfg.max_messages) {
         stop_publishing(net);
@@ -516,7 +534,9 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
     *st = net->st;
     if (net->failed) {
         size_t waiting = net->n - net->n_ready;
-        if (waiting)
+        if (net->why[0])
+            snprintf(err, errlen, "%s", net->why);
+        else if (waiting)
             snprintf(err, errlen,
                      "%zu of %zu clients were not connected and subscribed after %.1f s of "
                      "simulated time (CONNECT/SUBSCRIBE kept being lost, or a SUBSCRIBE was refused)",
