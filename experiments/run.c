@@ -520,7 +520,8 @@ static void print_cell(double v, double lo, double hi, const char *fmt, int widt
         snprintf(buf, sizeof buf, "%.4g±%.2g", v, (hi - lo) / 2);
     else
         snprintf(buf, sizeof buf, fmt, v);
-    printf(" %*s", width, buf);
+    /* "±" takes two bytes but one column. */
+    printf(" %*s", width + (strstr(buf, "±") ? 1 : 0), buf);
 }
 
 static void print_table(const exp_config *cfg, size_t nreps, const group_summary *gs, size_t ng,
