@@ -15,23 +15,42 @@ typedef enum {
     MQ_PINGREQ, MQ_PINGRESP, MQ_DISCONNECT, MQ_AUTH,
 } mq_type;
 
-/* Results. Decoding never reads past the length it is given. */
+/* Results. Decoding never reads past the length it is given.
+ *
+ * MQ_ERR_NEED_MORE is the only answer that is not final: on a byte stream the
+ * caller waits for more bytes and decodes again. A transport that hands over
+ * whole frames (as the simulator's links do) must treat it as malformed: the
+ * frame announced more than it holds. Every other MQ_ERR_* is a malformed
+ * packet or protocol error, on which MQTT closes the connection.
+ *
+ * A length that runs past its enclosing length (a string's, a Property
+ * Length's, a field's) is MQ_ERR_TRUNCATED; a string whose bytes are there but
+ * are not well-formed UTF-8, or contain U+0000, is MQ_ERR_UTF8. */
 enum {
     MQ_OK = 0,
     MQ_ERR_NEED_MORE = -1,      /* buffer ends before the packet does (stream: wait) */
-    MQ_ERR_NOSPACE = -2,        /* encode: output buffer too small */
-    MQ_ERR_VARINT = -3,         /* Remaining Length / varint over 4 bytes */
-    MQ_ERR_FLAGS = -4,          /* reserved fixed-header flag bits wrong */
-    MQ_ERR_QOS = -5,            /* QoS 3 */
+    MQ_ERR_NOSPACE = -2,        /* encode: output buffer too small (nothing written) */
+    MQ_ERR_VARINT = -3,         /* varint over 4 bytes, or not in its shortest form */
+    MQ_ERR_FLAGS = -4,          /* reserved flag bits wrong: fixed header (DUP on QoS 0
+                                   too), CONNECT flags, CONNACK flags, subscription
+                                   options */
+    MQ_ERR_QOS = -5,            /* QoS 3 (PUBLISH, will, subscription) */
     MQ_ERR_ZERO_ID = -6,        /* packet identifier 0 where one is required */
-    MQ_ERR_TRUNCATED = -7,      /* a field runs past the Remaining Length */
-    MQ_ERR_WILDCARD = -8,       /* '+' or '#' in a PUBLISH topic */
-    MQ_ERR_UTF8 = -9,           /* a string length or content invalid */
-    MQ_ERR_TYPE = -10,          /* packet type 0, or unknown to the version */
+    MQ_ERR_TRUNCATED = -7,      /* a field runs past the Remaining Length (or past its
+                                   5.0 Property Length) */
+    MQ_ERR_WILDCARD = -8,       /* '+' or '#' in a topic name (PUBLISH, will), or one
+                                   that is not a whole level in a filter */
+    MQ_ERR_UTF8 = -9,           /* string content not well-formed UTF-8, or U+0000 */
+    MQ_ERR_TYPE = -10,          /* packet type 0, or unknown to the version (AUTH in 3.1.1) */
     MQ_ERR_TRAILING = -11,      /* bytes left over inside the Remaining Length */
-    MQ_ERR_PROPERTY = -12,      /* malformed or duplicated 5.0 property */
-    MQ_ERR_PROTOCOL = -13,      /* other protocol violation (bad protocol name, ...) */
+    MQ_ERR_PROPERTY = -12,      /* 5.0 property unknown, in the wrong packet, repeated,
+                                   or with a forbidden value */
+    MQ_ERR_PROTOCOL = -13,      /* other violation: protocol name or level, empty topic
+                                   or filter list, reason code not defined for the
+                                   packet, ... */
     MQ_ERR_INVALID = -14,       /* encode: the packet struct cannot be encoded */
+    MQ_ERR_TOO_MANY = -15,      /* well-formed, but more than MQ_MAX_TOPICS filters or
+                                   codes: a limit of this codec, not of MQTT */
 };
 
 /* A byte string inside a buffer (not NUL-terminated; on decode it points into
@@ -42,7 +61,10 @@ typedef struct {
 } mq_str;
 
 /* The 5.0 properties this simulator uses; a present flag per property.
- * Other valid properties are skipped on decode. */
+ * Other valid properties are checked (type, placement, value) and skipped on
+ * decode. Encoding writes those present, in identifier order, and refuses
+ * (MQ_ERR_INVALID) one the packet type may not carry or a zero Receive
+ * Maximum or Topic Alias. 3.1.1 has no properties: they are ignored. */
 typedef struct {
     bool has_receive_maximum, has_session_expiry, has_topic_alias;
     uint16_t receive_maximum;
@@ -50,7 +72,10 @@ typedef struct {
     uint16_t topic_alias;
 } mq_props;
 
-#define MQ_MAX_TOPICS 16 /* topic filters per SUBSCRIBE/UNSUBSCRIBE handled */
+/* Topic filters per SUBSCRIBE/UNSUBSCRIBE, and codes per SUBACK/UNSUBACK, this
+ * codec holds. A decoded packet with more is MQ_ERR_TOO_MANY (rather than
+ * silently cut, which would acknowledge the wrong number of filters). */
+#define MQ_MAX_TOPICS 16
 
 typedef struct {
     mq_str filter;
@@ -65,7 +90,7 @@ typedef struct {
     uint16_t id;           /* packet identifier where the type has one */
     /* PUBLISH */
     mq_str topic;
-    const uint8_t *payload; /* encode: NULL means payload_len zero bytes */
+    const uint8_t *payload; /* encode: NULL stands for payload_len zero bytes */
     uint32_t payload_len;
     /* CONNECT */
     uint8_t version;       /* MQ_V311 or MQ_V5 (CONNECT protocol level) */
@@ -86,23 +111,41 @@ typedef struct {
 
 /* Decodes one whole packet from buf[0..len) for protocol version `version`
  * (MQ_V311 or MQ_V5; CONNECT is decoded whatever version is passed, and sets
- * p->version). On success fills *p (its strings point into buf), sets *used to
- * the packet's total size and returns MQ_OK; otherwise returns a negative MQ_ERR_*
- * and leaves *used unset. Reads nothing at or past buf[len]. */
+ * p->version to its protocol level; any other packet with a version that is
+ * neither is MQ_ERR_PROTOCOL, and sets p->version to `version`). On success
+ * fills *p (its strings and payload point into buf; fields the packet does
+ * not carry are zero, an omitted 5.0 reason code reads as 0), sets *used to
+ * the packet's total size, which may be less than len, and returns MQ_OK;
+ * otherwise returns a negative MQ_ERR_*, leaves *used unset and *p partly
+ * filled. Reads nothing at or past buf[len].
+ *
+ * Checks: every rule listed with the error codes above, on every field,
+ * including the will, user name and password of CONNECT, which are then
+ * skipped (mq_packet has no place for them). The first problem found is
+ * reported. Cost: O(packet size), no allocation. */
 int mq_codec_decode(const uint8_t *buf, size_t len, uint8_t version, mq_packet *p,
                     size_t *used);
 
 /* Encodes p for `version` into buf[0..cap). Returns MQ_OK and sets *used, or
- * MQ_ERR_NOSPACE / MQ_ERR_INVALID; never writes past buf[cap). */
+ * MQ_ERR_NOSPACE (nothing written) / MQ_ERR_INVALID; never writes past
+ * buf[cap). The encoder accepts exactly what the decoder accepts, so whatever
+ * it writes decodes back to p. Fields the type or version does not carry
+ * are ignored (a 3.1.1 PUBACK's reason, a QoS 0 PUBLISH's id, 3.1.1 UNSUBACK
+ * codes). CONNECT: p->version must be 0 or `version`; it is sent without
+ * will, user name or password. 5.0 acks, DISCONNECT and AUTH are written in
+ * their shortest form (no reason code when it is 0 and there are no
+ * properties). Cost: two passes over the fields (size, then write), one copy
+ * of the payload. */
 int mq_codec_encode(const mq_packet *p, uint8_t version, uint8_t *buf, size_t cap,
                     size_t *used);
 
-/* The encoded size of p, or 0 when it cannot be encoded. */
+/* The encoded size of p, or 0 when it cannot be encoded. Reads no payload. */
 size_t mq_codec_size(const mq_packet *p, uint8_t version);
 
 /* Variable Byte Integer (Remaining Length): encodes v (< 268435456) into out,
  * returns bytes written (1..4) or 0 if too large. Decode returns bytes read,
- * MQ_ERR_NEED_MORE or MQ_ERR_VARINT. */
+ * MQ_ERR_NEED_MORE or MQ_ERR_VARINT (a fourth byte with its continuation bit
+ * set, or a longer form than needed, which 5.0 §1.5.5 forbids). */
 int mq_varint_encode(uint32_t v, uint8_t out[4]);
 int mq_varint_decode(const uint8_t *buf, size_t len, uint32_t *v);
 
@@ -111,5 +154,10 @@ const char *mq_type_name(uint8_t type);
 
 /* A short name for an MQ_ERR_* code. */
 const char *mq_codec_strerror(int err);
+
+/* True if s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF) and contains no U+0000, as MQTT requires
+ * of every UTF-8 Encoded String. Cost: O(len). */
+bool mq_utf8_valid(const char *s, size_t len);
 
 #endif

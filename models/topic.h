@@ -9,14 +9,19 @@
  * section 4.7): '#' matches the parent level and any number of child levels
  * ("sport/#" matches "sport"), '+' matches exactly one level, which may be
  * empty, and a filter starting with a wildcard does not match a topic starting
- * with '$'. Lengths are explicit; neither string needs a NUL. */
+ * with '$'. Lengths are explicit; neither string needs a NUL. Both are meant
+ * to be valid (see below); in an invalid filter a '+' or '#' that is not a
+ * whole level is compared as a plain character. 5.0 shared subscriptions
+ * ("$share/group/...") get no special treatment. Cost: O(flen + tlen). */
 bool mq_topic_match(const char *filter, size_t flen, const char *topic, size_t tlen);
 
-/* True for a valid topic name (non-empty, no wildcards, no NUL). */
+/* True for a valid topic name: 1 to 65535 bytes of well-formed UTF-8, no
+ * U+0000, no '+' or '#'. Cost: O(len). */
 bool mq_topic_name_valid(const char *topic, size_t len);
 
-/* True for a valid topic filter ('#' only last and alone in its level, '+'
- * alone in its level, non-empty, no NUL). */
+/* True for a valid topic filter: 1 to 65535 bytes of well-formed UTF-8, no
+ * U+0000, '#' only as the whole last level, '+' only as a whole level.
+ * Cost: O(len). */
 bool mq_topic_filter_valid(const char *filter, size_t len);
 
 #endif

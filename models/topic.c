@@ -1,0 +1,64 @@
+/* MQTT topic names and filters: validation and matching with '+' and '#'. */
+#include "models/topic.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "models/codec.h"
+
+/* Topic level by level (3.1.1 §4.7.1, 5.0 §4.7.1). A topic of n '/' has n+1
+ * levels, any of them possibly empty; `t_done` says the topic has no level
+ * left, which is what lets "sport/#" match "sport" while "sport/+" does not.
+ * A '+' or '#' that is not a whole level is compared as an ordinary
+ * character: callers validate filters first. Cost: O(flen + tlen). */
+bool mq_topic_match(const char *filter, size_t flen, const char *topic, size_t tlen)
+{
+    /* §4.7.2: a filter starting with a wildcard does not match "$..." */
+    if (tlen > 0 && topic[0] == '$' && flen > 0 && (filter[0] == '+' || filter[0] == '#'))
+        return false;
+    size_t fi = 0, ti = 0;
+    bool t_done = false;
+    for (;;) {
+        const char *fs = filter + fi;
+        const char *fslash = memchr(fs, '/', flen - fi);
+        size_t fl = fslash ? (size_t)(fslash - fs) : flen - fi;
+        if (fl == 1 && fs[0] == '#')
+            return true; /* this level and any below, or none (the parent) */
+        if (t_done)
+            return false;
+        const char *ts = topic + ti;
+        const char *tslash = memchr(ts, '/', tlen - ti);
+        size_t tl = tslash ? (size_t)(tslash - ts) : tlen - ti;
+        if (tslash)
+            ti += tl + 1;
+        else
+            t_done = true;
+        if (!(fl == 1 && fs[0] == '+') && (fl != tl || memcmp(fs, ts, fl) != 0))
+            return false;
+        if (!fslash)
+            return t_done;
+        fi += fl + 1;
+    }
+}
+
+bool mq_topic_name_valid(const char *topic, size_t len)
+{
+    if (len == 0 || len > UINT16_MAX || !mq_utf8_valid(topic, len))
+        return false;
+    return !memchr(topic, '+', len) && !memchr(topic, '#', len);
+}
+
+bool mq_topic_filter_valid(const char *filter, size_t len)
+{
+    if (len == 0 || len > UINT16_MAX || !mq_utf8_valid(filter, len))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = filter[i];
+        if (c != '+' && c != '#')
+            continue;
+        bool alone = (i == 0 || filter[i - 1] == '/') && (i + 1 == len || filter[i + 1] == '/');
+        if (!alone || (c == '#' && i + 1 != len))
+            return false;
+    }
+    return true;
+}
