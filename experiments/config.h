@@ -2,6 +2,38 @@
 #ifndef EXP_CONFIG_H
 #define EXP_CONFIG_H
 
+/*
+ * The loader (config.c) is the only code that sees JSON. It reads a config,
+ * applies `--set key.path=value` overrides to the JSON, validates every key
+ * against the schema below, fills in the defaults and resolves each client's
+ * link, and hands back an exp_config. Nothing here changes after loading.
+ *
+ * Defaults (every one also in the README):
+ *   name               the config file's base name without ".json"
+ *   seed 1, replications 1, duration_s 10, drain_s 60, mqtt_version 4
+ *   broker: qos2_method "A", max_inflight 20, max_queued 1000 (Mosquitto 2.0's),
+ *           retry_interval_ms 200, max_retries -1 (unlimited)
+ *   link:   loss {"model":"none"}, delay {"dist":"constant","ms":0},
+ *           bandwidth_bps 0 (unlimited), reorder false;
+ *           gilbert_elliott's loss_good 0 and loss_bad 1 when absent
+ *   client: count 1
+ *   publisher: qos 0, rate_hz 10, arrival "periodic", payload_bytes 32,
+ *           retry_interval_ms and max_retries: the broker's
+ *   subscriber: qos2_method: the broker's
+ * Required: clients (at least one publisher and one subscriber), each client's
+ * role, a publisher's topic, a subscriber's subscribe (1..16 entries, each
+ * with filter and qos).
+ *
+ * Link resolution, for each client and direction d ("up": client to broker,
+ * "down": broker to client), later layers winning key by key:
+ *   defaults < link < link.d < clients.N.link < clients.N.link.d
+ * A layer's "loss" (or "delay") object is merged into the one below it key by
+ * key, unless it names a different "model" (or "dist"): then it replaces the
+ * whole object, so no parameter of the old model leaks into the new one.
+ * After merging, every parameter present must belong to the model and every
+ * parameter the model needs must be present.
+ */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +44,9 @@ typedef enum { EXP_PUBLISHER, EXP_SUBSCRIBER } exp_role;
 typedef enum { EXP_PERIODIC, EXP_POISSON } exp_arrival;
 
 #define EXP_MAX_SUBS MQ_MAX_TOPICS
+
+/* The largest seed: JSON numbers are doubles, exact up to 2^53 - 1. */
+#define EXP_SEED_MAX 9007199254740991ULL
 
 typedef struct {
     char *filter;
@@ -29,18 +64,19 @@ typedef struct {
     double rate_hz;
     exp_arrival arrival;
     uint32_t payload_bytes;
-    double retry_interval_ms;  /* default: the broker's */
+    double retry_interval_ms;  /* default: the broker's (subscribers: always the
+                                  broker's; it paces CONNECT/SUBSCRIBE resends) */
     int32_t max_retries;       /* default: the broker's */
     /* subscriber */
     size_t n_subs;
     exp_sub subs[EXP_MAX_SUBS];
     bool has_qos2_method;      /* false: takes the broker's */
-    mq_qos2_method qos2_method;
+    mq_qos2_method qos2_method;/* always filled: the client's own, else the broker's */
 } exp_client;
 
 typedef struct {
     char *name;
-    uint64_t seed;
+    uint64_t seed;             /* 0..EXP_SEED_MAX */
     uint32_t replications;
     double duration_s;
     double drain_s;
@@ -53,6 +89,42 @@ typedef struct {
     size_t n_clients;
     exp_client *clients;
     char *json;                /* the resolved config as JSON text (for results.json) */
+    char *origin;              /* the file the config came from (or load_text's origin) */
+    char *base_dir;            /* the directory relative paths resolve against: the
+                                  file's directory, or load_text's base_dir */
 } exp_config;
+
+/* Loads the config file at path, applies sets[0..nsets) (each "key.path=value")
+ * and validates the result into *cfg. Returns 0 on success; 2 for a bad
+ * config, an unreadable file or a bad --set, with a one-line message in
+ * err[0..errlen) naming the file (or "--set"), the key path and what was
+ * expected; 1 when out of memory. On failure *cfg is left empty (all zero),
+ * and exp_config_free is safe on it. Cost: linear in the file's size. */
+int exp_config_load(const char *path, char *const *sets, size_t nsets, exp_config *cfg,
+                    char *err, size_t errlen);
+
+/* The same for config text already in memory. origin names it in messages
+ * (NULL: "<config>") and gives the default name (its base name without
+ * ".json"); base_dir goes to cfg->base_dir (NULL: "."). */
+int exp_config_load_text(const char *text, const char *origin, const char *base_dir,
+                         char *const *sets, size_t nsets, exp_config *cfg,
+                         char *err, size_t errlen);
+
+/* Frees what a successful load allocated and zeroes *cfg. Safe on a zeroed or
+ * already freed config. */
+void exp_config_free(exp_config *cfg);
+
+/* Whether key_path ("link.loss.p", "clients.0.qos") names a key of the config
+ * schema that --set may set (a leaf or a whole object or array; any
+ * non-negative index where the schema has an array). Returns 0 if so, else 2
+ * with a message (with a did-you-mean when a key is close to a valid one) in
+ * err. Checks the schema only: whether an index exists depends on the config. */
+int exp_config_check_path(const char *key_path, char *err, size_t errlen);
+
+/* True when the file at path parses as a JSON object with a top-level "vary"
+ * key, i.e. it is a sweep file rather than a config. False for anything else,
+ * including an unreadable file or invalid JSON (loading it as a config then
+ * reports the problem). */
+bool exp_config_is_sweep_file(const char *path);
 
 #endif
