@@ -42,6 +42,12 @@
  * resent likewise until SUBACK. The broker's end answers every CONNECT with
  * CONNACK and every SUBSCRIBE with SUBACK (asking io->subscribe for each
  * filter), duplicates included.
+ *
+ * Re-entrancy: the deliver, drop, connected and subscribed callbacks may call
+ * mq_session_publish, _subscribe or _connect on any session, this one
+ * included (the broker forwards a client's message back to that client when
+ * it subscribes to its own topic). send and timer must not call into this
+ * session; no callback may close or free it.
  */
 
 #include <stdbool.h>
@@ -51,6 +57,12 @@
 #include "models/msg.h"
 
 #define MQ_NEVER INT64_MAX
+
+/* Session errors, beyond the codec's MQ_ERR_INVALID. */
+enum {
+    MQ_ERR_NOMEM = -32,     /* out of memory; nothing was sent or kept */
+    MQ_ERR_NOID = -33,      /* all 65535 packet identifiers are in use */
+};
 
 typedef struct mq_session mq_session;
 
@@ -83,6 +95,8 @@ typedef enum {
     MQ_EV_QOS2_DUP_SUPPRESSED,/* QoS 2 PUBLISH for an identifier already held */
     MQ_EV_MALFORMED,          /* bytes that failed to decode */
     MQ_EV_UNEXPECTED,         /* a packet type this role does not take */
+    MQ_EV_DUP_CONNACK,        /* CONNACK when none is awaited (a resent CONNECT's answer) */
+    MQ_EV_DUP_SUBACK,         /* SUBACK for no waiting SUBSCRIBE (a resent one's answer) */
     MQ_EV__COUNT
 } mq_event;
 
@@ -138,16 +152,20 @@ mq_session *mq_session_new(const mq_session_config *cfg, const mq_session_io *io
 /* Frees the session, releasing (without reporting) every message it holds. */
 void mq_session_free(mq_session *s);
 
-/* Client: send CONNECT (resent until CONNACK). */
+/* Client: send CONNECT (resent until CONNACK; the cfg.client_id string must
+ * outlive the exchange). Returns 0 (also when already waiting for CONNACK),
+ * MQ_ERR_INVALID or MQ_ERR_NOMEM. */
 int mq_session_connect(mq_session *s, int64_t now);
 
 /* Client: send one SUBSCRIBE carrying subs[0..n) (n <= MQ_MAX_TOPICS; resent
- * until SUBACK). The filter strings must outlive the exchange. */
+ * until SUBACK). The filter strings must outlive the exchange. Returns 0,
+ * MQ_ERR_INVALID (bad n, QoS or filter), MQ_ERR_NOID or MQ_ERR_NOMEM. */
 int mq_session_subscribe(mq_session *s, int64_t now, const mq_sub *subs, size_t n);
 
 /* Publish m at QoS qos (0..2) on this session. Takes a reference while it
  * holds m. Returns 0 when m was sent or queued, 1 when it was dropped because
- * the queue is full (io->drop was told), negative on out of memory. */
+ * the queue is full (io->drop was told), MQ_ERR_INVALID when m cannot be
+ * encoded (bad topic), MQ_ERR_NOMEM on out of memory. */
 int mq_session_publish(mq_session *s, int64_t now, mq_msg *m, uint8_t qos);
 
 /* One packet arrived: buf[0..len) is exactly one encoded packet. m is the
@@ -157,7 +175,8 @@ void mq_session_on_packet(mq_session *s, int64_t now, const uint8_t *buf, size_t
                           mq_msg *m);
 
 /* The timer set through io->timer fired (calling it early or late is safe:
- * only what is due at `now` is done). */
+ * only what is due at `now` is done). The call consumes the host's timer: the
+ * engine answers with io->timer(next deadline) unless nothing is left. */
 void mq_session_on_timer(mq_session *s, int64_t now);
 
 /* End of run: every message the sender side still holds (in flight or queued)
@@ -176,6 +195,15 @@ bool mq_session_idle(const mq_session *s);
 /* The state of the in-flight flow using packet identifier id; returns false
  * when none uses it. For tests and traces. */
 bool mq_session_flow_state(const mq_session *s, uint16_t id, mq_msg_state *state);
+
+/* Receiver side: true while a QoS 2 identifier is held (PUBLISH seen, PUBREL
+ * not yet), and how many are held. For tests and traces. Cost: O(1). */
+bool mq_session_holds(const mq_session *s, uint16_t id);
+size_t mq_session_held(const mq_session *s);
+
+/* Sender side: true while identifier id is taken, by a flow or by a
+ * SUBSCRIBE waiting for its SUBACK. Cost: O(1). */
+bool mq_session_id_in_use(const mq_session *s, uint16_t id);
 
 const char *mq_drop_reason_name(mq_drop_reason r);
 const char *mq_event_name(mq_event ev);
