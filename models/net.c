@@ -128,7 +128,9 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, const mq_packet *
     mq_metrics_wire(net->metrics, p->type, p->qos, len, resend);
     int64_t now = sim_sched_now(net->sched);
     net->st.t_last = now;
-    int ok = sim_link_send(e->out, f, len);
+    /* 1: in transit; 0: lost; negative: out of memory, which is counted as
+     * lost too, so the run goes on and its loss figure is honest about it. */
+    bool ok = sim_link_send(e->out, f, len) > 0;
     if (net->has_hooks && net->hooks.packet)
         net->hooks.packet(net->hooks.ctx, now, e->c->idx, !e->broker_side, p, msg_id(m), !ok);
     if (!ok) {

@@ -19,14 +19,22 @@ typedef struct {
     double a, b;
 } sim_dist;
 
-/* One sample in milliseconds (>= 0). */
+/* One sample in milliseconds, in [0, 1e11] (negative values, which only
+ * out-of-range parameters give, become 0; the clamp keeps time sums far from
+ * int64 overflow). Draws from r: none for the constant, one for uniform,
+ * exponential and pareto, one or more (rejection) for normal and lognormal.
+ * Parameters are the caller's to
+ * check: uniform min <= max, exponential/lognormal mean > 0, sd >= 0, pareto
+ * scale > 0 and shape > 0. */
 double sim_dist_sample_ms(const sim_dist *d, gsl_rng *r);
 
 /* One sample in nanoseconds, rounded. */
 sim_time sim_dist_sample(const sim_dist *d, gsl_rng *r);
 
 /* The distribution's theoretical mean and variance in ms and ms^2 (after
- * truncation for the normal; infinite where the pareto moment does not exist). */
+ * truncation for the normal; infinite where the pareto moment does not exist:
+ * mean for shape <= 1, variance for shape <= 2). The clamp of the samples is
+ * ignored. */
 double sim_dist_mean(const sim_dist *d);
 double sim_dist_var(const sim_dist *d);
 

@@ -43,18 +43,30 @@ typedef void (*sim_link_deliver_fn)(void *ctx, void *frame, size_t bytes);
  * memory. */
 sim_link *sim_link_new(sim_sched *s, const sim_link_params *p, gsl_rng *rng,
                        sim_link_deliver_fn deliver, void *ctx);
+
+/* Frees the link. Frames still in transit are forgotten and their delivery
+ * events cancelled (so the scheduler must still exist then); call
+ * sim_link_release first to get the frames back, after which freeing the link
+ * no longer touches the scheduler. */
 void sim_link_free(sim_link *l);
 
 /* Sends a frame of the given size now. The frame serialises after the frames
- * before it (bytes*8/bps each), then travels for one delay sample; with
- * reorder off its arrival is also no earlier than any earlier frame's. Returns
- * 1 if it will be delivered (deliver is called with it later), 0 if it was lost
- * (the caller keeps the frame). The loss model is stepped once per frame. A
- * lost frame still occupied the sender's line for its serialisation time. */
+ * before it (bytes*8/bps each, in ns rounded), then travels for one delay
+ * sample: arrive = max(now, busy_until) + bytes*8e9/bps + delay; with reorder
+ * off its arrival is also no earlier than any earlier frame's (equal arrivals
+ * are delivered in send order). Returns 1 if it will be delivered (deliver is
+ * called with it later), 0 if it was lost (the caller keeps the frame), -1 when
+ * out of memory (the run should then be abandoned). The loss model is stepped
+ * once per frame. A lost frame still occupied the sender's line for its
+ * serialisation time. Randomness per frame, always in this order and for lost
+ * frames too: two uniforms for the loss model (whatever the model), then one
+ * delay sample; see link.c. O(log n) in the scheduler's queue. */
 int sim_link_send(sim_link *l, void *frame, size_t bytes);
 
-/* Hands every frame still in transit to fn and forgets it (its delivery event
- * is cancelled), so the owner can free frames at the end of a run. */
+/* Hands every frame still in transit to fn (in send order; fn may be NULL)
+ * and forgets it (its delivery event is cancelled), so the owner can free
+ * frames at the end of a run. Released frames count as neither lost nor
+ * delivered. */
 void sim_link_release(sim_link *l, void (*fn)(void *ctx, void *frame), void *ctx);
 
 /* Frames sent but not yet delivered. */
@@ -62,7 +74,9 @@ size_t sim_link_in_transit(const sim_link *l);
 
 const sim_link_stats *sim_link_stats_get(const sim_link *l);
 
-/* Theoretical stationary loss rate of a loss model. */
+/* Theoretical stationary loss rate of a loss model: p, or for Gilbert-Elliott
+ * (p_bg*loss_good + p_gb*loss_bad) / (p_gb + p_bg) (loss_good when both
+ * transition probabilities are 0: the chain starts and stays good). */
 double sim_loss_rate(const sim_loss *loss);
 
 #endif

@@ -16,6 +16,9 @@ typedef void (*sim_event_fn)(sim_sched *s, void *ctx);
 
 /* Returns NULL when out of memory. */
 sim_sched *sim_sched_new(void);
+
+/* Frees the scheduler and every pending event record (the events' contexts are
+ * the caller's). Not from inside a callback. */
 void sim_sched_free(sim_sched *s);
 
 /* Current simulation time (the time of the event being run, or of the last). */
@@ -23,25 +26,31 @@ sim_time sim_sched_now(const sim_sched *s);
 
 /* Schedules fn(s, ctx) at absolute time t (asserts t >= now). Events at equal
  * times run in the order they were scheduled. Returns the event id, or 0 when
- * out of memory. O(log n); no allocation once the pool has grown. */
+ * out of memory. O(log n); no allocation once the pool has grown. Safe to call
+ * from inside a callback. */
 sim_event_id sim_sched_at(sim_sched *s, sim_time t, sim_event_fn fn, void *ctx);
 
 /* Same, at now + dt (asserts dt >= 0). */
 sim_event_id sim_sched_after(sim_sched *s, sim_time dt, sim_event_fn fn, void *ctx);
 
 /* Cancels a pending event. Returns 1 if it was pending, 0 if it already ran, was
- * already cancelled, or id is 0. O(1): the record stays queued and is skipped. */
+ * already cancelled, or id is 0. O(1) amortised: the record stays queued and is
+ * skipped when reached. Safe to call from inside a callback, also on the
+ * running event's own id (which then returns 0: it is no longer pending). */
 int sim_sched_cancel(sim_sched *s, sim_event_id id);
 
 /* Runs events until none is left or sim_sched_stop() is called. Returns the
- * number of events run by this call. */
+ * number of events run by this call. Not reentrant: a callback must not call
+ * sim_sched_run or sim_sched_run_until. */
 uint64_t sim_sched_run(sim_sched *s);
 
 /* Runs every event with time <= t, then sets now to t (if it is later).
- * Returns the number of events run by this call. */
+ * Returns the number of events run by this call. When stopped by
+ * sim_sched_stop(), now stays at the time of the last event run. */
 uint64_t sim_sched_run_until(sim_sched *s, sim_time t);
 
-/* Makes the current run call return after the running event. */
+/* Makes the current run call return after the running event. Only affects a
+ * run call in progress: every run call starts unstopped. */
 void sim_sched_stop(sim_sched *s);
 
 /* Pending (not cancelled, not run) events. */
@@ -52,5 +61,9 @@ uint64_t sim_sched_events_run(const sim_sched *s);
 
 /* Bytes currently held by the scheduler (heap and pool), for the benchmarks. */
 size_t sim_sched_bytes(const sim_sched *s);
+
+/* Testing hook: sets the internal 32-bit insertion counter (it may only grow),
+ * so tests can reach its wrap-around without 4e9 insertions. Not for models. */
+void sim_sched_test_set_seq(sim_sched *s, uint32_t seq);
 
 #endif

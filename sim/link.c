@@ -1,0 +1,306 @@
+/* One link direction: a loss model, a delay, serialisation behind earlier frames, and FIFO or reordering delivery. */
+#include "sim/link.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+/*
+ * Randomness, in a fixed order per frame (it matters for common random
+ * numbers): every frame, lost or not and whatever the loss model (none
+ * included), consumes exactly two uniforms from the link's stream, u_state and
+ * then u_loss, followed by one delay sample. So two runs that differ only in
+ * the loss model or its parameters see the same delay sample for every frame,
+ * and with the same u_loss a frame lost at p = 0.1 is also lost at p = 0.2.
+ *
+ * Gilbert-Elliott: the chain starts in the good state and is stepped once per
+ * frame: first the transition (G->B when u_state < p_gb, B->G when
+ * u_state < p_bg), then the loss draw against the new state's rate
+ * (u_loss < loss_good or loss_bad). A frame thus sees the stationary loss rate
+ * pi_G*loss_good + pi_B*loss_bad with pi_B = p_gb/(p_gb+p_bg).
+ *
+ * Storage of frames in transit. With reorder off, arrivals are nondecreasing
+ * in send order and each frame's event is scheduled at send time, so the
+ * scheduler's (time, seq) order fires them in send order: frames wait in a
+ * FIFO ring and every event (ctx = the link) delivers the ring's head. With
+ * reorder on, each frame gets a record (ctx = the record) from a pool of
+ * blocks that never move, linked in send order for sim_link_release.
+ */
+
+typedef struct {
+    void *frame;
+    size_t bytes;
+    sim_time arrive;
+    sim_event_id id;
+} fifo_ent;
+
+typedef struct xrec {
+    sim_link *l;
+    void *frame;
+    size_t bytes;
+    sim_event_id id;
+    struct xrec *prev, *next; /* in-transit list in send order; next links the free list */
+} xrec;
+
+#define RING_INIT  16u
+#define BLOCK_INIT 16u
+
+struct sim_link {
+    sim_sched *s;
+    sim_link_params p;
+    gsl_rng *rng;
+    sim_link_deliver_fn deliver;
+    void *ctx;
+    sim_time busy_until;   /* the line is busy serialising until then */
+    sim_time last_arrival; /* latest arrival scheduled (reorder off) */
+    int bad;               /* Gilbert-Elliott state */
+    sim_link_stats st;
+    size_t in_transit;
+    /* reorder off */
+    fifo_ent *ring;
+    size_t ring_cap, ring_head; /* ring_cap is a power of two; in_transit entries */
+    /* reorder on */
+    xrec **blocks;
+    size_t n_blocks, block_size; /* block_size: records in the next block */
+    xrec *free_list, *head, *tail;
+};
+
+sim_link *sim_link_new(sim_sched *s, const sim_link_params *p, gsl_rng *rng,
+                       sim_link_deliver_fn deliver, void *ctx)
+{
+    assert(s && p && rng && deliver);
+    sim_link *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->s = s;
+    l->p = *p;
+    l->rng = rng;
+    l->deliver = deliver;
+    l->ctx = ctx;
+    l->block_size = BLOCK_INIT;
+    return l;
+}
+
+/* Cancels the delivery event of every frame in transit and forgets the frames,
+ * handing each to fn (when not NULL) in send order. */
+static void drop_in_transit(sim_link *l, void (*fn)(void *ctx, void *frame), void *ctx)
+{
+    if (!l->p.reorder) {
+        size_t mask = l->ring_cap - 1;
+        for (size_t i = 0; i < l->in_transit; i++) {
+            fifo_ent *e = &l->ring[(l->ring_head + i) & mask];
+            sim_sched_cancel(l->s, e->id);
+            if (fn)
+                fn(ctx, e->frame);
+        }
+        l->ring_head = 0;
+    } else {
+        xrec *x = l->head;
+        while (x) {
+            xrec *next = x->next;
+            sim_sched_cancel(l->s, x->id);
+            if (fn)
+                fn(ctx, x->frame);
+            x->next = l->free_list;
+            l->free_list = x;
+            x = next;
+        }
+        l->head = l->tail = NULL;
+    }
+    l->in_transit = 0;
+}
+
+void sim_link_free(sim_link *l)
+{
+    if (!l)
+        return;
+    /* Touches the scheduler only when frames are still in transit. */
+    if (l->in_transit)
+        drop_in_transit(l, NULL, NULL);
+    free(l->ring);
+    for (size_t i = 0; i < l->n_blocks; i++)
+        free(l->blocks[i]);
+    free(l->blocks);
+    free(l);
+}
+
+void sim_link_release(sim_link *l, void (*fn)(void *ctx, void *frame), void *ctx)
+{
+    drop_in_transit(l, fn, ctx);
+}
+
+size_t sim_link_in_transit(const sim_link *l) { return l->in_transit; }
+
+const sim_link_stats *sim_link_stats_get(const sim_link *l) { return &l->st; }
+
+double sim_loss_rate(const sim_loss *loss)
+{
+    switch (loss->kind) {
+    case SIM_LOSS_NONE:
+        return 0;
+    case SIM_LOSS_BERNOULLI:
+        return loss->p;
+    case SIM_LOSS_GILBERT_ELLIOTT: {
+        double sum = loss->p_gb + loss->p_bg;
+        if (!(sum > 0)) /* the chain never leaves its start, the good state */
+            return loss->loss_good;
+        return (loss->p_bg * loss->loss_good + loss->p_gb * loss->loss_bad) / sum;
+    }
+    }
+    assert(!"unknown loss model");
+    return 0;
+}
+
+/* Steps the loss model for one frame; 1 if the frame is lost. Always draws
+ * exactly two uniforms (see the top of the file). */
+static int loss_step(sim_link *l)
+{
+    double u_state = gsl_rng_uniform(l->rng);
+    double u_loss = gsl_rng_uniform(l->rng);
+    const sim_loss *m = &l->p.loss;
+    switch (m->kind) {
+    case SIM_LOSS_NONE:
+        return 0;
+    case SIM_LOSS_BERNOULLI:
+        return u_loss < m->p;
+    case SIM_LOSS_GILBERT_ELLIOTT:
+        if (l->bad)
+            l->bad = !(u_state < m->p_bg);
+        else
+            l->bad = u_state < m->p_gb;
+        return u_loss < (l->bad ? m->loss_bad : m->loss_good);
+    }
+    assert(!"unknown loss model");
+    return 0;
+}
+
+/* bytes*8 s / bps in ns, rounded half up; exact in 128-bit arithmetic (a
+ * 1000-byte frame at 8 Mbit/s is exactly 1 ms). Saturates at SIM_NEVER. */
+static sim_time serialisation_ns(size_t bytes, uint64_t bps)
+{
+    if (bps == 0)
+        return 0;
+    unsigned __int128 num = (unsigned __int128)bytes * 8000000000u + bps / 2;
+    unsigned __int128 q = num / bps;
+    return q > (unsigned __int128)SIM_NEVER ? SIM_NEVER : (sim_time)q;
+}
+
+static sim_time sat_add(sim_time a, sim_time b)
+{
+    return b > SIM_NEVER - a ? SIM_NEVER : a + b;
+}
+
+static void fifo_fire(sim_sched *s, void *ctx)
+{
+    sim_link *l = ctx;
+    assert(l->in_transit > 0);
+    fifo_ent e = l->ring[l->ring_head];
+    assert(e.arrive == sim_sched_now(s));
+    (void)s;
+    l->ring_head = (l->ring_head + 1) & (l->ring_cap - 1);
+    l->in_transit--;
+    l->st.frames_delivered++;
+    l->st.bytes_delivered += e.bytes;
+    l->deliver(l->ctx, e.frame, e.bytes); /* last: it may send on this link */
+}
+
+static void reorder_fire(sim_sched *s, void *ctx)
+{
+    (void)s;
+    xrec *x = ctx;
+    sim_link *l = x->l;
+    void *frame = x->frame;
+    size_t bytes = x->bytes;
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        l->head = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    else
+        l->tail = x->prev;
+    x->next = l->free_list;
+    l->free_list = x;
+    l->in_transit--;
+    l->st.frames_delivered++;
+    l->st.bytes_delivered += bytes;
+    l->deliver(l->ctx, frame, bytes);
+}
+
+/* Makes room for one more frame in transit. 0, or -1 when out of memory. */
+static int reserve(sim_link *l)
+{
+    if (!l->p.reorder) {
+        if (l->in_transit < l->ring_cap)
+            return 0;
+        size_t ncap = l->ring_cap ? l->ring_cap * 2 : RING_INIT;
+        fifo_ent *ring = malloc(ncap * sizeof *ring);
+        if (!ring)
+            return -1;
+        for (size_t i = 0; i < l->in_transit; i++) /* unwrap into the new ring */
+            ring[i] = l->ring[(l->ring_head + i) & (l->ring_cap - 1)];
+        free(l->ring);
+        l->ring = ring;
+        l->ring_cap = ncap;
+        l->ring_head = 0;
+        return 0;
+    }
+    if (l->free_list)
+        return 0;
+    xrec **blocks = realloc(l->blocks, (l->n_blocks + 1) * sizeof *blocks);
+    if (!blocks)
+        return -1;
+    l->blocks = blocks;
+    xrec *b = malloc(l->block_size * sizeof *b);
+    if (!b)
+        return -1;
+    l->blocks[l->n_blocks++] = b;
+    for (size_t i = l->block_size; i-- > 0;) {
+        b[i].next = l->free_list;
+        l->free_list = &b[i];
+    }
+    l->block_size *= 2;
+    return 0;
+}
+
+int sim_link_send(sim_link *l, void *frame, size_t bytes)
+{
+    if (reserve(l))
+        return -1;
+    sim_time now = sim_sched_now(l->s);
+    int lost = loss_step(l);
+    sim_time delay = sim_dist_sample(&l->p.delay, l->rng);
+    sim_time start = now > l->busy_until ? now : l->busy_until;
+    l->busy_until = sat_add(start, serialisation_ns(bytes, l->p.bandwidth_bps));
+    l->st.frames_sent++;
+    l->st.bytes_sent += bytes;
+    if (lost) {
+        l->st.frames_lost++;
+        l->st.bytes_lost += bytes;
+        return 0;
+    }
+    sim_time arrive = sat_add(l->busy_until, delay);
+    if (!l->p.reorder) {
+        if (arrive < l->last_arrival)
+            arrive = l->last_arrival;
+        sim_event_id id = sim_sched_at(l->s, arrive, fifo_fire, l);
+        if (!id)
+            return -1;
+        l->last_arrival = arrive;
+        l->ring[(l->ring_head + l->in_transit) & (l->ring_cap - 1)] =
+            (fifo_ent){frame, bytes, arrive, id};
+    } else {
+        xrec *x = l->free_list;
+        sim_event_id id = sim_sched_at(l->s, arrive, reorder_fire, x);
+        if (!id)
+            return -1;
+        l->free_list = x->next;
+        *x = (xrec){l, frame, bytes, id, l->tail, NULL};
+        if (l->tail)
+            l->tail->next = x;
+        else
+            l->head = x;
+        l->tail = x;
+    }
+    l->in_transit++;
+    return 1;
+}
