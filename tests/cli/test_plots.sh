@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The gnuplot figure scripts (plots/*.gp): drawn by mqttsim sweep, or by hand
+# on any sweep.csv with the needed columns; clear errors for missing columns.
+. "$(dirname "$0")/lib.sh"
+P="$MQTTSIM_ROOT/plots"
+FIGS="delivery duplicates latency wire cdf"
+
+# A small sweep asking for every figure: 3 loss values, 2 replications.
+# $1: replications (default 2), $2: the figures (default: all five).
+small_sweep() {
+  local figs='"delivery", "duplicates", "latency", "wire", "cdf"'
+  [ $# -ge 2 ] && figs=$2
+  cat > base.json <<JSON
+{"name": "small", "seed": 11, "duration_s": 5, "drain_s": 30,
+ "link": {"loss": {"model": "bernoulli", "p": 0}, "delay": {"dist": "constant", "ms": 10}},
+ "clients": [
+   {"role": "publisher", "topic": "q/0", "qos": 0, "rate_hz": 10},
+   {"role": "publisher", "topic": "q/1", "qos": 1, "rate_hz": 10},
+   {"role": "publisher", "topic": "q/2", "qos": 2, "rate_hz": 10},
+   {"role": "subscriber", "subscribe": [{"filter": "q/0", "qos": 0}]},
+   {"role": "subscriber", "subscribe": [{"filter": "q/1", "qos": 1}]},
+   {"role": "subscriber", "subscribe": [{"filter": "q/2", "qos": 2}]}]}
+JSON
+  cat > s.json <<JSON
+{"base": "base.json", "replications": ${1:-2},
+ "vary": {"link.loss.p": [0, 0.2, 0.4]},
+ "figures": [$figs]}
+JSON
+}
+
+is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' ')" = "89504e470d0a1a0a" ] || fail "$1 is not a PNG"; }
+
+t_sweep_draws_every_figure() {
+  command -v gnuplot >/dev/null || { echo "    (gnuplot not installed: skipped)"; return 0; }
+  small_sweep
+  "$MQTTSIM" sweep s.json --out out >stdout.txt 2>stderr.txt
+  expect_eq "$?" 0 "(exit status: $(cat stderr.txt))"
+  for f in $FIGS; do
+    expect_file "out/fig-$f.png"
+    expect_file "out/fig-$f.svg"
+    is_png "out/fig-$f.png"
+    expect_contains "$(cat stdout.txt)" "out/fig-$f.png"
+  done
+  expect_contains "$(cat out/fig-delivery.svg)" "delivery ratio"
+  expect_contains "$(cat out/fig-delivery.svg)" "QoS 2"
+  expect_eq "$(grep -c . stderr.txt)" 1 "(gnuplot warnings: $(cat stderr.txt))"
+}
+
+t_each_script_by_hand() {
+  command -v gnuplot >/dev/null || { echo "    (gnuplot not installed: skipped)"; return 0; }
+  small_sweep 1 ""
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  for f in delivery duplicates latency wire; do
+    gnuplot -e "csv='out/sweep.csv'; out='hand-$f'; x='link.loss.p'" "$P/$f.gp" 2>err.txt
+    expect_eq "$?" 0 "($f.gp: $(cat err.txt))"
+    is_png "hand-$f.png"
+    expect_file "hand-$f.svg"
+  done
+  # x defaults to the first column, out to the csv path without .csv.
+  cp out/sweep.csv copy.csv
+  gnuplot -e "csv='copy.csv'" "$P/delivery.gp" && is_png copy.png
+  gnuplot -e "csv='out/latency_cdf.csv'; out='cdf'" "$P/cdf.gp" && is_png cdf.png
+}
+
+t_missing_column_is_named() {
+  command -v gnuplot >/dev/null || { echo "    (gnuplot not installed: skipped)"; return 0; }
+  small_sweep 2 ""
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  # Drop the delivery_ratio column (and its intervals) by name.
+  awk -F, -v OFS=, 'NR==1{for(i=1;i<=NF;i++) if($i ~ /^delivery_ratio/) d[i]=1}
+    {o=""; for(i=1;i<=NF;i++) if(!(i in d)) o=o (o==""?"":",") $i; print o}' out/sweep.csv > cut.csv
+  err=$(gnuplot -e "csv='cut.csv'; out='x'" "$P/delivery.gp" 2>&1)
+  [ $? -ne 0 ] || fail "delivery.gp succeeded without delivery_ratio"
+  expect_contains "$err" "no column named: delivery_ratio"
+  expect_no_file x.png
+  # The other figures do not need it.
+  gnuplot -e "csv='cut.csv'; out='y'" "$P/duplicates.gp" 2>/dev/null || fail "duplicates.gp failed"
+  err=$(gnuplot -e "csv='cut.csv'; out='x'; x='link.loss'" "$P/wire.gp" 2>&1)
+  [ $? -ne 0 ] || fail "wire.gp succeeded with a missing x column"
+  expect_contains "$err" "no column named: link.loss"
+  err=$(gnuplot -e "csv='nothing.csv'" "$P/latency.gp" 2>&1)
+  expect_contains "$err" "cannot read nothing.csv"
+}
+
+# With two varied keys the figures plot against the numeric one, one line per
+# QoS pair and value of the other.
+t_second_key_gives_more_lines() {
+  command -v gnuplot >/dev/null || { echo "    (gnuplot not installed: skipped)"; return 0; }
+  small_sweep 1 '"delivery"'
+  sed -i 's/"vary": {/"vary": {"broker.qos2_method": ["A", "B"], /' s.json
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>err.txt
+  expect_eq "$?" 0 "($(cat err.txt))"
+  svg=$(cat out/fig-delivery.svg)
+  expect_contains "$svg" "QoS 1, broker.qos2_method=B"
+  expect_contains "$svg" "link.loss.p"
+}
+
+t_without_gnuplot_prints_the_commands() {
+  small_sweep
+  mkdir bin
+  for t in awk sh bash dirname; do p=$(command -v $t) && ln -s "$p" bin/$t; done
+  PATH="$PWD/bin" "$MQTTSIM" sweep s.json --out out >/dev/null 2>err.txt
+  expect_eq "$?" 0 "(exit status)"
+  expect_contains "$(cat err.txt)" "gnuplot is not on PATH"
+  expect_contains "$(cat err.txt)" "gnuplot -e \"csv='out/sweep.csv'; out='out/fig-delivery'; x='link.loss.p'\" "
+  expect_contains "$(cat err.txt)" "plots/delivery.gp"
+  expect_no_file out/fig-delivery.png
+  expect_file out/sweep.csv
+}
+
+t_main

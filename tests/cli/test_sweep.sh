@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# mqttsim sweep, merge and check end to end: validation, -j independence,
+# resume after an interrupt, shards merged locally and through GNU parallel.
+. "$(dirname "$0")/lib.sh"
+
+# A tiny experiment: three publishers at QoS 0/1/2, one subscriber each.
+# $1: duration in seconds (default 2).
+base() {
+  cat > base.json <<JSON
+{"name": "tiny", "seed": 7, "replications": 2, "duration_s": ${1:-2}, "drain_s": 30,
+ "broker": {"retry_interval_ms": 100, "max_retries": -1},
+ "link": {"loss": {"model": "bernoulli", "p": 0.1}, "delay": {"dist": "constant", "ms": 5}},
+ "clients": [
+   {"role": "publisher", "topic": "q/0", "qos": 0, "rate_hz": 10},
+   {"role": "publisher", "topic": "q/1", "qos": 1, "rate_hz": 10},
+   {"role": "publisher", "topic": "q/2", "qos": 2, "rate_hz": 10},
+   {"role": "subscriber", "subscribe": [{"filter": "q/0", "qos": 0}]},
+   {"role": "subscriber", "subscribe": [{"filter": "q/1", "qos": 1}]},
+   {"role": "subscriber", "subscribe": [{"filter": "q/2", "qos": 2}]}]}
+JSON
+}
+
+# s.json: 3 loss values x 2 methods, 2 replications = 12 jobs.
+sweep() {
+  base "$@"
+  cat > s.json <<JSON
+{"base": "base.json",
+ "vary": {"link.loss.p": [0, 0.2, 0.4], "broker.qos2_method": ["A", "B"]}}
+JSON
+}
+
+t_help() {
+  out=$("$MQTTSIM" sweep --help)
+  expect_eq "$?" 0 "(sweep --help)"
+  expect_contains "$out" "--shard I/N"
+  expect_contains "$("$MQTTSIM" merge --help)" "--out DIR"
+}
+
+t_check_prints_a_summary() {
+  sweep
+  out=$("$MQTTSIM" check s.json)
+  expect_eq "$?" 0 "(exit status)"
+  expect_contains "$out" "points: 6"
+  expect_contains "$out" "link.loss.p: 3 values"
+  expect_contains "$out" "replications: 2"
+  expect_contains "$out" "jobs: 12"
+  expect_no_file results
+}
+
+t_bad_vary_path_is_named() {
+  base
+  echo '{"base": "base.json", "vary": {"link.los.p": [0, 0.1]}}' > bad.json
+  err=$("$MQTTSIM" sweep bad.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(exit status)"
+  expect_contains "$err" "link.los.p"
+  expect_no_file out
+  err=$("$MQTTSIM" check bad.json 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(check exit status)"
+  expect_contains "$err" "link.los.p"
+}
+
+t_bad_value_names_point_and_key() {
+  base
+  echo '{"base": "base.json", "vary": {"link.loss.p": [0, 0.1, 1.5]}}' > bad.json
+  err=$("$MQTTSIM" sweep bad.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(exit status)"
+  expect_contains "$err" "point 3 of 3 (link.loss.p=1.5)"
+  expect_contains "$err" "link.loss.p"
+  expect_no_file out
+}
+
+t_unknown_sweep_key_is_named() {
+  base
+  echo '{"base": "base.json", "vary": {"link.loss.p": [0]}, "replicatons": 3}' > bad.json
+  err=$("$MQTTSIM" sweep bad.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(exit status)"
+  expect_contains "$err" '"replicatons"'
+}
+
+t_csv_layout_and_default_out() {
+  sweep
+  "$MQTTSIM" sweep s.json -j 2 >/dev/null 2>err.txt
+  expect_eq "$?" 0 "(exit status; $(cat err.txt))"
+  csv=results/s/sweep.csv
+  expect_file "$csv"
+  expect_contains "$(head -1 "$csv")" "link.loss.p,broker.qos2_method,replications,pub_qos,sub_qos,qos,published,"
+  expect_contains "$(head -1 "$csv")" ",delivery_ratio_ci_lo,delivery_ratio_ci_hi,"
+  expect_eq "$(wc -l < "$csv")" 19 "(1 header + 6 points x 3 QoS pairs)"
+  # Grid order (first key slowest), then the QoS pair; strings without quotes.
+  expect_eq "$(sed -n '2p;5p;8p' "$csv" | cut -d, -f1-6 | tr '\n' ' ')" \
+            "0,A,2,0,0,0 0,B,2,0,0,0 0.2,A,2,0,0,0 "
+  # Without loss everything arrives; QoS 0 at 40% loss per direction loses some.
+  expect_eq "$(awk -F, 'NR>1 && $1==0 && $14!=1' "$csv" | wc -l)" 0 "(delivery_ratio 1 at loss 0)"
+  expect_eq "$(awk -F, 'NR>1 && $1==0.4 && $4==0 && $14<0.6' "$csv" | wc -l)" 2
+  expect_file results/s/sweep.json
+  expect_file results/s/latency_cdf.csv
+  expect_eq "$(ls results/s/jobs | wc -l)" 12
+}
+
+t_jobs_do_not_change_results() {
+  sweep
+  "$MQTTSIM" sweep s.json -j 1 --out j1 >/dev/null 2>&1
+  "$MQTTSIM" sweep s.json -j 2 --out j2 >/dev/null 2>&1
+  "$MQTTSIM" sweep s.json -j 5 --out j5 >/dev/null 2>&1
+  cmp -s j1/sweep.csv j2/sweep.csv || fail "sweep.csv differs between -j 1 and -j 2"
+  cmp -s j1/sweep.csv j5/sweep.csv || fail "sweep.csv differs between -j 1 and -j 5"
+  cmp -s j1/latency_cdf.csv j2/latency_cdf.csv || fail "latency_cdf.csv differs"
+  expect_file j1/sweep.csv
+}
+
+# Common random numbers: replication r of every point draws the same streams,
+# so at equal parameters two points give identical rows.
+t_points_share_random_numbers() {
+  base
+  echo '{"base": "base.json", "replications": 2, "vary": {"link.loss.p": [0.3, 0.3]}}' > s.json
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  expect_eq "$?" 0
+  cmp -s <(sed -n '2,4p' out/sweep.csv) <(sed -n '5,7p' out/sweep.csv) ||
+    fail "equal points gave different rows: $(cat out/sweep.csv | cut -c1-80)"
+}
+
+t_resume_after_deleting_jobs() {
+  sweep
+  "$MQTTSIM" sweep s.json --out full >/dev/null 2>&1
+  cp -r full part
+  rm -rf part/jobs/p0002-r01 part/jobs/p0005-r00 part/sweep.csv
+  mkdir part/jobs/.tmp-p0006-r01     # a leftover of a killed run
+  err=$("$MQTTSIM" sweep s.json --out part 2>&1 >/dev/null)
+  expect_eq "$?" 0
+  expect_contains "$err" "(2 run, 10 already done, 0 failed)"
+  cmp -s full/sweep.csv part/sweep.csv || fail "resumed sweep.csv differs"
+  expect_no_file part/jobs/.tmp-p0006-r01
+}
+
+t_resume_after_sigint() {
+  sweep 3000    # jobs long enough to interrupt (~0.3 s each)
+  "$MQTTSIM" sweep s.json -j 1 --out part >out.txt 2>err.txt &
+  pid=$!
+  for _ in $(seq 200); do
+    [ "$(ls part/jobs 2>/dev/null | grep -c '^p')" -ge 2 ] && break
+    sleep 0.05
+  done
+  kill -INT $pid
+  wait $pid
+  expect_eq "$?" 130 "(exit status after SIGINT)"
+  expect_contains "$(cat err.txt)" "to resume, run again: mqttsim sweep s.json --out part"
+  expect_eq "$(ls -A part/jobs | grep -c tmp)" 0 "(temporary job dirs left)"
+  n=$(ls part/jobs | wc -l)
+  [ "$n" -ge 2 ] && [ "$n" -lt 12 ] || fail "expected some but not all jobs finished, got $n"
+  expect_no_file part/sweep.csv
+  "$MQTTSIM" sweep s.json --out part >/dev/null 2>&1
+  expect_eq "$?" 0 "(resumed run)"
+  "$MQTTSIM" sweep s.json --out full >/dev/null 2>&1
+  cmp -s full/sweep.csv part/sweep.csv || fail "resumed sweep.csv differs from an uninterrupted one"
+}
+
+# A job that dies is reported with its parameters; the others go on, and
+# running again retries just that job.
+t_failed_job_is_reported() {
+  command -v pgrep >/dev/null || { echo "    (pgrep not installed: skipped)"; return 0; }
+  sweep 3000
+  "$MQTTSIM" sweep s.json -j 1 --out out >/dev/null 2>err.txt &
+  pid=$!
+  for _ in $(seq 200); do
+    [ "$(ls out/jobs 2>/dev/null | grep -c '^p')" -ge 1 ] && break
+    sleep 0.02
+  done
+  child=$(pgrep -P $pid | head -1)     # the job running now
+  [ -n "$child" ] && kill -KILL "$child"
+  wait $pid
+  expect_eq "$?" 1 "(exit status)"
+  expect_contains "$(cat err.txt)" "failed (killed by signal 9): point "
+  expect_contains "$(cat err.txt)" "(link.loss.p="
+  expect_contains "$(cat err.txt)" "1 job(s) failed"
+  expect_eq "$(ls out/jobs | wc -l)" 11 "(finished jobs)"
+  expect_eq "$(ls -A out/jobs | grep -c tmp)" 0 "(temporary job dirs left)"
+  expect_eq "$(wc -l < out/sweep.csv)" 16 "(the failed point is left out)"
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>err.txt
+  expect_eq "$?" 0 "(rerun)"
+  expect_contains "$(cat err.txt)" "(1 run, 11 already done, 0 failed)"
+  expect_eq "$(wc -l < out/sweep.csv)" 19
+}
+
+t_resume_refuses_another_sweep() {
+  sweep
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  sed -i 's/0.4\]/0.5]/' s.json
+  err=$("$MQTTSIM" sweep s.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(exit status)"
+  expect_contains "$err" "different sweep"
+  # So does a change in the base experiment.
+  sed -i 's/0.5\]/0.4]/' s.json
+  sed -i 's/"seed": 7/"seed": 8/' base.json
+  err=$("$MQTTSIM" sweep s.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(exit status after a base change)"
+}
+
+t_shards_merge_to_the_unsharded_csv() {
+  sweep
+  "$MQTTSIM" sweep s.json --out full >/dev/null 2>&1
+  "$MQTTSIM" sweep s.json --shard 1/2 --out sh1 >/dev/null 2>&1
+  expect_eq "$?" 0 "(shard 1)"
+  "$MQTTSIM" sweep s.json --shard 2/2 --out sh2 >/dev/null 2>&1
+  # A shard's partial sweep.csv holds its own points: 1, 3, 5 for shard 1.
+  expect_eq "$(ls sh1/jobs | tr '\n' ' ')" "p0001-r00 p0001-r01 p0003-r00 p0003-r01 p0005-r00 p0005-r01 "
+  expect_eq "$(wc -l < sh1/sweep.csv)" 10
+  grep -qxFf sh1/sweep.csv full/sweep.csv || fail "shard rows are not rows of the full sweep"
+  "$MQTTSIM" merge sh1 sh2 --out merged >/dev/null 2>err.txt
+  expect_eq "$?" 0 "(merge: $(cat err.txt))"
+  cmp -s full/sweep.csv merged/sweep.csv || fail "merged sweep.csv differs from the unsharded one"
+  cmp -s full/latency_cdf.csv merged/latency_cdf.csv || fail "merged latency_cdf.csv differs"
+}
+
+t_merge_reports_missing_jobs_and_fills_them() {
+  sweep
+  "$MQTTSIM" sweep s.json --out full >/dev/null 2>&1
+  "$MQTTSIM" sweep s.json --shard 1/3 --out sh1 >/dev/null 2>&1
+  "$MQTTSIM" sweep s.json --shard 3/3 --out sh3 >/dev/null 2>&1
+  err=$("$MQTTSIM" merge sh1 sh3 --out m 2>&1 >/dev/null)
+  expect_eq "$?" 1 "(exit status)"
+  expect_contains "$err" "missing job p0002-r00: point 2 (link.loss.p=0, broker.qos2_method=\"B\"), replication 0"
+  expect_contains "$err" "4 of 12 jobs are missing"
+  # The merged directory resumes like any sweep output.
+  "$MQTTSIM" sweep m/sweep.json --out m >/dev/null 2>&1
+  expect_eq "$?" 0 "(filling the missing jobs)"
+  cmp -s full/sweep.csv m/sweep.csv || fail "filled sweep.csv differs"
+}
+
+t_merge_refuses_different_sweeps() {
+  sweep
+  "$MQTTSIM" sweep s.json --shard 1/2 --out a >/dev/null 2>&1
+  sed -i 's/0.4\]/0.5]/' s.json
+  "$MQTTSIM" sweep s.json --shard 2/2 --out b >/dev/null 2>&1
+  err=$("$MQTTSIM" merge a b --out m 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(exit status)"
+  expect_contains "$err" "different sweeps"
+  err=$("$MQTTSIM" merge nowhere --out m 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(not a sweep directory)"
+  expect_contains "$err" "nowhere/sweep.json"
+}
+
+# The multi-machine recipe of the README, with local shards.
+t_gnu_parallel_shards() {
+  command -v parallel >/dev/null || { echo "    (GNU parallel not installed: skipped)"; return 0; }
+  sweep
+  "$MQTTSIM" sweep s.json --out full >/dev/null 2>&1
+  parallel --will-cite -j2 "$MQTTSIM" sweep s.json --shard {}/3 --out sh{} ::: 1 2 3 >/dev/null 2>&1
+  expect_eq "$?" 0 "(parallel)"
+  "$MQTTSIM" merge sh1 sh2 sh3 --out merged >/dev/null 2>&1
+  expect_eq "$?" 0 "(merge)"
+  cmp -s full/sweep.csv merged/sweep.csv || fail "parallel + merge differs from the unsharded sweep"
+}
+
+t_bad_shard_is_usage_error() {
+  sweep
+  "$MQTTSIM" sweep s.json --shard 4/3 --out o >/dev/null 2>&1
+  expect_eq "$?" 2
+  "$MQTTSIM" sweep s.json --shard 0/3 --out o >/dev/null 2>&1
+  expect_eq "$?" 2
+}
+
+t_progress_only_on_a_terminal() {
+  sweep
+  "$MQTTSIM" sweep s.json --out a >/dev/null 2>err.txt
+  expect_eq "$(tr -cd '\r' < err.txt | wc -c)" 0 "(carriage returns without a terminal)"
+  expect_eq "$(wc -l < err.txt)" 1 "(one summary line: $(cat err.txt))"
+  command -v script >/dev/null || return 0
+  script -qec "\"$MQTTSIM\" sweep s.json --out b >/dev/null" /dev/null > tty.txt
+  expect_contains "$(cat tty.txt)" "12/12 jobs, 6/6 points"
+  expect_contains "$(cat tty.txt)" "ETA"
+}
+
+t_main
