@@ -20,6 +20,7 @@ typedef struct {
     gsl_rstat_workspace *rs;            /* mean, max, median (P^2) */
     gsl_rstat_quantile_workspace *q90, *q99;
     gsl_histogram *hist;
+    double *bin_max;                    /* the largest latency seen in each bin */
 } group;
 
 struct mq_metrics {
@@ -46,7 +47,8 @@ mq_metrics *mq_metrics_new(void)
             g->q90 = gsl_rstat_quantile_alloc(0.90);
             g->q99 = gsl_rstat_quantile_alloc(0.99);
             g->hist = gsl_histogram_alloc(NBINS);
-            if (!g->rs || !g->q90 || !g->q99 || !g->hist) {
+            g->bin_max = calloc(NBINS, sizeof *g->bin_max);
+            if (!g->rs || !g->q90 || !g->q99 || !g->hist || !g->bin_max) {
                 mq_metrics_free(m);
                 return NULL;
             }
@@ -70,6 +72,7 @@ void mq_metrics_free(mq_metrics *m)
                 gsl_rstat_quantile_free(g->q99);
             if (g->hist)
                 gsl_histogram_free(g->hist);
+            free(g->bin_max);
         }
     free(m);
 }
@@ -97,7 +100,12 @@ void mq_metrics_delivery(mq_metrics *m, uint8_t p, uint8_t s, bool first, int64_
     /* Out-of-range latencies land in the edge bins: the CDF stays complete. */
     double lo = g->hist->range[0], hi = g->hist->range[NBINS];
     double x = ms < lo ? lo : ms >= hi ? nextafter(hi, 0) : ms;
-    gsl_histogram_increment(g->hist, x);
+    size_t bin;
+    if (gsl_histogram_find(g->hist, x, &bin) == 0) {
+        gsl_histogram_increment(g->hist, x);
+        if (ms > g->bin_max[bin])
+            g->bin_max[bin] = ms;
+    }
 }
 
 uint8_t mq_metrics_flow_of(uint8_t type, uint8_t packet_qos)
@@ -196,9 +204,9 @@ size_t mq_metrics_cdf(const mq_metrics *m, uint8_t p, uint8_t s, double *ms, dou
         if (c <= 0)
             continue;
         cum += c;
-        double lower, upper;
-        gsl_histogram_get_range(g->hist, i, &lower, &upper);
-        ms[n] = upper;
+        /* Every sample of the bins so far is <= this bin's largest sample, so
+         * the CDF is exact at these points: the bins only thin them out. */
+        ms[n] = g->bin_max[i];
         frac[n] = cum / total;
         n++;
     }

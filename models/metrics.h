@@ -52,7 +52,9 @@ void mq_metrics_event(mq_metrics *m, mq_event ev);
 void mq_metrics_group(const mq_metrics *m, uint8_t p, uint8_t s, mq_group_result *out);
 
 /* Latency CDF of group (p, s): fills up to cap points (latency ms, fraction of
- * first deliveries at or below it) from a log-binned histogram (1/40 decade);
+ * first deliveries at or below it), one per non-empty bin of a log-binned
+ * histogram (1/40 decade), placed at the largest latency seen in the bin so
+ * that the CDF is exact at every point it gives;
  * returns the number of points. */
 size_t mq_metrics_cdf(const mq_metrics *m, uint8_t p, uint8_t s, double *ms, double *frac,
                       size_t cap);
