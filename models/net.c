@@ -498,6 +498,16 @@ oom:
     return NULL;
 }
 
+static void stats_add(sim_link_stats *sum, const sim_link_stats *x)
+{
+    sum->frames_sent += x->frames_sent;
+    sum->frames_lost += x->frames_lost;
+    sum->frames_delivered += x->frames_delivered;
+    sum->bytes_sent += x->bytes_sent;
+    sum->bytes_lost += x->bytes_lost;
+    sum->bytes_delivered += x->bytes_delivered;
+}
+
 int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
 {
     for (size_t i = 0; i < net->n; i++)
@@ -515,19 +525,8 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
         client *c = &net->clients[i];
         sim_link_release(c->up, release_frame, NULL);
         sim_link_release(c->down, release_frame, NULL);
-        const sim_link_stats *u = sim_link_stats_get(c->up), *d = sim_link_stats_get(c->down);
-        net->st.up.frames_sent += u->frames_sent;
-        net->st.up.frames_lost += u->frames_lost;
-        net->st.up.frames_delivered += u->frames_delivered;
-        net->st.up.bytes_sent += u->bytes_sent;
-        net->st.up.bytes_lost += u->bytes_lost;
-        net->st.up.bytes_delivered += u->bytes_delivered;
-        net->st.down.frames_sent += d->frames_sent;
-        net->st.down.frames_lost += d->frames_lost;
-        net->st.down.frames_delivered += d->frames_delivered;
-        net->st.down.bytes_sent += d->bytes_sent;
-        net->st.down.bytes_lost += d->bytes_lost;
-        net->st.down.bytes_delivered += d->bytes_delivered;
+        stats_add(&net->st.up, sim_link_stats_get(c->up));
+        stats_add(&net->st.down, sim_link_stats_get(c->down));
     }
     net->st.events = sim_sched_events_run(net->sched);
     net->st.peak_live_messages = net->peak_live;
