@@ -556,6 +556,27 @@ static void print_table(const exp_config *cfg, size_t nreps, const group_summary
 
 /* ---- commands --------------------------------------------------------- */
 
+/* Progress of a long run on a terminal, redrawn at most twice a second. */
+typedef struct {
+    size_t rep, nreps;
+    double last;
+} progress;
+
+static void show_progress(void *ctx, int64_t t, int64_t t_ready, int64_t duration)
+{
+    progress *pr = ctx;
+    double w = now_s();
+    if (w - pr->last < 0.5)
+        return;
+    pr->last = w;
+    if (t_ready < 0)
+        fprintf(stderr, "\rreplication %zu/%zu: %s, %.0f s simulated   ", pr->rep + 1, pr->nreps,
+                "setting up or draining", sim_to_s(t));
+    else
+        fprintf(stderr, "\rreplication %zu/%zu: %3.0f%% of publishing time   ", pr->rep + 1,
+                pr->nreps, 100.0 * (double)(t - t_ready) / (double)duration);
+}
+
 int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
 {
     char err[512];
@@ -569,7 +590,9 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     size_t ng = 0;
     int status = 1;
     double t0 = now_s();
-    bool progress = !opts->quiet && nreps > 1 && isatty(2);
+    bool show = !opts->quiet && isatty(2);
+    progress pr = {.nreps = nreps};
+    mq_net_hooks hooks = {.ctx = &pr, .progress = show_progress};
     if (!reps)
         goto out;
     for (size_t r = 0; r < nreps; r++) {
@@ -578,18 +601,19 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
             fprintf(stderr, "mqttsim: out of memory\n");
             goto out;
         }
-        if (progress)
+        pr.rep = r;
+        if (show && nreps > 1)
             fprintf(stderr, "\rreplication %zu/%zu ...", r + 1, nreps);
-        if (run_rep(cfg, first + r, NULL, 0, reps[r], err, sizeof err) != 0) {
-            if (progress)
+        if (run_rep(cfg, first + r, show ? &hooks : NULL, 0, reps[r], err, sizeof err) != 0) {
+            if (show)
                 fprintf(stderr, "\n");
             fprintf(stderr, "mqttsim: %s: replication %zu: %s\n", cfg->name ? cfg->name : "",
                     first + r, err);
             goto out;
         }
     }
-    if (progress)
-        fprintf(stderr, "\r%*s\r", 40, "");
+    if (show)
+        fprintf(stderr, "\r%*s\r", 60, "");
     double wall_s = now_s() - t0;
     summarise(reps, nreps, gs, &ng);
 

@@ -54,7 +54,7 @@ typedef struct {
     mq_session_config broker;   /* template for the broker's sessions */
 } mq_net_config;
 
-/* Optional observation hooks (trace). `up` tells the direction: client to broker. */
+/* Optional observation hooks (trace, progress). `up` tells the direction: client to broker. */
 typedef struct {
     void *ctx;
     void (*publish)(void *ctx, int64_t t, int client, uint64_t msg_id, uint8_t qos);
@@ -63,6 +63,9 @@ typedef struct {
     void (*deliver)(void *ctx, int64_t t, int client, uint64_t msg_id, uint8_t qos, bool first);
     void (*drop)(void *ctx, int64_t t, int client, bool broker_side, uint64_t msg_id,
                  mq_drop_reason why);
+    /* Now and then (every 65536 frames delivered): the time, when publishing
+     * began (-1 before it did or after it ended) and the publishing duration. */
+    void (*progress)(void *ctx, int64_t t, int64_t t_ready, int64_t duration);
 } mq_net_hooks;
 
 typedef struct {
