@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -288,11 +289,13 @@ static int write_atomic(const char *dir, const char *name, const char *text)
 typedef struct {
     char *s;
     size_t len, cap;
+    bool oom;
 } strbuf;
 
 static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#include <stdarg.h>
+/* Appends to b, growing it; on out of memory sets b->oom and stops adding,
+ * so the caller can refuse to write a cut-short file (sb_take). */
 static void sb_printf(strbuf *b, const char *fmt, ...)
 {
     for (;;) {
@@ -301,7 +304,7 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
         size_t room = b->cap - b->len;
         int n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
         va_end(ap);
-        if (n < 0)
+        if (n < 0 || b->oom)
             return;
         if ((size_t)n < room) {
             b->len += (size_t)n;
@@ -311,11 +314,23 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
         while (cap - b->len <= (size_t)n)
             cap *= 2;
         char *s = realloc(b->s, cap);
-        if (!s)
+        if (!s) {
+            b->oom = true;
             return;
+        }
         b->s = s;
         b->cap = cap;
     }
+}
+
+/* The text built in b, or NULL (freeing it) if it was cut short. */
+static char *sb_take(strbuf *b)
+{
+    if (b->oom) {
+        free(b->s);
+        return NULL;
+    }
+    return b->s;
 }
 
 static void sb_num(strbuf *b, double v)
@@ -361,7 +376,7 @@ static char *results_csv(const exp_config *cfg, size_t nreps, const group_summar
         }
         sb_printf(&b, "\n");
     }
-    return b.s;
+    return sb_take(&b);
 }
 
 static char *cdf_csv(const rep_result *r)
@@ -373,7 +388,7 @@ static char *cdf_csv(const rep_result *r)
             for (size_t i = 0; i < r->cdf_n[p][s]; i++)
                 sb_printf(&b, "%d,%d,%d,%.6g,%.9g\n", p, s, p < s ? p : s, r->cdf_ms[p][s][i],
                           r->cdf_frac[p][s][i]);
-    return b.s;
+    return sb_take(&b);
 }
 
 static cJSON *num_or_null(double v)
