@@ -17,10 +17,10 @@
 
 typedef struct {
     uint64_t published_pairs, expected, unique, duplicates;
-    gsl_rstat_workspace *rs;            /* mean, max, median (P^2) */
-    gsl_rstat_quantile_workspace *q90, *q99;
-    gsl_histogram *hist;
-    double *bin_max;                    /* the largest latency seen in each bin */
+    gsl_rstat_workspace *rs;            /* mean and max */
+    gsl_histogram *hist;                /* quantiles and the CDF */
+    double *bin_min, *bin_max;          /* the extreme latencies seen in each bin */
+    double wire_packets, wire_bytes, resends; /* the group's share of the wire */
 } group;
 
 struct mq_metrics {
@@ -44,11 +44,10 @@ mq_metrics *mq_metrics_new(void)
         for (int s = 0; s < 3; s++) {
             group *g = &m->g[p][s];
             g->rs = gsl_rstat_alloc();
-            g->q90 = gsl_rstat_quantile_alloc(0.90);
-            g->q99 = gsl_rstat_quantile_alloc(0.99);
             g->hist = gsl_histogram_alloc(NBINS);
+            g->bin_min = calloc(NBINS, sizeof *g->bin_min);
             g->bin_max = calloc(NBINS, sizeof *g->bin_max);
-            if (!g->rs || !g->q90 || !g->q99 || !g->hist || !g->bin_max) {
+            if (!g->rs || !g->hist || !g->bin_min || !g->bin_max) {
                 mq_metrics_free(m);
                 return NULL;
             }
@@ -66,12 +65,9 @@ void mq_metrics_free(mq_metrics *m)
             group *g = &m->g[p][s];
             if (g->rs)
                 gsl_rstat_free(g->rs);
-            if (g->q90)
-                gsl_rstat_quantile_free(g->q90);
-            if (g->q99)
-                gsl_rstat_quantile_free(g->q99);
             if (g->hist)
                 gsl_histogram_free(g->hist);
+            free(g->bin_min);
             free(g->bin_max);
         }
     free(m);
@@ -95,16 +91,16 @@ void mq_metrics_delivery(mq_metrics *m, uint8_t p, uint8_t s, bool first, int64_
     g->unique++;
     double ms = (double)latency / 1e6;
     gsl_rstat_add(ms, g->rs);
-    gsl_rstat_quantile_add(ms, g->q90);
-    gsl_rstat_quantile_add(ms, g->q99);
     /* Out-of-range latencies land in the edge bins: the CDF stays complete. */
     double lo = g->hist->range[0], hi = g->hist->range[NBINS];
     double x = ms < lo ? lo : ms >= hi ? nextafter(hi, 0) : ms;
     size_t bin;
     if (gsl_histogram_find(g->hist, x, &bin) == 0) {
-        gsl_histogram_increment(g->hist, x);
+        if (gsl_histogram_get(g->hist, bin) == 0 || ms < g->bin_min[bin])
+            g->bin_min[bin] = ms;
         if (ms > g->bin_max[bin])
             g->bin_max[bin] = ms;
+        gsl_histogram_increment(g->hist, x);
     }
 }
 
@@ -132,6 +128,39 @@ void mq_metrics_wire(mq_metrics *m, uint8_t type, uint8_t packet_qos, size_t byt
         t->resends++;
         f->resends++;
     }
+}
+
+void mq_metrics_wire_group(mq_metrics *m, uint8_t p, uint8_t s, double share, size_t bytes,
+                           bool resend)
+{
+    group *g = &m->g[p][s];
+    g->wire_packets += share;
+    g->wire_bytes += share * (double)bytes;
+    if (resend)
+        g->resends += share;
+}
+
+/* The q-quantile (smallest latency with at least a fraction q of first
+ * deliveries at or below it), read off the histogram: exact when the bin it
+ * falls in holds one distinct latency (as with the retry-interval steps of
+ * constant-delay links), else interpolated by rank between that bin's
+ * smallest and largest latency, so never off by more than the bin's spread
+ * (under 6%). */
+static double quantile(const group *g, double q)
+{
+    double total = gsl_histogram_sum(g->hist), target = q * total, cum = 0;
+    for (size_t i = 0; i < NBINS; i++) {
+        double c = gsl_histogram_get(g->hist, i);
+        if (c <= 0)
+            continue;
+        if (cum + c >= target) {
+            double f = c > 1 ? (target - cum - 1) / (c - 1) : 0;
+            f = f < 0 ? 0 : f > 1 ? 1 : f;
+            return g->bin_min[i] + f * (g->bin_max[i] - g->bin_min[i]);
+        }
+        cum += c;
+    }
+    return gsl_rstat_max(g->rs);
 }
 
 void mq_metrics_link_loss(mq_metrics *m, uint8_t type)
@@ -170,24 +199,18 @@ void mq_metrics_group(const mq_metrics *m, uint8_t p, uint8_t s, mq_group_result
     out->delivery_ratio = g->expected ? (double)g->unique / e : NAN;
     if (g->unique) {
         out->lat_mean = gsl_rstat_mean(g->rs);
-        out->lat_p50 = gsl_rstat_median(g->rs);
-        out->lat_p90 = gsl_rstat_quantile_get(g->q90);
-        out->lat_p99 = gsl_rstat_quantile_get(g->q99);
+        out->lat_p50 = quantile(g, 0.50);
+        out->lat_p90 = quantile(g, 0.90);
+        out->lat_p99 = quantile(g, 0.99);
         out->lat_max = gsl_rstat_max(g->rs);
     } else {
         out->lat_mean = out->lat_p50 = out->lat_p90 = out->lat_p99 = out->lat_max = NAN;
     }
-    /* Wire cost is kept per flow QoS (a packet's own class), so it is shared
-     * by every group delivered at that QoS: divide by all their deliveries. */
-    uint64_t delivered_at_q = 0;
-    for (int a = 0; a < 3; a++)
-        for (int b = 0; b < 3; b++)
-            if ((a < b ? a : b) == q)
-                delivered_at_q += m->g[a][b].unique;
-    const mq_wire_count *f = &m->by_flow[q];
-    out->wire_packets_per_delivered = delivered_at_q ? (double)f->packets / (double)delivered_at_q : NAN;
-    out->wire_bytes_per_delivered = delivered_at_q ? (double)f->bytes / (double)delivered_at_q : NAN;
-    out->resends = f->resends;
+    /* The group's own packets: its flows on the subscriber's hop, and its
+     * share of the publisher's hop (see mq_metrics_wire_group). */
+    out->wire_packets_per_delivered = g->unique ? g->wire_packets / (double)g->unique : NAN;
+    out->wire_bytes_per_delivered = g->unique ? g->wire_bytes / (double)g->unique : NAN;
+    out->resends = g->resends;
 }
 
 size_t mq_metrics_cdf(const mq_metrics *m, uint8_t p, uint8_t s, double *ms, double *frac,

@@ -13,7 +13,9 @@
 typedef struct mq_metrics mq_metrics;
 
 /* One group's figures at the end of a run (ratios NaN when expected is 0,
- * latencies NaN when nothing was delivered). */
+ * latencies NaN when nothing was delivered). Quantiles come from a histogram
+ * with 40 bins per decade that keeps each bin's extreme values: exact when a
+ * bin holds one distinct latency, else within that bin's spread. */
 typedef struct {
     bool present;                 /* any message was expected in this group */
     uint8_t pub_qos, sub_qos, qos;
@@ -21,7 +23,7 @@ typedef struct {
     double loss_ratio, dup_ratio, delivery_ratio;
     double lat_mean, lat_p50, lat_p90, lat_p99, lat_max; /* ms */
     double wire_packets_per_delivered, wire_bytes_per_delivered;
-    uint64_t resends;             /* retransmissions of flows at QoS qos */
+    double resends;               /* the group's share of retransmissions */
 } mq_group_result;
 
 typedef struct {
@@ -41,6 +43,13 @@ void mq_metrics_delivery(mq_metrics *m, uint8_t p, uint8_t s, bool first, int64_
 
 /* A packet put on the wire (lost or not). O(1). */
 void mq_metrics_wire(mq_metrics *m, uint8_t type, uint8_t packet_qos, size_t bytes, bool resend);
+
+/* Attributes `share` of one packet of `bytes` to group (p, s): a packet on a
+ * subscriber's hop belongs wholly to the group of the flow it is part of; a
+ * packet on a publisher's hop is shared among the groups of the publisher's
+ * targets in proportion to their number. O(1). */
+void mq_metrics_wire_group(mq_metrics *m, uint8_t p, uint8_t s, double share, size_t bytes,
+                           bool resend);
 
 /* A frame lost on a link. */
 void mq_metrics_link_loss(mq_metrics *m, uint8_t type);

@@ -23,6 +23,7 @@ typedef struct {
     sim_event_id ev;        /* the pending timer event, if any */
     int64_t ev_at;          /* its time */
     int64_t want_at;        /* what the engine last asked for */
+    bool deferred;          /* the pending event is the deadline's second pass */
 } endpoint;
 
 /* A subscriber a publisher's messages go to. */
@@ -45,6 +46,9 @@ struct client {
     uint32_t per_group[3];  /* targets per subscription QoS */
     int64_t period;         /* periodic arrivals: ns between messages */
     int64_t first_at, next_at;
+    /* subscriber: group code (1 + 3 pub_qos + sub_qos) of the flow on each
+     * packet identifier of the broker's end, for wire attribution */
+    uint8_t *grp;
     uint64_t k;             /* messages published */
 };
 
@@ -110,6 +114,43 @@ static void release_frame(void *ctx, void *fr)
 
 /* ---- session callbacks (both ends) ------------------------------------ */
 
+/* Charges a packet to the (pub QoS, sub QoS) groups it serves. On a
+ * publisher's hop all of the publisher's messages have the same targets, so a
+ * packet is shared among their groups in proportion; on a subscriber's hop a
+ * packet belongs to one flow, whose group a PUBLISH carries (through its
+ * message) and its acknowledgements inherit through the packet identifier. */
+static void wire_attribute(mq_net *net, client *c, const mq_packet *p, mq_msg *m, size_t len,
+                           bool resend)
+{
+    if (p->type < MQ_PUBLISH || p->type > MQ_PUBCOMP)
+        return; /* connection control belongs to no group */
+    if (c->cfg->publisher) {
+        for (uint8_t s = 0; s < 3; s++)
+            if (c->per_group[s])
+                mq_metrics_wire_group(net->metrics, c->cfg->qos, s,
+                                      (double)c->per_group[s] / (double)c->n_targets, len, resend);
+        return;
+    }
+    uint8_t code = 0;
+    if (p->type == MQ_PUBLISH) {
+        const msgrec *r = (const msgrec *)m;
+        int32_t ord = r->pub->target_of[c->idx];
+        if (ord < 0)
+            return;
+        code = (uint8_t)(1 + 3 * m->qos + r->pub->targets[ord].sub_qos);
+        if (p->qos > 0) {
+            if (!c->grp && !(c->grp = calloc(65536, 1)))
+                return;
+            c->grp[p->id] = code;
+        }
+    } else if (c->grp) {
+        code = c->grp[p->id];
+    }
+    if (code)
+        mq_metrics_wire_group(net->metrics, (uint8_t)((code - 1) / 3), (uint8_t)((code - 1) % 3),
+                              1.0, len, resend);
+}
+
 static void on_send(void *ctx, const uint8_t *buf, size_t len, const mq_packet *p, mq_msg *m,
                     bool resend)
 {
@@ -127,6 +168,7 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, const mq_packet *
     if (m)
         mq_msg_ref(m);
     mq_metrics_wire(net->metrics, p->type, p->qos, len, resend);
+    wire_attribute(net, e->c, p, m, len, resend);
     int64_t now = sim_sched_now(net->sched);
     net->st.t_last = now;
     /* 1: in transit; 0: lost; negative: out of memory, which is counted as
@@ -166,10 +208,23 @@ static void timer_fire(sim_sched *s, void *ctx)
         return;
     if (now < e->want_at) {
         /* Fired for an earlier deadline that has since moved later. */
+        e->deferred = false;
         e->ev_at = e->want_at;
         e->ev = sim_sched_at(s, e->want_at, timer_fire, e);
         return;
     }
+    if (!e->deferred) {
+        /* An acknowledgement arriving at the very instant of the deadline is
+         * taken first: the timer goes once more behind every event already
+         * queued for now. Without this rule the tie would be settled by
+         * insertion order, i.e. by the timer's history, and two identical
+         * situations could end differently. */
+        e->deferred = true;
+        e->ev_at = now;
+        e->ev = sim_sched_at(s, now, timer_fire, e);
+        return;
+    }
+    e->deferred = false;
     mq_session_on_timer(e->s, now);
 }
 
@@ -186,6 +241,7 @@ static void on_timer(void *ctx, int64_t at)
         return;
     if (e->ev)
         sim_sched_cancel(e->net->sched, e->ev);
+    e->deferred = false;
     int64_t now = sim_sched_now(e->net->sched);
     e->ev_at = at < now ? now : at;
     e->ev = sim_sched_at(e->net->sched, e->ev_at, timer_fire, e);
@@ -405,6 +461,18 @@ static mq_session_io endpoint_io(endpoint *e)
     return io;
 }
 
+/* True when a later entry of the same SUBSCRIBE names the same filter: the
+ * broker replaces a subscription to an identical filter (MQTT 3.8.4), so the
+ * last one counts. */
+static bool superseded(const mq_net_client *sc, size_t k)
+{
+    for (size_t j = k + 1; j < sc->n_subs; j++)
+        if (sc->subs[j].len == sc->subs[k].len &&
+            memcmp(sc->subs[j].filter, sc->subs[k].filter, sc->subs[k].len) == 0)
+            return true;
+    return false;
+}
+
 /* Fills a publisher's targets: every subscriber with a matching filter, at
  * the highest QoS among its matching filters. */
 static int build_targets(mq_net *net, client *c)
@@ -422,7 +490,8 @@ static int build_targets(mq_net *net, client *c)
         if (sc->publisher)
             continue;
         for (size_t k = 0; k < sc->n_subs; k++)
-            if (mq_topic_match(sc->subs[k].filter, sc->subs[k].len, cc->topic, tlen) &&
+            if (!superseded(sc, k) &&
+                mq_topic_match(sc->subs[k].filter, sc->subs[k].len, cc->topic, tlen) &&
                 sc->subs[k].qos > best)
                 best = sc->subs[k].qos;
         if (best < 0)
@@ -585,6 +654,7 @@ void mq_net_free(mq_net *net)
             gsl_rng_free(c->rng_arrival);
         free(c->targets);
         free(c->target_of);
+        free(c->grp);
     }
     free(net->clients);
     if (net->sched)

@@ -16,6 +16,10 @@
  * publish for `duration` (or until max_messages), then the network runs
  * until no event is left or `drain` has passed. What is still in flight then
  * is dropped as in_flight_at_end.
+ *
+ * Ties: when a frame arrives at the same instant as a session's retry
+ * deadline, the frame is handled first (an acknowledgement arriving exactly
+ * at the deadline prevents the resend).
  */
 
 #include <stdbool.h>

@@ -65,9 +65,10 @@ static void cdf_is_exact_at_its_points(void **state)
     mq_metrics_free(m);
 }
 
-/* Wire cost is per flow QoS: PUBACK counts at 1, PUBREC/PUBREL/PUBCOMP at 2,
- * a PUBLISH at its own QoS, CONNECT as control; per delivered message at QoS
- * q it divides by every unique delivery at q. */
+/* Wire counts are kept per packet type and per flow QoS (PUBACK counts at 1,
+ * PUBREC/PUBREL/PUBCOMP at 2, a PUBLISH at its own QoS, CONNECT as control);
+ * a group's cost per delivered message is its attributed share over its
+ * unique deliveries. */
 static void wire_attribution(void **state)
 {
     (void)state;
@@ -81,16 +82,44 @@ static void wire_attribution(void **state)
     mq_metrics_wire(m, MQ_PUBLISH, 1, 40, true);
     mq_metrics_wire(m, MQ_PUBACK, 0, 4, false);
     mq_metrics_wire(m, MQ_CONNECT, 0, 20, false);
-    mq_metrics_expect(m, 1, 1, 1);
-    mq_metrics_expect(m, 2, 1, 1);
-    mq_metrics_delivery(m, 1, 1, true, 0);
-    mq_metrics_delivery(m, 2, 1, true, 0);
-    mq_metrics_group(m, 1, 1, &g);
-    assert_true(g.wire_packets_per_delivered == 1.5);  /* 3 packets, 2 deliveries at QoS 1 */
-    assert_true(g.wire_bytes_per_delivered == 42.0);
-    assert_int_equal(g.resends, 1);
     assert_int_equal(mq_metrics_wire_by_type(m, MQ_PUBLISH)->packets, 2);
+    assert_int_equal(mq_metrics_wire_by_type(m, MQ_PUBLISH)->resends, 1);
+    assert_int_equal(mq_metrics_wire_by_flow(m, 1)->bytes, 84);
     assert_int_equal(mq_metrics_wire_by_flow(m, MQ_FLOW_CONTROL)->bytes, 20);
+
+    mq_metrics_expect(m, 1, 1, 2);
+    mq_metrics_delivery(m, 1, 1, true, 0);
+    mq_metrics_delivery(m, 1, 1, true, 0);
+    mq_metrics_wire_group(m, 1, 1, 0.5, 40, false);
+    mq_metrics_wire_group(m, 1, 1, 1.0, 40, true);
+    mq_metrics_wire_group(m, 1, 1, 1.0, 4, false);
+    mq_metrics_group(m, 1, 1, &g);
+    assert_true(g.wire_packets_per_delivered == 1.25);  /* 2.5 packets, 2 deliveries */
+    assert_true(g.wire_bytes_per_delivered == 32.0);    /* (20 + 40 + 4) / 2 */
+    assert_true(g.resends == 1.0);
+    mq_metrics_free(m);
+}
+
+/* Quantiles are exact when each latency value has a bin of its own, as with
+ * the retry-interval steps of constant-delay links. */
+static void quantiles_exact_on_discrete_latencies(void **state)
+{
+    (void)state;
+    mq_metrics *m = mq_metrics_new();
+    mq_group_result g;
+    /* 90.25% at 20 ms, 8% at 220 ms (98.25% in all), 1.75% at 420 ms:
+     * p50 = p90 = 20, p99 = 420. */
+    for (int i = 0; i < 9025; i++)
+        mq_metrics_delivery(m, 1, 1, true, SIM_MS(20));
+    for (int i = 0; i < 800; i++)
+        mq_metrics_delivery(m, 1, 1, true, SIM_MS(220));
+    for (int i = 0; i < 175; i++)
+        mq_metrics_delivery(m, 1, 1, true, SIM_MS(420));
+    mq_metrics_group(m, 1, 1, &g);
+    assert_true(g.lat_p50 == 20.0);
+    assert_true(g.lat_p90 == 20.0);
+    assert_true(g.lat_p99 == 420.0);
+    assert_true(g.lat_max == 420.0);
     mq_metrics_free(m);
 }
 
@@ -100,6 +129,7 @@ int main(void)
         cmocka_unit_test(group_counts_and_ratios),
         cmocka_unit_test(cdf_is_exact_at_its_points),
         cmocka_unit_test(wire_attribution),
+        cmocka_unit_test(quantiles_exact_on_discrete_latencies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

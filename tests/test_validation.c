@@ -397,6 +397,101 @@ static void latency_qos2_b_b_two_steps(void **s) { (void)s; exact_latency(2, MQ_
 static void latency_qos2_a_b_four_steps(void **s) { (void)s; exact_latency(2, MQ_QOS2_A, MQ_QOS2_B, 4); }
 static void latency_qos2_b_a_four_steps(void **s) { (void)s; exact_latency(2, MQ_QOS2_B, MQ_QOS2_A, 4); }
 
+/*
+ * Wire attribution, lossless, one QoS 2 publisher fanning out to two
+ * subscribers at QoS 0 and 2. The publisher's hop carries PUBLISH (41 bytes:
+ * 2 fixed header + 2+3 topic + 2 id + 32 payload) and PUBREC, PUBREL, PUBCOMP
+ * (4 bytes each) per message, shared half and half by groups (2,0) and (2,2).
+ * Group (2,0) adds a QoS 0 PUBLISH (39 bytes); group (2,2) a whole QoS 2 flow
+ * (53 bytes). Per delivered message: (2,0) 4/2 + 1 = 3 packets, 26.5 + 39 =
+ * 65.5 bytes; (2,2) 2 + 4 = 6 packets, 26.5 + 53 = 79.5 bytes.
+ */
+static void wire_cost_attributed_per_group(void **state)
+{
+    (void)state;
+    world w;
+    mq_group_result g20, g22;
+    mq_sub subs[2] = {{.filter = "t/#", .len = 3, .qos = 0}, {.filter = "t/#", .len = 3, .qos = 2}};
+    mq_net_client c[3];
+    world_init(&w, 2, 2, 0, 0);
+    c[0] = w.c[0];
+    c[1] = w.c[1];
+    c[2] = w.c[1];
+    c[1].subs = &subs[0];
+    c[2].subs = &subs[1];
+    c[2].name = "sub2";
+    w.m = mq_metrics_new();
+    char err[256];
+    mq_net *net = mq_net_new(&w.net, c, 3, w.m, NULL, err, sizeof err);
+    assert_non_null(net);
+    assert_int_equal(mq_net_run(net, &w.st, err, sizeof err), 0);
+    mq_net_free(net);
+    mq_metrics_group(w.m, 2, 0, &g20);
+    mq_metrics_group(w.m, 2, 2, &g22);
+    assert_int_equal(g20.unique, N_MSGS);
+    assert_int_equal(g22.unique, N_MSGS);
+    assert_double_equal(g20.wire_packets_per_delivered, 3.0, 1e-9);
+    assert_double_equal(g20.wire_bytes_per_delivered, 65.5, 1e-9);
+    assert_double_equal(g22.wire_packets_per_delivered, 6.0, 1e-9);
+    assert_double_equal(g22.wire_bytes_per_delivered, 79.5, 1e-9);
+    world_done(&w);
+}
+
+/* A subscriber naming one filter twice holds the last QoS (the broker
+ * replaces an identical subscription), and the groups follow the broker. */
+static void repeated_filter_counts_at_its_last_qos(void **state)
+{
+    (void)state;
+    world w;
+    mq_group_result g;
+    mq_sub subs[2] = {{.filter = "t/#", .len = 3, .qos = 2}, {.filter = "t/#", .len = 3, .qos = 1}};
+    world_init(&w, 2, 1, 0, 0);
+    w.c[1].subs = subs;
+    w.c[1].n_subs = 2;
+    world_run(&w, &g);
+    assert_int_equal(g.qos, 1);
+    assert_int_equal(g.unique, N_MSGS);
+    mq_metrics_group(w.m, 2, 2, &g);
+    assert_false(g.present);
+    world_done(&w);
+}
+
+/*
+ * A round trip equal to the retry interval puts every acknowledgement at the
+ * very instant of its resend deadline; the ack is taken first, so nothing is
+ * resent, whatever the publishing rate (rates that leave the session's timer
+ * in different states).
+ */
+static void ack_at_the_deadline_prevents_the_resend(void **state)
+{
+    (void)state;
+    double rates[3] = {3, 7, 20};
+    for (int i = 0; i < 3; i++) {
+        world w;
+        mq_group_result g;
+        world_init(&w, 1, 1, 0, 0);
+        for (int k = 0; k < 2; k++) {
+            w.c[k].up.delay.a = 100;
+            w.c[k].down.delay.a = 100;
+        }
+        w.c[0].rate_hz = rates[i];
+        w.net.max_messages = 300;
+        w.net.duration = SIM_S(1000);
+        mq_net *net;
+        char err[256];
+        w.m = mq_metrics_new();
+        net = mq_net_new(&w.net, w.c, 2, w.m, NULL, err, sizeof err);
+        assert_non_null(net);
+        assert_int_equal(mq_net_run(net, &w.st, err, sizeof err), 0);
+        mq_net_free(net);
+        mq_metrics_group(w.m, 1, 1, &g);
+        assert_int_equal(g.unique, 300);
+        assert_int_equal(g.duplicates, 0);
+        assert_int_equal(mq_metrics_wire_by_flow(w.m, 1)->resends, 0);
+        world_done(&w);
+    }
+}
+
 /* The same seed gives the same run, to the last count; another seed does not. */
 static void same_seed_same_run(void **state)
 {
@@ -441,6 +536,9 @@ int main(void)
         cmocka_unit_test(latency_qos2_b_b_two_steps),
         cmocka_unit_test(latency_qos2_a_b_four_steps),
         cmocka_unit_test(latency_qos2_b_a_four_steps),
+        cmocka_unit_test(wire_cost_attributed_per_group),
+        cmocka_unit_test(repeated_filter_counts_at_its_last_qos),
+        cmocka_unit_test(ack_at_the_deadline_prevents_the_resend),
         cmocka_unit_test(same_seed_same_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
