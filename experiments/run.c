@@ -604,6 +604,24 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     group_summary gs[9];
     size_t ng = 0;
     int status = 1;
+    /* The output directory is made (and proved writable) before the run, so
+     * a long run is never wasted on a bad --out; a failed run removes it
+     * again if it made it and left it empty. */
+    char dir[4096];
+    if (opts->out_dir)
+        snprintf(dir, sizeof dir, "%s", opts->out_dir);
+    else
+        snprintf(dir, sizeof dir, "results/%s", cfg->name ? cfg->name : "run");
+    struct stat sb;
+    bool made = stat(dir, &sb) != 0;
+    errno = 0;
+    if ((!made && !S_ISDIR(sb.st_mode)) || mkdir_p(dir) != 0 || access(dir, W_OK) != 0) {
+        fprintf(stderr, "mqttsim: --out %s: %s\n", dir,
+                !made && !S_ISDIR(sb.st_mode) ? "exists and is not a directory"
+                : errno ? strerror(errno) : "not a writable directory");
+        free(reps);
+        return 2;
+    }
     double t0 = now_s();
     bool show = !opts->quiet && isatty(2);
     progress pr = {.nreps = nreps};
@@ -632,16 +650,10 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     double wall_s = now_s() - t0;
     summarise(reps, nreps, gs, &ng);
 
-    char dir[4096];
-    if (opts->out_dir)
-        snprintf(dir, sizeof dir, "%s", opts->out_dir);
-    else
-        snprintf(dir, sizeof dir, "results/%s", cfg->name ? cfg->name : "run");
     char *json = results_json(cfg, opts, reps, nreps, gs, ng, wall_s);
     char *csv = results_csv(cfg, nreps, gs, ng);
     char *cdf = cdf_csv(reps[0]);
-    int werr = !json || !csv || !cdf || mkdir_p(dir) != 0 ||
-               write_atomic(dir, "results.json", json) != 0 ||
+    int werr = !json || !csv || !cdf || write_atomic(dir, "results.json", json) != 0 ||
                write_atomic(dir, "results.csv", csv) != 0 ||
                write_atomic(dir, "latency_cdf.csv", cdf) != 0;
     if (werr)
@@ -657,6 +669,8 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     free(csv);
     free(cdf);
 out:
+    if (status != 0 && made)
+        rmdir(dir); /* only if still empty */
     for (size_t r = 0; reps && r < nreps; r++)
         free(reps[r]);
     free(reps);

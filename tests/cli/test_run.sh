@@ -107,4 +107,15 @@ t_trace_marks_lost_packets_and_resends() {
   expect_eq "$(grep -c 'delivers it' trace.txt)" 5
 }
 
+# A bad --out is found before the run, not after it: exit 2, nothing written.
+t_unusable_out_exits_2_at_once() {
+  touch afile
+  "$MQTTSIM" run "$G/tiny.json" --out afile >out.txt 2>err.txt
+  expect_eq "$?" 2
+  expect_contains "$(cat err.txt)" "not a directory"
+  "$MQTTSIM" run "$G/tiny.json" --out afile/sub >out.txt 2>err.txt
+  expect_eq "$?" 2
+  expect_eq "$(cat out.txt)" ""
+}
+
 t_main
