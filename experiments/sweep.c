@@ -7,8 +7,9 @@
  *   OUT/sweep.csv             one row per complete point and QoS pair
  *   OUT/latency_cdf.csv       the CDF of one run (cdf_point, replication 0)
  *   OUT/fig-NAME.png/.svg     the figures
- * A job directory exists only when complete, so an interrupted sweep resumes by
- * skipping them, and shards are merged by copying them. */
+ * A job directory is renamed into place only when complete, so an interrupted
+ * sweep resumes by skipping them, and shards are merged by copying them. One
+ * without results.csv (damaged by hand) counts as missing and is replaced. */
 #include "experiments/sweep.h"
 
 #include <cjson/cJSON.h>
@@ -160,9 +161,13 @@ static bool is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Removes a directory and everything below it (no symlinks are followed). */
+/* Removes a directory and everything below it (no symlinks are followed), or
+ * the file or symlink at path. Nothing happens when path does not exist. */
 static void rm_tree(const char *path)
 {
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (!S_ISDIR(st.st_mode)) { unlink(path); return; }
     DIR *d = opendir(path);
     if (d) {
         struct dirent *e;
@@ -332,6 +337,145 @@ static char *resolve(const exp_sweep *sw, const cJSON *root)
     return withnl;
 }
 
+/* The canonical form of a key path, for comparing paths: an array index is
+ * written without leading zeros ("clients.01.qos" -> "clients.1.qos"), as the
+ * config loader reads it. Returns a malloc'd string. Cost: O(length). */
+static char *norm_path(const char *key)
+{
+    size_t n = strlen(key);
+    char *out = malloc(n + 1), *o = out;
+    if (!out) abort();
+    const char *seg = key;
+    for (;;) {
+        size_t len = strcspn(seg, ".");
+        size_t digits = strspn(seg, "0123456789");
+        size_t skip = 0;
+        if (len > 0 && digits == len)
+            while (skip + 1 < len && seg[skip] == '0') skip++;
+        memcpy(o, seg + skip, len - skip);
+        o += len - skip;
+        if (!seg[len]) break;
+        *o++ = '.';
+        seg += len + 1;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Whether normalised path a is b or a path prefix of it ("link.loss" of
+ * "link.loss.p", but not "link.lo" of "link.loss"). */
+static bool path_covers(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return !strncmp(a, b, n) && (b[n] == '\0' || b[n] == '.');
+}
+
+/* Two vary keys that name the same config key, or one inside the other, would
+ * both set it at every point: the later --set wins, and sweep.csv would label
+ * rows with values that never ran. Returns 0, or -1 with a message naming the
+ * sweep file and both keys. Cost: O(keys^2 x key length). */
+static int check_overlap(const exp_sweep *sw, char *err, size_t errlen)
+{
+    char **norm = calloc(sw->n_keys, sizeof *norm);
+    if (!norm) abort();
+    int rc = 0;
+    for (size_t k = 0; k < sw->n_keys; k++) norm[k] = norm_path(sw->keys[k]);
+    for (size_t a = 0; a < sw->n_keys && rc == 0; a++) {
+        for (size_t b = a + 1; b < sw->n_keys && rc == 0; b++) {
+            if (!strcmp(sw->keys[a], sw->keys[b]))
+                rc = fail(err, errlen, "%s: vary: key \"%s\" appears twice", sw->origin, sw->keys[a]);
+            else if (!strcmp(norm[a], norm[b]))
+                rc = fail(err, errlen, "%s: vary: keys \"%s\" and \"%s\" name the same config key",
+                          sw->origin, sw->keys[a], sw->keys[b]);
+            else if (path_covers(norm[a], norm[b]) || path_covers(norm[b], norm[a])) {
+                bool a_outer = path_covers(norm[a], norm[b]);
+                rc = fail(err, errlen, "%s: vary: keys \"%s\" and \"%s\" overlap: \"%s\" contains \"%s\"; "
+                          "vary a key or the keys inside it, not both", sw->origin, sw->keys[a], sw->keys[b],
+                          sw->keys[a_outer ? a : b], sw->keys[a_outer ? b : a]);
+            }
+        }
+    }
+    for (size_t k = 0; k < sw->n_keys; k++) free(norm[k]);
+    free(norm);
+    return rc;
+}
+
+/* Whether two JSON values are equal as values: object members in any order,
+ * names compared case-sensitively, arrays in order, numbers exactly. Not
+ * cJSON_Compare, which takes numbers within a relative DBL_EPSILON as equal
+ * and so would call the seeds 9007199254740990 and ...991 one sweep. A NULL is
+ * equal to nothing. Cost: O(size x object width). */
+static bool json_equal(const cJSON *a, const cJSON *b)
+{
+    if (!a || !b || (a->type & 0xff) != (b->type & 0xff)) return false;
+    if (cJSON_IsNumber(a)) return a->valuedouble == b->valuedouble;
+    if (cJSON_IsString(a)) return !strcmp(a->valuestring, b->valuestring);
+    if (cJSON_IsArray(a)) {
+        const cJSON *x = a->child, *y = b->child;
+        for (; x && y; x = x->next, y = y->next)
+            if (!json_equal(x, y)) return false;
+        return !x && !y;
+    }
+    if (cJSON_IsObject(a)) {
+        /* Both ways round, so that a repeated name cannot hide a difference. */
+        for (const cJSON *x = a->child; x; x = x->next)
+            if (!json_equal(x, cJSON_GetObjectItemCaseSensitive(b, x->string))) return false;
+        for (const cJSON *y = b->child; y; y = y->next)
+            if (!json_equal(y, cJSON_GetObjectItemCaseSensitive(a, y->string))) return false;
+        return true;
+    }
+    return true;   /* null, true, false: the type is the value */
+}
+
+/* Whether JSON text equals the parsed value want, as json_equal. */
+static bool json_text_equals(const char *text, const cJSON *want)
+{
+    cJSON *v = cJSON_Parse(text);
+    bool eq = json_equal(v, want);
+    cJSON_Delete(v);
+    return eq;
+}
+
+/* Whether two "vary" objects make the same grid: the same keys (as paths) in
+ * the same order, since the order numbers the points, with equal value lists. */
+static bool same_vary(const cJSON *a, const cJSON *b)
+{
+    if (!cJSON_IsObject(a) || !cJSON_IsObject(b)) return false;
+    const cJSON *x = a->child, *y = b->child;
+    for (; x && y; x = x->next, y = y->next) {
+        char *nx = norm_path(x->string), *ny = norm_path(y->string);
+        bool eq = !strcmp(nx, ny) && json_equal(x, y);
+        free(nx);
+        free(ny);
+        if (!eq) return false;
+    }
+    return !x && !y;
+}
+
+/* Whether two resolved sweeps (sweep.json texts) run the same jobs, so that
+ * the job results of one belong to the other. The JSON is compared parsed,
+ * not as text (json_equal), except that vary's key order matters. "figures"
+ * is left out: it changes no job and no result file, only what is drawn.
+ * Unparsable text is never the same sweep.
+ * Cost: parses both texts once. */
+static bool same_sweep(const char *a_text, const char *b_text)
+{
+    cJSON *a = cJSON_Parse(a_text), *b = cJSON_Parse(b_text);
+    bool same = cJSON_IsObject(a) && cJSON_IsObject(b);
+    if (same) {
+        cJSON_DeleteItemFromObjectCaseSensitive(a, "figures");
+        cJSON_DeleteItemFromObjectCaseSensitive(b, "figures");
+        cJSON *va = cJSON_DetachItemFromObjectCaseSensitive(a, "vary");
+        cJSON *vb = cJSON_DetachItemFromObjectCaseSensitive(b, "vary");
+        same = same_vary(va, vb) && json_equal(a, b);
+        cJSON_Delete(va);
+        cJSON_Delete(vb);
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    return same;
+}
+
 static int parse_vary(exp_sweep *sw, const cJSON *vary, bool validate, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(vary) || !vary->child)
@@ -344,9 +488,6 @@ static int parse_vary(exp_sweep *sw, const cJSON *vary, bool validate, char *err
     sw->n_points = 1;
     for (const cJSON *e = vary->child; e; e = e->next) {
         const char *key = e->string;
-        for (size_t k = 0; k < sw->n_keys; k++)
-            if (!strcmp(sw->keys[k], key))
-                return fail(err, errlen, "%s: vary: key \"%s\" appears twice", sw->origin, key);
         if (!strcmp(key, "replications"))
             return fail(err, errlen, "%s: vary: \"replications\" cannot vary; set the sweep's \"replications\"", sw->origin);
         if (validate) {
@@ -371,42 +512,55 @@ static int parse_vary(exp_sweep *sw, const cJSON *vary, bool validate, char *err
             return fail(err, errlen, "%s: vary: the grid is too large", sw->origin);
         sw->n_points *= sw->n_vals[k];
     }
-    return 0;
+    return check_overlap(sw, err, errlen);
 }
 
+/* cdf_point names a value for some vary keys; the point is the first of the
+ * grid that has them. As the grid is mixed-radix with every key's index
+ * counting up, that point takes, for each named key, the first index whose
+ * value matches (every entry naming that key, should the object repeat one)
+ * and index 0 for the other keys. Cost: O(entries x values) comparisons. */
 static int parse_cdf_point(exp_sweep *sw, const cJSON *cdf, char *err, size_t errlen)
 {
     sw->cdf_point = 1;
     if (!cdf) return 0;
     if (!cJSON_IsObject(cdf))
         return fail(err, errlen, "%s: \"cdf_point\": expected an object {\"vary.key\": value}", sw->origin);
-    size_t n = 0;
-    size_t *key_of = calloc((size_t)cJSON_GetArraySize(cdf) + 1, sizeof *key_of);
-    char **want = calloc((size_t)cJSON_GetArraySize(cdf) + 1, sizeof *want);
-    if (!key_of || !want) abort();
+    size_t n = (size_t)cJSON_GetArraySize(cdf);
+    size_t *key_of = calloc(n + 1, sizeof *key_of);
+    if (!key_of) abort();
     int rc = 0;
-    for (const cJSON *e = cdf->child; e && rc == 0; e = e->next, n++) {
+    size_t i = 0;
+    for (const cJSON *e = cdf->child; e && rc == 0; e = e->next, i++) {
+        char *want = norm_path(e->string);
         size_t k = 0;
-        while (k < sw->n_keys && strcmp(sw->keys[k], e->string)) k++;
-        char *s = cJSON_PrintUnformatted(e);
-        want[n] = xstrdup(s);
-        cJSON_free(s);
-        key_of[n] = k;
+        for (; k < sw->n_keys; k++) {
+            char *have = norm_path(sw->keys[k]);
+            bool same = !strcmp(have, want);
+            free(have);
+            if (same) break;
+        }
+        free(want);
+        key_of[i] = k;
         if (k == sw->n_keys)
             rc = fail(err, errlen, "%s: cdf_point: \"%s\" is not a vary key", sw->origin, e->string);
     }
-    if (rc == 0) {
-        size_t p = 1;
-        for (; p <= sw->n_points; p++) {
-            size_t i = 0;
-            while (i < n && !strcmp(exp_sweep_value(sw, p, key_of[i]), want[i])) i++;
-            if (i == n) break;
+    size_t p = 0, stride = 1;
+    for (size_t k = sw->n_keys; rc == 0 && k-- > 0;) {
+        size_t v = 0;
+        for (; v < sw->n_vals[k]; v++) {
+            bool all = true;
+            i = 0;
+            for (const cJSON *e = cdf->child; e && all; e = e->next, i++)
+                if (key_of[i] == k) all = json_text_equals(sw->vals[k][v], e);
+            if (all) break;
         }
-        if (p > sw->n_points) rc = fail(err, errlen, "%s: cdf_point: no point of the grid has these values", sw->origin);
-        else sw->cdf_point = p;
+        if (v == sw->n_vals[k])
+            rc = fail(err, errlen, "%s: cdf_point: no point of the grid has these values", sw->origin);
+        p += v * stride;
+        stride *= sw->n_vals[k];
     }
-    for (size_t i = 0; i < n; i++) free(want[i]);
-    free(want);
+    if (rc == 0) sw->cdf_point = p + 1;
     free(key_of);
     return rc;
 }
@@ -822,6 +976,24 @@ static void write_point(const exp_sweep *sw, size_t p, const csv_table *reps, co
     free(pairs);
 }
 
+/* The header line of sweep.csv: the vary keys, the identifying columns, then
+ * the metric columns of results.csv (head; none when no point is complete)
+ * and the intervals of those that carry one. */
+static void put_header(const exp_sweep *sw, const csv_row *head, FILE *out)
+{
+    for (size_t k = 0; k < sw->n_keys; k++) {
+        put_cell(out, sw->keys[k]);
+        fputc(',', out);
+    }
+    fputs("replications,pub_qos,sub_qos,qos", out);
+    for (size_t m = 0; m < head->n; m++)
+        if (is_metric(head->f[m])) fprintf(out, ",%s", head->f[m]);
+    for (size_t m = 0; m < head->n; m++)
+        if (is_metric(head->f[m]) && has_ci(head, head->f[m]))
+            fprintf(out, ",%s_ci_lo,%s_ci_hi", head->f[m], head->f[m]);
+    fputc('\n', out);
+}
+
 int exp_sweep_write_csv(const exp_sweep *sw, const char *jobs_dir, FILE *out,
                         size_t *incomplete, char *err, size_t errlen)
 {
@@ -846,21 +1018,12 @@ int exp_sweep_write_csv(const exp_sweep *sw, const char *jobs_dir, FILE *out,
             head.f = calloc(reps[0].head.n, sizeof *head.f);
             if (!head.f) abort();
             for (size_t i = 0; i < reps[0].head.n; i++) head.f[head.n++] = xstrdup(reps[0].head.f[i]);
-            for (size_t k = 0; k < sw->n_keys; k++) {
-                put_cell(out, sw->keys[k]);
-                fputc(',', out);
-            }
-            fputs("replications,pub_qos,sub_qos,qos", out);
-            for (size_t m = 0; m < head.n; m++)
-                if (is_metric(head.f[m])) fprintf(out, ",%s", head.f[m]);
-            for (size_t m = 0; m < head.n; m++)
-                if (is_metric(head.f[m]) && has_ci(&head, head.f[m]))
-                    fprintf(out, ",%s_ci_lo,%s_ci_hi", head.f[m], head.f[m]);
-            fputc('\n', out);
+            put_header(sw, &head, out);
         }
         if (rc == 0) write_point(sw, p, reps, &head, out);
         for (r = 0; r < R; r++) csv_table_free(&reps[r]);
     }
+    if (rc == 0 && head.n == 0) put_header(sw, &head, out);
     csv_row_free(&head);
     free(reps);
     if (incomplete) *incomplete = missing;
@@ -1008,7 +1171,7 @@ static int finish(const exp_sweep *sw, const char *out_dir, size_t *incomplete)
     }
     free(buf);
     char *cdf_src = job_path(jobs, sw->cdf_point, 0, "latency_cdf.csv");
-    if (rc == 0 && is_file(cdf_src)) {
+    if (rc == 0 && job_done(jobs, sw->cdf_point, 0) && is_file(cdf_src)) {
         char *dst = xprintf("%s/latency_cdf.csv", out_dir);
         char *text = read_text(cdf_src, &len);
         if (!text || write_atomic(dst, text, len) != 0) {
@@ -1077,13 +1240,19 @@ static void run_child(const exp_sweep *sw, size_t p, uint32_t r, const char *tmp
         exp_config_free(&cfg);
     }
     fflush(NULL);
-    struct stat st;
-    if (rc == 0 && stat(log, &st) == 0 && st.st_size == 0) unlink(log);
+    /* The log goes only once the rename has succeeded: a failed rename's
+     * message must land in the log that the parent reports from tmp. */
     if (rc == 0 && rename(tmp, final) != 0) {
         fprintf(stderr, "cannot rename %s to %s: %s\n", tmp, final, strerror(errno));
         rc = 1;
     }
     fflush(NULL);
+    if (rc == 0) {
+        char *kept = xprintf("%s/stderr.log", final);
+        struct stat st;
+        if (stat(kept, &st) == 0 && st.st_size == 0) unlink(kept);
+        free(kept);
+    }
     _exit(rc);
 }
 
@@ -1096,6 +1265,10 @@ static int start_job(const exp_sweep *sw, const char *jobs_dir, size_t p, uint32
     char *final = xprintf("%s/%s", jobs_dir, name);
     free(name);
     rm_tree(tmp);
+    /* A directory at final without results.csv is an incomplete job (its
+     * results.csv deleted by hand, say): the rename onto it would fail on
+     * every run. The caller runs only such jobs; a complete one is kept. */
+    if (!job_done(jobs_dir, p, r)) rm_tree(final);
     if (mkdir(tmp, 0777) != 0) {
         fprintf(stderr, "mqttsim: cannot create %s: %s\n", tmp, strerror(errno));
         free(tmp);
@@ -1168,7 +1341,9 @@ static int record_sweep(const exp_sweep *sw, const char *path, const char *out_d
     int rc = 0;
     char *old = read_text(rec, NULL);
     if (old) {
-        if (strcmp(old, sw->resolved) != 0) {
+        /* The record is kept as first written, even when this sweep file
+         * words the same sweep differently. */
+        if (!same_sweep(old, sw->resolved)) {
             fprintf(stderr, "mqttsim: %s holds the results of a different sweep: %s differs from %s "
                     "(resolved); choose another --out, or delete %s to start afresh\n", out_dir, rec, path, out_dir);
             rc = 2;
@@ -1330,13 +1505,19 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
             if (i == jobs) continue;
             running_job *j = &run[i];
             bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-            if (!ok && !killed) {
+            /* A terminal's Ctrl-C reaches the whole process group, so workers
+             * can die of SIGINT before the loop has seen stop_signal and sent
+             * its SIGTERMs: whichever of the two killed a job, it was stopped,
+             * not failed. */
+            bool stopped = (killed || stop_signal) && WIFSIGNALED(st) &&
+                           (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGTERM);
+            if (!ok && !stopped) {
                 if (tty) fputs("\r\033[K", stderr);
                 report_failure(sw, j, st);
                 failed++;
             }
             if (ok) ran++;
-            if (!killed || ok) {
+            if (!stopped) {
                 if (--left_in_point[j->p] == 0) pts_done++;
             }
             rm_tree(j->tmp);   /* a failed or killed job's leftovers; gone after a rename */
@@ -1426,12 +1607,17 @@ int exp_cmd_check_sweep(const char *path)
 
 /* ---- merge ------------------------------------------------------------- */
 
-/* Copies a finished job directory into jobs_dir through a temporary name. */
+/* Copies a finished job directory into jobs_dir through a temporary name,
+ * replacing an incomplete one (a directory without results.csv) there; the
+ * caller copies only jobs that jobs_dir lacks. */
 static int copy_job(const char *from, const char *jobs_dir, const char *name)
 {
     char *tmp = xprintf("%s/.tmp-%s", jobs_dir, name);
     char *final = xprintf("%s/%s", jobs_dir, name);
+    char *final_csv = xprintf("%s/results.csv", final);
     rm_tree(tmp);
+    if (!is_file(final_csv)) rm_tree(final);
+    free(final_csv);
     int rc = mkdir(tmp, 0777);
     DIR *d = rc == 0 ? opendir(from) : NULL;
     if (!d) rc = -1;
@@ -1471,7 +1657,7 @@ int exp_cmd_merge(char *const *dirs, int n, const char *out_dir)
         if (!t) {
             fprintf(stderr, "mqttsim: merge: cannot read %s: is %s the output of a sweep?\n", p, dirs[i]);
             status = 2;
-        } else if (strcmp(t, ref) != 0) {
+        } else if (!same_sweep(t, ref)) {
             fprintf(stderr, "mqttsim: merge: %s and %s differ: the directories hold different sweeps\n", rec, p);
             status = 2;
         }
@@ -1504,7 +1690,7 @@ int exp_cmd_merge(char *const *dirs, int n, const char *out_dir)
     }
     char *own = xprintf("%s/sweep.json", out_dir);
     char *mine = read_text(own, NULL);
-    if (mine && strcmp(mine, ref) != 0) {
+    if (mine && !same_sweep(mine, ref)) {
         fprintf(stderr, "mqttsim: merge: %s holds a different sweep (%s differs from %s/sweep.json)\n", out_dir, own, dirs[0]);
         status = 2;
     } else if (!mine && write_atomic(own, ref, strlen(ref)) != 0) {

@@ -24,7 +24,9 @@ int exp_cmd_check_sweep(const char *path);
 typedef struct exp_sweep exp_sweep;
 
 /* Parses sweep JSON text. origin names it in messages; base_dir resolves a
- * relative "base". With validate, every vary path is checked against the
+ * relative "base". Vary keys that name the same config key ("clients.1.qos",
+ * "clients.01.qos") or one inside another ("link.loss", "link.loss.p") are
+ * an error, with or without validate. With validate, every vary path is checked against the
  * config schema and every point's config is loaded (cost: one config load per
  * point); without, only the sweep's own structure is checked (merge reads a
  * recorded sweep.json this way). Without "name", the sweep is named after
@@ -43,7 +45,8 @@ size_t exp_sweep_keys(const exp_sweep *sw);
 const char *exp_sweep_key(const exp_sweep *sw, size_t key);
 /* The value of vary key `key` at point p (1-based), as compact JSON text. */
 const char *exp_sweep_value(const exp_sweep *sw, size_t p, size_t key);
-/* The point whose latency CDF is kept ("cdf_point", default 1). */
+/* The point whose latency CDF is kept: the first point of the grid with the
+ * values that "cdf_point" names (compared as JSON values), default 1. */
 size_t exp_sweep_cdf_point(const exp_sweep *sw);
 /* The resolved sweep (base experiment inlined, defaults applied) as JSON text:
  * what OUT/sweep.json records. NULL when parsed without validate. */
@@ -53,9 +56,12 @@ const char *exp_sweep_resolved(const exp_sweep *sw);
  * round-robin so that neighbouring points (often of similar cost) spread out. */
 int exp_sweep_shard_of(size_t p, int shard_n);
 
-/* Writes the sweep.csv text for the job results under jobs_dir to out: one row
- * per complete point (all replications present) and QoS pair. Stores the number
- * of incomplete points in *incomplete (may be NULL). Returns 0, or -1 with a
+/* Writes the sweep.csv text for the job results under jobs_dir to out: a
+ * header line, then one row per complete point (all replications present) and
+ * QoS pair; a job is present when its results.csv is. The metric columns come
+ * from the jobs' results.csv, so with no complete point the header holds only
+ * the vary keys and replications, pub_qos, sub_qos, qos. Stores the number of
+ * incomplete points in *incomplete (may be NULL). Returns 0, or -1 with a
  * message in err when a results.csv cannot be read or parsed.
  * Cost: reads every job's results.csv once. */
 int exp_sweep_write_csv(const exp_sweep *sw, const char *jobs_dir, FILE *out,

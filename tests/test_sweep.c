@@ -163,6 +163,60 @@ static void bad_sweeps_are_named(void **state)
                  "base experiment", "no-such-base.json");
 }
 
+/* Two keys setting one config key would label sweep.csv rows with values that
+ * never ran (the later --set wins): same key after index normalisation, or
+ * one key a path prefix of another. */
+static void overlapping_vary_keys_are_rejected(void **state)
+{
+    (void)state;
+    expect_error("{\"experiment\": " EXPERIMENT ", \"vary\": {\"link.loss.p\": [0.1, 0.3],"
+                 " \"link.loss\": [{\"model\": \"none\"}]}}", true,
+                 "dir/my-sweep.json: vary: keys \"link.loss.p\" and \"link.loss\" overlap",
+                 "\"link.loss\" contains \"link.loss.p\"");
+    expect_error("{\"experiment\": " EXPERIMENT ", \"vary\": {\"clients.0.qos\": [0, 1],"
+                 " \"clients.00.qos\": [2]}}", true,
+                 "dir/my-sweep.json: vary: keys \"clients.0.qos\" and \"clients.00.qos\"",
+                 "the same config key");
+    /* Without validate too (merge reads sweep.json so), at any depth. */
+    expect_error("{\"experiment\": {}, \"vary\": {\"a\": [1], \"b.07.c\": [1], \"b.7\": [2]}}", false,
+                 "keys \"b.07.c\" and \"b.7\" overlap", "\"b.7\" contains \"b.07.c\"");
+    expect_error("{\"experiment\": {}, \"vary\": {\"a\": [1], \"a\": [2]}}", false,
+                 "key \"a\"", "appears twice");
+    /* Shared text is not a shared path: these are four different keys. */
+    char err[1024];
+    exp_sweep *sw = parse("{\"experiment\": {}, \"vary\": {\"a.b\": [1], \"a.bc\": [2],"
+                          " \"c.1\": [3], \"c.10\": [4]}}", false, err);
+    if (!sw) fail_msg("rejected: %s", err);
+    assert_int_equal(exp_sweep_keys(sw), 4);
+    exp_sweep_free(sw);
+}
+
+/* cdf_point values match the grid's as JSON values, not as text; its keys
+ * match vary keys as paths. */
+static void cdf_point_compares_values_as_json(void **state)
+{
+    (void)state;
+    char err[1024];
+    const char *grid = "{\"experiment\": " EXPERIMENT ", \"vary\": {\"link.loss\": [{\"model\": \"none\"},"
+                       " {\"model\": \"bernoulli\", \"p\": 0.1}], \"clients.0.qos\": [1, 2]}, \"cdf_point\": ";
+    char text[2048];
+    snprintf(text, sizeof text, "%s{\"link.loss\": {\"p\": 0.1, \"model\": \"bernoulli\"}, \"clients.0.qos\": 2}}", grid);
+    exp_sweep *sw = parse(text, true, err);
+    if (!sw) fail_msg("rejected: %s", err);
+    assert_int_equal(exp_sweep_cdf_point(sw), 4);
+    exp_sweep_free(sw);
+    snprintf(text, sizeof text, "%s{\"clients.00.qos\": 2.0}}", grid);
+    sw = parse(text, true, err);
+    if (!sw) fail_msg("rejected: %s", err);
+    assert_int_equal(exp_sweep_cdf_point(sw), 2);
+    exp_sweep_free(sw);
+    /* A value with a member more, or a number a bit off, is no grid value. */
+    snprintf(text, sizeof text, "%s{\"link.loss\": {\"p\": 0.1, \"model\": \"bernoulli\", \"x\": 1}}}", grid);
+    expect_error(text, true, "cdf_point", "no point");
+    snprintf(text, sizeof text, "%s{\"link.loss\": {\"p\": 0.10000000000000002, \"model\": \"bernoulli\"}}}", grid);
+    expect_error(text, true, "cdf_point", "no point");
+}
+
 /* ---- shards ------------------------------------------------------------ */
 
 static void shards_deal_points_round_robin(void **state)
@@ -264,6 +318,27 @@ static void csv_means_and_intervals(void **state)
     exp_sweep_free(sw);
 }
 
+/* With no complete point (an empty shard, say), sweep.csv still has a header. */
+static void csv_header_without_points(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/test_sweep.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char err[1024];
+    exp_sweep *sw = parse("{\"experiment\": {}, \"vary\": {\"a\": [1, 2], \"b,c\": [\"x\"]}}", false, err);
+    assert_non_null(sw);
+    char *buf = NULL;
+    size_t len = 0, incomplete = 99;
+    FILE *out = open_memstream(&buf, &len);
+    assert_int_equal(exp_sweep_write_csv(sw, dir, out, &incomplete, err, sizeof err), 0);
+    fclose(out);
+    assert_string_equal(buf, "a,\"b,c\",replications,pub_qos,sub_qos,qos\n");
+    assert_int_equal(incomplete, 2);
+    free(buf);
+    rmdir(dir);
+    exp_sweep_free(sw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,8 +348,11 @@ int main(void)
         cmocka_unit_test(sweep_keys_override_and_select),
         cmocka_unit_test(resolved_sweep_reparses_to_itself),
         cmocka_unit_test(bad_sweeps_are_named),
+        cmocka_unit_test(overlapping_vary_keys_are_rejected),
+        cmocka_unit_test(cdf_point_compares_values_as_json),
         cmocka_unit_test(shards_deal_points_round_robin),
         cmocka_unit_test(csv_means_and_intervals),
+        cmocka_unit_test(csv_header_without_points),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

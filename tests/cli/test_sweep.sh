@@ -69,6 +69,24 @@ t_bad_value_names_point_and_key() {
   expect_no_file out
 }
 
+# Two keys that set one config key would label rows with values that never
+# ran: both are named, before anything runs, by check too.
+t_overlapping_vary_keys_are_rejected() {
+  base
+  echo '{"base": "base.json", "vary": {"link.loss.p": [0.1, 0.3], "link.loss": [{"model": "none"}]}}' > o.json
+  err=$("$MQTTSIM" check o.json 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(check exit status)"
+  expect_contains "$err" 'o.json: vary: keys "link.loss.p" and "link.loss" overlap'
+  err=$("$MQTTSIM" sweep o.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(sweep exit status)"
+  expect_contains "$err" '"link.loss.p" and "link.loss"'
+  expect_no_file out
+  echo '{"base": "base.json", "vary": {"clients.1.qos": [0, 1], "clients.01.qos": [2]}}' > d.json
+  err=$("$MQTTSIM" check d.json 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(check exit status, same key)"
+  expect_contains "$err" 'd.json: vary: keys "clients.1.qos" and "clients.01.qos" name the same config key'
+}
+
 t_unknown_sweep_key_is_named() {
   base
   echo '{"base": "base.json", "vary": {"link.loss.p": [0]}, "replicatons": 3}' > bad.json
@@ -132,6 +150,40 @@ t_resume_after_deleting_jobs() {
   expect_no_file part/jobs/.tmp-p0006-r01
 }
 
+# A job directory without its results.csv is incomplete: a rerun runs it
+# again (it used to fail on every run), and merge replaces it.
+t_job_dir_without_results_is_rerun() {
+  sweep
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  cp out/sweep.csv full.csv
+  cp -r out a
+  cp -r out b
+  rm out/jobs/p0002-r01/results.csv out/sweep.csv
+  err=$("$MQTTSIM" sweep s.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(rerun: $err)"
+  expect_contains "$err" "(1 run, 11 already done, 0 failed)"
+  cmp -s full.csv out/sweep.csv || fail "rerun sweep.csv differs"
+  expect_file out/jobs/p0002-r01/results.csv
+  expect_no_file out/jobs/p0002-r01/stderr.log
+  # merge: a lacks point 2; b has it; m holds an incomplete copy of one job.
+  rm -rf a/jobs/p0002-r0* a/sweep.csv
+  mkdir -p m
+  cp a/sweep.json m/
+  cp -r a/jobs m/
+  cp -r b/jobs/p0002-r00 m/jobs/
+  rm m/jobs/p0002-r00/results.csv
+  err=$("$MQTTSIM" merge a b --out m 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(merge: $err)"
+  cmp -s full.csv m/sweep.csv || fail "merged sweep.csv differs"
+  # A source's incomplete job is no source: with b's copy damaged too, it is missing.
+  rm -rf m
+  rm b/jobs/p0002-r00/results.csv
+  err=$("$MQTTSIM" merge a b --out m 2>&1 >/dev/null)
+  expect_eq "$?" 1 "(merge with a job missing)"
+  expect_contains "$err" "missing job p0002-r00"
+  expect_contains "$err" "1 of 12 jobs are missing"
+}
+
 t_resume_after_sigint() {
   sweep 3000    # jobs long enough to interrupt (~0.3 s each)
   "$MQTTSIM" sweep s.json -j 1 --out part >out.txt 2>err.txt &
@@ -151,6 +203,38 @@ t_resume_after_sigint() {
   "$MQTTSIM" sweep s.json --out part >/dev/null 2>&1
   expect_eq "$?" 0 "(resumed run)"
   "$MQTTSIM" sweep s.json --out full >/dev/null 2>&1
+  cmp -s full/sweep.csv part/sweep.csv || fail "resumed sweep.csv differs from an uninterrupted one"
+}
+
+# A terminal's Ctrl-C signals the whole process group, workers included: the
+# jobs it stops are not failures, and the sweep resumes as after a plain SIGINT.
+t_ctrl_c_to_the_process_group() {
+  command -v setsid >/dev/null || { echo "    (setsid not installed: skipped)"; return 0; }
+  base 3000    # jobs long enough to interrupt (~0.2 s each)
+  echo '{"base": "base.json", "vary": {"link.loss.p": [0, 0.1, 0.2, 0.4]}}' > s.json
+  # Started from a script, setsid runs mqttsim itself as a process group leader.
+  setsid "$MQTTSIM" sweep s.json -j 2 --out part >out.txt 2>err.txt &
+  pid=$!
+  for _ in $(seq 200); do
+    [ "$(ls part/jobs 2>/dev/null | grep -c '^p')" -ge 2 ] && break
+    sleep 0.02
+  done
+  expect_eq "$(ps -o pgid= -p $pid | tr -d ' ')" "$pid" "(mqttsim leads its process group)"
+  # mqttsim is paused while the signal lands, so that its workers die before
+  # it next runs: the order a loaded machine often gives, made certain.
+  kill -STOP "$pid"
+  kill -INT -- -"$pid"
+  sleep 0.2
+  kill -CONT "$pid"
+  wait $pid
+  expect_eq "$?" 130 "(exit status after Ctrl-C)"
+  grep -q failed err.txt && fail "stopped jobs reported as failed: $(cat err.txt)"
+  expect_contains "$(cat err.txt)" "to resume, run again"
+  n=$(ls part/jobs | grep -c '^p')
+  [ "$n" -ge 2 ] && [ "$n" -lt 8 ] || fail "expected some but not all jobs finished, got $n"
+  "$MQTTSIM" sweep s.json -j 2 --out part >/dev/null 2>err.txt
+  expect_eq "$?" 0 "(resumed run: $(cat err.txt))"
+  "$MQTTSIM" sweep s.json -j 2 --out full >/dev/null 2>&1
   cmp -s full/sweep.csv part/sweep.csv || fail "resumed sweep.csv differs from an uninterrupted one"
 }
 
@@ -193,6 +277,61 @@ t_resume_refuses_another_sweep() {
   sed -i 's/"seed": 7/"seed": 8/' base.json
   err=$("$MQTTSIM" sweep s.json --out out 2>&1 >/dev/null)
   expect_eq "$?" 2 "(exit status after a base change)"
+  # The order of the vary keys numbers the points: swapping them is another sweep.
+  sed -i 's/"seed": 8/"seed": 7/' base.json
+  echo '{"base": "base.json", "vary": {"broker.qos2_method": ["A", "B"], "link.loss.p": [0, 0.2, 0.4]}}' > s.json
+  err=$("$MQTTSIM" sweep s.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(exit status after swapping the vary keys)"
+  expect_contains "$err" "different sweep"
+}
+
+# The same sweep worded differently is the same sweep: keys reordered in the
+# base experiment and in cdf_point, or only a figure added. Resume and merge
+# accept it and keep the sweep.json first recorded.
+t_resume_accepts_an_equivalent_sweep() {
+  sweep
+  cat > s.json <<JSON
+{"base": "base.json", "cdf_point": {"link.loss.p": 0.2, "broker.qos2_method": "B"},
+ "vary": {"link.loss.p": [0, 0.2, 0.4], "broker.qos2_method": ["A", "B"]}}
+JSON
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  expect_eq "$?" 0 "(first run)"
+  cp out/sweep.json recorded.json
+  "$MQTTSIM" sweep s.json --shard 1/2 --out sh1 >/dev/null 2>&1
+  cat > base.json <<JSON
+{"clients": [
+   {"topic": "q/0", "role": "publisher", "rate_hz": 10, "qos": 0},
+   {"role": "publisher", "topic": "q/1", "qos": 1, "rate_hz": 10},
+   {"role": "publisher", "topic": "q/2", "qos": 2, "rate_hz": 10},
+   {"subscribe": [{"qos": 0, "filter": "q/0"}], "role": "subscriber"},
+   {"role": "subscriber", "subscribe": [{"filter": "q/1", "qos": 1}]},
+   {"role": "subscriber", "subscribe": [{"filter": "q/2", "qos": 2}]}],
+ "link": {"delay": {"ms": 5, "dist": "constant"}, "loss": {"p": 0.1, "model": "bernoulli"}},
+ "broker": {"max_retries": -1, "retry_interval_ms": 100},
+ "drain_s": 30, "duration_s": 2, "replications": 2, "seed": 7, "name": "tiny"}
+JSON
+  cat > s.json <<JSON
+{"figures": ["cdf"], "vary": {"link.loss.p": [0, 0.2, 0.4], "broker.qos2_method": ["A", "B"]},
+ "cdf_point": {"broker.qos2_method": "B", "link.loss.p": 0.2}, "base": "base.json"}
+JSON
+  # No gnuplot on PATH: the figure is only described, quickly.
+  err=$(PATH=/nonexistent "$MQTTSIM" sweep s.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(resume: $err)"
+  expect_contains "$err" "(0 run, 12 already done, 0 failed)"
+  cmp -s recorded.json out/sweep.json || fail "the recorded sweep.json changed"
+  "$MQTTSIM" sweep s.json --shard 2/2 --out sh2 >/dev/null 2>&1
+  err=$(PATH=/nonexistent "$MQTTSIM" merge sh1 sh2 --out m 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(merge: $err)"
+  cmp -s out/sweep.csv m/sweep.csv || fail "merged sweep.csv differs"
+  cmp -s out/latency_cdf.csv m/latency_cdf.csv || fail "merged latency_cdf.csv differs"
+}
+
+# A shard without points still writes sweep.csv's header.
+t_empty_shard_writes_a_header() {
+  sweep
+  "$MQTTSIM" sweep s.json --shard 7/7 --out o >/dev/null 2>&1
+  expect_eq "$?" 0 "(exit status)"
+  expect_eq "$(cat o/sweep.csv)" "link.loss.p,broker.qos2_method,replications,pub_qos,sub_qos,qos"
 }
 
 t_shards_merge_to_the_unsharded_csv() {
