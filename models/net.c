@@ -133,6 +133,8 @@ static void wire_attribute(mq_net *net, client *c, const mq_packet *p, mq_msg *m
     }
     uint8_t code = 0;
     if (p->type == MQ_PUBLISH) {
+        if (!m)
+            return;
         const msgrec *r = (const msgrec *)m;
         int32_t ord = r->pub->target_of[c->idx];
         if (ord < 0)
