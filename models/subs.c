@@ -581,26 +581,31 @@ size_t mq_subs_remove_all(mq_subs *x, uint32_t sub)
     return k;
 }
 
-/* Merges k >= 2 sorted cursors into out in subscriber order, one entry per
- * subscriber at its highest QoS, through a binary min-heap of the cursors.
- * Returns the entries written. Cost: O(leaves x log k). */
+/* Restores the min-heap order of h[0..k) by subscriber below j. */
+static void sift_down(cursor *h, size_t k, size_t j)
+{
+    for (;;) {
+        size_t c = 2 * j + 1;
+        if (c >= k)
+            return;
+        if (c + 1 < k && h[c + 1].p->sub < h[c].p->sub)
+            c++;
+        if (h[j].p->sub <= h[c].p->sub)
+            return;
+        cursor t = h[j];
+        h[j] = h[c];
+        h[c] = t;
+        j = c;
+    }
+}
+
+/* Merges k >= 2 sorted, non-empty cursors into out in subscriber order, one
+ * entry per subscriber at its highest QoS, through a binary min-heap of the
+ * cursors. Returns the entries written. Cost: O(leaves x log k). */
 static size_t merge(cursor *h, size_t k, leaf *out)
 {
-    for (size_t i = k / 2; i-- > 0;) {
-        for (size_t j = i;;) { /* sift down */
-            size_t c = 2 * j + 1;
-            if (c >= k)
-                break;
-            if (c + 1 < k && h[c + 1].p->sub < h[c].p->sub)
-                c++;
-            if (h[j].p->sub <= h[c].p->sub)
-                break;
-            cursor t = h[j];
-            h[j] = h[c];
-            h[c] = t;
-            j = c;
-        }
-    }
+    for (size_t i = k / 2; i-- > 0;)
+        sift_down(h, k, i);
     size_t m = 0;
     while (k) {
         leaf e = *h[0].p++;
@@ -612,19 +617,7 @@ static size_t merge(cursor *h, size_t k, leaf *out)
         }
         if (h[0].p == h[0].end)
             h[0] = h[--k];
-        for (size_t j = 0;;) {
-            size_t c = 2 * j + 1;
-            if (c >= k)
-                break;
-            if (c + 1 < k && h[c + 1].p->sub < h[c].p->sub)
-                c++;
-            if (h[j].p->sub <= h[c].p->sub)
-                break;
-            cursor t = h[j];
-            h[j] = h[c];
-            h[c] = t;
-            j = c;
-        }
+        sift_down(h, k, 0);
     }
     return m;
 }
@@ -704,6 +697,7 @@ static size_t collect(mq_subs *x, const char *topic, size_t len, size_t *total)
  * O(m log k) when k filters match; plus the callbacks. */
 int mq_subs_match(mq_subs *x, const char *topic, size_t len, mq_subs_fn fn, void *ctx)
 {
+    assert(topic && fn);
     size_t total = 0;
     size_t k = collect(x, topic, len, &total);
     if (k == 0)
