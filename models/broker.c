@@ -5,21 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/subs.h"
 #include "models/topic.h"
 
 #define NS_PER_S INT64_C(1000000000)
 #define NEVER_EXPIRES UINT32_MAX /* 3.1.1 CleanSession 0: no expiry (Mosquitto: UINT32_MAX) */
 
-typedef struct {
-    char *filter; /* owned copy */
-    uint16_t len;
-    uint8_t qos;
-} bsub;
-
 typedef struct bctx bctx;
 
-/* A session slot. Its index is the session's place in routing order; an
- * accepted context reserves one (bound false) until its CONNECT. */
+/* A session slot. Its index is the session's place in routing order (its
+ * subscriber number in the subscription index); an accepted context
+ * reserves one (bound false) until its CONNECT. */
 typedef struct {
     bctx *c;                /* the context holding or reserving it; NULL: free */
     bool bound;             /* a session (a CONNECT made it) */
@@ -31,8 +27,6 @@ typedef struct {
     uint16_t id_len;
     int hnext;              /* client-id hash chain, or free list: next slot, -1 */
     void *user;
-    bsub *subs;
-    size_t n_subs, cap_subs;
 } bslot;
 
 /* One connection context: the mq_session the host drives, and the host's
@@ -60,6 +54,7 @@ struct mq_broker {
     size_t n_sessions, n_conns;
     bctx *ctxs, *dead;
     int depth;              /* host calls in progress (contexts die only at 0) */
+    mq_subs *subs;          /* subscribers are session slots: routing goes in slot order */
     int *heap;              /* slots with an expiry, a binary min-heap on expire_at */
     size_t n_heap, cap_heap;
     int64_t timer_at;
@@ -241,24 +236,15 @@ static int slot_alloc(mq_broker *b)
     return (int)b->n_slots++;
 }
 
-static void subs_clear(bslot *x)
-{
-    for (size_t i = 0; i < x->n_subs; i++)
-        free(x->subs[i].filter);
-    free(x->subs);
-    x->subs = NULL;
-    x->n_subs = x->cap_subs = 0;
-}
-
 static void slot_free(mq_broker *b, int j)
 {
     bslot *x = &b->slot[j];
     if (x->bound) {
         id_remove(b, j);
         heap_remove(b, j);
+        mq_subs_remove_all(b->subs, (uint32_t)j);
         b->n_sessions--;
     }
-    subs_clear(x);
     free(x->id);
     memset(x, 0, sizeof *x);
     x->hnext = b->free_head;
@@ -373,45 +359,45 @@ static void *c_tag(void *ctx, uint64_t off)
     return c->host.tag ? c->host.tag(c->host.ctx, off) : NULL;
 }
 
-/* The QoS this session gets topic at: the highest QoS among its matching
- * subscriptions, or -1 when none matches. Cost: O(subscriptions x topic). */
-static int client_qos(const bslot *x, const char *topic, size_t len)
+/* One message being forwarded. */
+typedef struct {
+    bctx *from;
+    int64_t now;
+    mq_msg *m;
+    const mq_view *v;
+} fwd;
+
+static void forward(void *ctx, uint32_t sess, uint8_t sub_qos)
 {
-    int best = -1;
-    for (size_t i = 0; i < x->n_subs; i++) {
-        const bsub *y = &x->subs[i];
-        if (y->qos > best && mq_topic_match(y->filter, y->len, topic, len))
-            best = y->qos;
-    }
-    return best;
+    fwd *f = ctx;
+    mq_broker *b = f->from->b;
+    bslot *x = &b->slot[sess];
+    assert(x->bound);
+    b->forwarded++;
+    /* The onward flow is a new one: DUP=0, the session's own identifier. */
+    uint8_t q = sub_qos < f->v->qos ? sub_qos : f->v->qos;
+    if (mq_session_publish(x->c->s, f->now, f->m, q) == MQ_ERR_NOMEM)
+        c_event(f->from, MQ_EV_NOMEM, f->v);
 }
 
 /* A client's inbound flow says deliver (QoS 0/1 at PUBLISH, QoS 2 at PUBLISH
  * for method B and at PUBREL for method A): offer m, built from the decoded
  * PUBLISH, to every session whose subscriptions match its decoded topic,
- * once, at min(decoded QoS, subscription QoS); online or not (an offline
- * session queues or drops). The publisher gets its own message back if it
- * subscribes to it. Walking the slots directly, rather than filling a route
- * buffer, keeps this allocation-free and safe if a publish routes another
- * message before the loop ends. */
+ * once, in session order, at min(decoded QoS, subscription QoS); online or
+ * not (an offline session queues or drops). The publisher gets its own
+ * message back if it subscribes to it. The index fixes the set of sessions
+ * before the first is offered the message. Cost: O(topic levels + matching
+ * subscriptions), plus the sessions' publishes. */
 static void c_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view *v)
 {
     bctx *c = ctx;
     mq_broker *b = c->b;
     b->routed++;
-    for (size_t i = 0; i < b->n_slots; i++) {
-        bslot *x = &b->slot[i];
-        if (!x->bound)
-            continue;
-        int q = client_qos(x, m->topic, m->topic_len);
-        if (q < 0)
-            continue;
-        b->forwarded++;
-        /* The onward flow is a new one: DUP=0, the session's own identifier. */
-        if (mq_session_publish(x->c->s, now, m, (uint8_t)(q < v->qos ? q : v->qos)) ==
-            MQ_ERR_NOMEM)
-            c_event(c, MQ_EV_NOMEM, v);
-    }
+    fwd f = {c, now, m, v};
+    /* Only a match nested in another's callbacks can fail, and no session
+     * callback routes a message (a publish only sends). */
+    if (mq_subs_match(b->subs, m->topic, m->topic_len, forward, &f) < 0)
+        c_event(c, MQ_EV_NOMEM, v);
 }
 
 static uint8_t c_subscribe(void *ctx, const char *filter, size_t len, uint8_t qos)
@@ -547,6 +533,11 @@ mq_broker *mq_broker_new(const mq_session_config *cfg, const mq_broker_io *io)
         b->io = *io;
     b->free_head = -1;
     b->timer_at = MQ_NEVER;
+    b->subs = mq_subs_new();
+    if (!b->subs) {
+        free(b);
+        return NULL;
+    }
     return b;
 }
 
@@ -557,10 +548,9 @@ void mq_broker_free(mq_broker *b)
         return;
     while (b->ctxs)
         ctx_free(b, b->ctxs);
-    for (size_t j = 0; j < b->n_slots; j++) {
-        subs_clear(&b->slot[j]);
+    for (size_t j = 0; j < b->n_slots; j++)
         free(b->slot[j].id);
-    }
+    mq_subs_free(b->subs);
     free(b->slot);
     free(b->hash);
     free(b->heap);
@@ -727,54 +717,42 @@ size_t mq_broker_connections(const mq_broker *b)
     return b->n_conns;
 }
 
-/* Replaces the QoS of an identical filter (byte for byte) or adds a copy.
+/* Replaces the QoS of an identical filter (byte for byte) or adds it.
  * A QoS above 2, an invalid filter or out of memory answer 0x80 and change
- * nothing. Cost: O(session's subscriptions + len). */
+ * nothing. Cost: O(len) expected (see mq_subs_add). */
 uint8_t mq_broker_subscribe(mq_broker *b, int sess, const char *filter, size_t len,
                             uint8_t qos)
 {
     assert(sess >= 0 && (size_t)sess < b->n_slots && b->slot[sess].bound);
-    bslot *c = &b->slot[sess];
     if (qos > 2 || !filter || !mq_topic_filter_valid(filter, len))
         return 0x80;
-    for (size_t i = 0; i < c->n_subs; i++) {
-        if (c->subs[i].len == len && memcmp(c->subs[i].filter, filter, len) == 0) {
-            c->subs[i].qos = qos;
-            return qos;
-        }
-    }
-    if (c->n_subs == c->cap_subs) {
-        size_t cap = c->cap_subs ? 2 * c->cap_subs : 4;
-        bsub *ns = realloc(c->subs, cap * sizeof *ns);
-        if (!ns)
-            return 0x80;
-        c->subs = ns;
-        c->cap_subs = cap;
-    }
-    char *copy = malloc(len ? len : 1);
-    if (!copy)
-        return 0x80;
-    memcpy(copy, filter, len);
-    c->subs[c->n_subs++] = (bsub){copy, (uint16_t)len, qos};
-    return qos;
+    return mq_subs_add(b->subs, (uint32_t)sess, filter, len, qos) < 0 ? 0x80 : qos;
 }
 
-/* Cost: O(total subscriptions x topic length); no allocation. */
+/* Fills one route per matching session. */
+typedef struct {
+    mq_route *out;
+    size_t cap, k;
+    uint8_t qos;
+} routes;
+
+static void put_route(void *ctx, uint32_t sess, uint8_t sub_qos)
+{
+    routes *r = ctx;
+    if (r->k < r->cap)
+        r->out[r->k] = (mq_route){(int)sess, sub_qos < r->qos ? sub_qos : r->qos};
+    r->k++;
+}
+
+/* Cost: O(topic levels + matching subscriptions); no allocation. */
 size_t mq_broker_route(const mq_broker *b, const char *topic, size_t len, uint8_t pub_qos,
                        mq_route *out, size_t cap)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < b->n_slots; i++) {
-        if (!b->slot[i].bound)
-            continue;
-        int q = client_qos(&b->slot[i], topic, len);
-        if (q < 0)
-            continue;
-        if (k < cap)
-            out[k] = (mq_route){(int)i, (uint8_t)(q < pub_qos ? q : pub_qos)};
-        k++;
-    }
-    return k;
+    routes r = {out, cap, 0, pub_qos};
+    int rc = mq_subs_match(b->subs, topic, len, put_route, &r);
+    assert(rc >= 0); /* not nested in a match: it neither allocates nor fails */
+    (void)rc;
+    return r.k;
 }
 
 uint64_t mq_broker_routed(const mq_broker *b)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "models/topic.h"
+#include "models/utf8.h"
 
 #define MAX_ID 65535u
 #define STACK_HEAD 256          /* PUBLISH headers up to this size need no scratch buffer */
