@@ -930,6 +930,8 @@ static void send_connect(mq_session *s, bool resend)
 static void stream_up(mq_session *s)
 {
     s->state = MQ_CONN_CONNECTING;
+    s->keepalive = s->cfg.keepalive_s;
+    s->ping_out = false;
     s->last_rx = s->last_tx = s->now;
     rx_reset(s);
     if (s->cfg.clean_start)
@@ -1436,7 +1438,8 @@ static void on_disconnect(mq_session *s, const mq_packet *p)
     /* The broker's side: the client said goodbye. The client's side: a 5.0
      * server DISCONNECT (Mosquitto sends 0x8E on a takeover). Either way the
      * connection is over; the client reconnects as after any close. */
-    conn_close(s, MQ_CLOSE_CLIENT_DISCONNECT);
+    conn_close(s, s->cfg.role == MQ_ROLE_BROKER ? MQ_CLOSE_CLIENT_DISCONNECT
+                                                : MQ_CLOSE_SERVER_DISCONNECT);
 }
 
 /* Dispatches a decoded packet other than PUBLISH. */
@@ -1985,6 +1988,7 @@ const char *mq_close_cause_name(mq_close_cause c)
     case MQ_CLOSE_TAKEOVER: return "takeover";
     case MQ_CLOSE_REFUSED: return "refused";
     case MQ_CLOSE_BROKER_RESTART: return "broker_restart";
+    case MQ_CLOSE_SERVER_DISCONNECT: return "server_disconnect";
     default: return "?";
     }
 }

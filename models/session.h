@@ -150,6 +150,7 @@ typedef enum {
     MQ_CLOSE_TAKEOVER,        /* broker: a new connection took over this client id */
     MQ_CLOSE_REFUSED,         /* CONNACK with a refusal (sent by the broker, got by the client) */
     MQ_CLOSE_BROKER_RESTART,  /* broker: every connection vanishes */
+    MQ_CLOSE_SERVER_DISCONNECT, /* client: the broker sent DISCONNECT (5.0) */
     MQ_CLOSE__COUNT
 } mq_close_cause;
 

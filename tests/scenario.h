@@ -87,7 +87,7 @@ typedef struct {
 /* A stream direction's tag FIFO entry: the tag of the PUBLISH written at
  * this stream offset. */
 typedef struct {
-    uint64_t offset;
+    uint64_t offset, end; /* the PUBLISH's first byte, and one past its last */
     h_msg *tag;
 } h_tagpos;
 
@@ -96,6 +96,7 @@ typedef struct {
     bool dead;         /* what is sent vanishes (a break) */
     bool closed;       /* its sender closed it (a FIN is on its way) */
     uint64_t tx_off;
+    uint64_t rx_off;   /* bytes handed to the receiver */
     int64_t last_arrival;
     h_tagpos *tags;
     size_t n_tags, cap_tags;
@@ -118,6 +119,7 @@ typedef struct {
     h_net *h;
     int idx;
     char name[8];      /* "P" for a client's end, "B" for the broker's end */
+    char id[16];       /* client end: its client id (its name unless set) */
     char dir[20];      /* direction of what this end sends: "P>B" or "B>P" */
     mq_session *s;     /* client end: its session; broker end: the current context's */
     int peer;          /* end index of the other side */
@@ -159,7 +161,7 @@ typedef struct {
     int end;
     uint8_t type, qos;
     uint16_t id;
-    bool dup, resend, lost, tagged;
+    bool dup, resend, lost, tagged, retain, body;
     int64_t extra;     /* H_SEND: extra delay given by a rule */
     uint64_t msg;      /* 0: none */
     int why;           /* drop reason, event, close or down cause */
@@ -215,6 +217,11 @@ struct h_net {
     double (*random)(void *ctx); /* clients' jitter source (NULL: none) */
     void *random_ctx;
     bool check;        /* run mq_session_check after every step */
+    /* Optional, datagrams: lose this packet? (after the scripted rules) */
+    bool (*lose)(void *ctx, const char *dir, const mq_view *v);
+    void *lose_ctx;
+    size_t max_rx_held; /* the most a stream receiver held for an unfinished packet */
+    uint8_t got_payload[64]; /* the first bytes of the last delivery's payload */
 };
 
 /* ---- configs ------------------------------------------------------------ */
@@ -422,6 +429,8 @@ static inline void h_send_(h_net *h, h_end *e, h_conn *conn, int d, int to, h_bc
         else
             lose = true;
     }
+    if (!conn && !lose && h->lose && h->lose(h->lose_ctx, e->dir, v))
+        lose = true;
     r->extra = extra;
     if (conn) {
         h_dir *dd = &conn->d[d];
@@ -437,7 +446,7 @@ static inline void h_send_(h_net *h, h_end *e, h_conn *conn, int d, int to, h_bc
                 assert_non_null(dd->tags);
             }
             h_tag_ref(tag);
-            dd->tags[dd->n_tags++] = (h_tagpos){dd->tx_off, tag};
+            dd->tags[dd->n_tags++] = (h_tagpos){dd->tx_off, dd->tx_off + len + zeros, tag};
         }
         dd->tx_off += len + zeros;
         int64_t at = h->now + H_DELAY + extra;
@@ -490,7 +499,13 @@ static inline void h_io_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view
     r->msg = m->tag ? ((h_msg *)m->tag)->id : h_payload_id(m->head, m->head_len);
     r->qos = v->qos;
     r->dup = v->dup;
+    r->retain = v->retain;
     r->id = v->id;
+    r->bytes = m->payload_len;
+    r->body = m->body != NULL;
+    size_t n = m->payload_len < sizeof e->h->got_payload ? m->payload_len
+                                                         : sizeof e->h->got_payload;
+    mq_msg_payload(m, 0, e->h->got_payload, n);
 }
 
 static inline void h_timer_(h_net *h, int64_t *slot, int64_t at)
@@ -749,7 +764,9 @@ static inline int h_client(h_net *h, const char *name, const mq_session_config *
     c->stream = b->stream = cfg->transport == MQ_TRANSPORT_STREAM;
     mq_session_config cc = *cfg;
     cc.role = MQ_ROLE_CLIENT;
-    cc.client_id = c->name;
+    if (!cc.client_id)
+        cc.client_id = c->name; /* a client id of its own unless cfg names one */
+    snprintf(c->id, sizeof c->id, "%s", cc.client_id);
     mq_session_io io = h_io(c);
     c->s = mq_session_new(&cc, &io);
     assert_non_null(c->s);
@@ -773,7 +790,8 @@ static inline h_end *h_find(h_net *h, const char *name)
 static inline mq_session *h_bsess(h_net *h, const char *name)
 {
     h_end *c = h_find(h, name);
-    mq_session *s = mq_broker_find(h->b, c->name, strlen(c->name));
+    const char *id = c->id;
+    mq_session *s = mq_broker_find(h->b, id, strlen(id));
     return s ? s : h->e[c->peer].s;
 }
 
@@ -833,7 +851,9 @@ static inline void h_refuse(h_net *h, const char *name, int n)
     h_find(h, name)->refuse = n;
 }
 
-enum { H_BOTH, H_CLIENT_ONLY, H_BROKER_ONLY };
+/* Who learns of a break at once: the client's end, the broker's, both, or
+ * neither (a silent break: an outage, a lost NAT mapping). */
+enum { H_NEITHER = 0, H_CLIENT_ONLY = 1, H_BROKER_ONLY = 2, H_BOTH = 3 };
 
 /* Breaks client `name`'s current stream connection now: the bytes in flight
  * are lost both ways and nothing more gets through; `who` learns at once
@@ -847,14 +867,14 @@ static inline void h_break(h_net *h, const char *name, int who, mq_down_cause wh
     conn->d[0].dead = conn->d[1].dead = true;
     h_dir_clear(&conn->d[0]);
     h_dir_clear(&conn->d[1]);
-    if (who != H_BROKER_ONLY && conn->up[0]) {
+    if ((who & H_CLIENT_ONLY) && conn->up[0]) {
         conn->up[0] = false;
         h_rec *r = h_add_rec(h, H_DOWN, c->idx);
         r->why = why;
         mq_session_on_down(c->s, h->now, why);
     }
     h_bctx *bc = conn->bc;
-    if (who != H_CLIENT_ONLY && conn->up[1] && bc && bc->s) {
+    if ((who & H_BROKER_ONLY) && conn->up[1] && bc && bc->s) {
         conn->up[1] = false;
         h_rec *r = h_add_rec(h, H_DOWN, b->idx);
         r->why = why;
@@ -912,6 +932,16 @@ static inline void h_rx_deliver(h_net *h, h_conn *conn, int d)
                 mq_session_on_bytes(e->s, h->now, p->bytes + p->off, k);
             else
                 mq_session_on_zeros(e->s, h->now, k);
+            mq_session *rs = d == 0 ? conn->bc->s : e->s;
+            if (rs && mq_session_rx_held(rs) > h->max_rx_held)
+                h->max_rx_held = mq_session_rx_held(rs);
+            dd->rx_off += k;
+            /* A PUBLISH handed in whole has been decoded: its tag is done. */
+            size_t done = 0;
+            while (done < dd->n_tags && dd->tags[done].end <= dd->rx_off)
+                h_tag_unref(dd->tags[done++].tag);
+            memmove(dd->tags, dd->tags + done, (dd->n_tags - done) * sizeof *dd->tags);
+            dd->n_tags -= done;
             if (dd->n_rx == 0)
                 return; /* cleared by a break from inside */
             p = &dd->rx[0];
@@ -1259,8 +1289,8 @@ static inline void h_render(const h_net *h, const h_rec *r, char *buf, size_t ca
         break;
     }
     case H_GOT:
-        snprintf(o, left, "%s got %s%llu q%u%s", e->name, mq, (unsigned long long)r->msg, r->qos,
-                 r->dup ? " dup" : "");
+        snprintf(o, left, "%s got %s%llu q%u%s%s", e->name, mq, (unsigned long long)r->msg,
+                 r->qos, r->dup ? " dup" : "", r->retain ? " retain" : "");
         break;
     case H_DROP:
         if (r->msg)
