@@ -1343,7 +1343,9 @@ static void on_connack(mq_session *s, const mq_packet *p)
     if (s->version == MQ_V5 && p->props.has_receive_maximum &&
         (s->window == 0 || p->props.receive_maximum < s->window))
         s->window = p->props.receive_maximum;
-    if (!p->session_present && (s->st.fl_head || s->st.held.n))
+    /* A new session: whatever the client held of the old one is gone
+     * (session_lost), and its identifiers start again. */
+    if (!p->session_present)
         client_session_lost(s);
     for (subreq *r = s->subs; r; r = r->next) {
         if (!p->session_present)
@@ -1830,10 +1832,7 @@ void mq_session_kick(mq_session *s, int64_t now, mq_close_cause why)
     s->state = MQ_CONN_DOWN;
     s->ping_out = false;
     rx_reset(s);
-    if (s->timer_at != MQ_NEVER) {
-        s->timer_at = MQ_NEVER;
-        s->io.timer(s->io.ctx, MQ_NEVER);
-    }
+    s->timer_at = MQ_NEVER; /* the host forgot the transport, its timer too */
 }
 
 void mq_session_set_owner(mq_session *s, void *owner)

@@ -365,6 +365,16 @@ static inline h_conn *h_conn_new(h_net *h, int client)
     return c;
 }
 
+/* Once neither end of c is up, nothing more is delivered on it: what its
+ * directions still hold (tags of PUBLISHes that never arrived) goes. */
+static inline void h_conn_check_dead(h_conn *c)
+{
+    if (!c->up[0] && !c->up[1]) {
+        h_dir_clear(&c->d[0]);
+        h_dir_clear(&c->d[1]);
+    }
+}
+
 /* The stream receiving end of direction d of c is still there. */
 static inline bool h_receiver_up(const h_conn *c, int d)
 {
@@ -618,6 +628,7 @@ static inline void h_close_(h_net *h, h_end *e, h_conn *conn, int d, mq_close_ca
         h_push(h, f);
     }
     dd->closed = true;
+    h_conn_check_dead(conn);
 }
 
 static inline void h_io_close(void *ctx, int64_t now, mq_close_cause why)
@@ -885,6 +896,7 @@ static inline void h_break(h_net *h, const char *name, int who, mq_down_cause wh
             b->s = NULL;
         mq_broker_conn_down(h->b, s, h->now, why);
     }
+    h_conn_check_dead(conn);
 }
 
 /* ---- running ------------------------------------------------------------ */
@@ -1032,6 +1044,7 @@ static inline void h_fire_frame(h_net *h)
             if (c->conn == conn)
                 mq_session_on_down(c->s, h->now, MQ_DOWN_FIN);
         }
+        h_conn_check_dead(conn);
         break;
     }
     }
