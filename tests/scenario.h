@@ -655,7 +655,8 @@ static inline void *h_tag_at(h_dir *dd, uint64_t rx_offset)
     size_t k = 0;
     while (k < dd->n_tags && dd->tags[k].offset < rx_offset)
         h_tag_unref(dd->tags[k++].tag); /* passed without being asked for */
-    memmove(dd->tags, dd->tags + k, (dd->n_tags - k) * sizeof *dd->tags);
+    if (k)
+        memmove(dd->tags, dd->tags + k, (dd->n_tags - k) * sizeof *dd->tags);
     dd->n_tags -= k;
     return dd->n_tags && dd->tags[0].offset == rx_offset ? dd->tags[0].tag : NULL;
 }
@@ -952,7 +953,8 @@ static inline void h_rx_deliver(h_net *h, h_conn *conn, int d)
             size_t done = 0;
             while (done < dd->n_tags && dd->tags[done].end <= dd->rx_off)
                 h_tag_unref(dd->tags[done++].tag);
-            memmove(dd->tags, dd->tags + done, (dd->n_tags - done) * sizeof *dd->tags);
+            if (done)
+                memmove(dd->tags, dd->tags + done, (dd->n_tags - done) * sizeof *dd->tags);
             dd->n_tags -= done;
             if (dd->n_rx == 0)
                 return; /* cleared by a break from inside */
