@@ -16,7 +16,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
-.PHONY: all deps test-deps test asan bench run clean
+.PHONY: all deps test-deps test asan bench run docs clean
 all: $(B)/mqttsim
 
 deps:
@@ -59,6 +59,11 @@ bench: deps
 run: deps
 	@$(MAKE) --no-print-directory $(B)/mqttsim
 	@bash mk/run.sh $(B)
+
+# Regenerates the table of keys in docs/config.md from experiments/keys.c.
+docs:
+	@$(MAKE) --no-print-directory $(B)/mqttsim
+	@bash mk/docs.sh $(B)/mqttsim
 
 clean:
 	rm -rf build build-asan

@@ -5,24 +5,10 @@
 /*
  * The loader (config.c) is the only code that sees JSON. It reads a config,
  * applies `--set key.path=value` overrides to the JSON, validates every key
- * against the schema below, fills in the defaults and resolves each client's
- * link, and hands back an exp_config. Nothing here changes after loading.
- *
- * Defaults (every one also in the README):
- *   name               the config file's base name without ".json"
- *   seed 1, replications 1, duration_s 10, drain_s 60, mqtt_version 4
- *   broker: qos2_method "A", max_inflight 20, max_queued 1000 (Mosquitto 2.0's),
- *           retry_interval_ms 200, max_retries -1 (unlimited)
- *   link:   loss {"model":"none"}, delay {"dist":"constant","ms":0},
- *           bandwidth_bps 0 (unlimited), reorder false;
- *           gilbert_elliott's loss_good 0 and loss_bad 1 when absent
- *   client: count 1
- *   publisher: qos 0, rate_hz 10, arrival "periodic", payload_bytes 32,
- *           retry_interval_ms and max_retries: the broker's
- *   subscriber: qos2_method: the broker's
- * Required: clients (at least one publisher and one subscriber), each client's
- * role, a publisher's topic, a subscriber's subscribe (1..16 entries, each
- * with filter and qos).
+ * against the key table (keys.c: each key's type, range, default and doc,
+ * also printed by `mqttsim help config` and in docs/config.md), fills in the
+ * defaults and resolves each client's link, and hands back an exp_config.
+ * Nothing here changes after loading.
  *
  * Link resolution, for each client and direction d ("up": client to broker,
  * "down": broker to client), later layers winning key by key:
@@ -45,6 +31,9 @@ typedef enum { EXP_PERIODIC, EXP_POISSON } exp_arrival;
 
 #define EXP_MAX_SUBS MQ_MAX_TOPICS
 
+/* The most replications, and the most clients in one `count` group. */
+#define EXP_MAX_COUNT 1000000
+
 /* The largest seed: JSON numbers are doubles, exact up to 2^53 - 1. */
 #define EXP_SEED_MAX 9007199254740991ULL
 
@@ -66,6 +55,7 @@ typedef struct {
     uint32_t payload_bytes;
     double retry_interval_ms;  /* default: the broker's (subscribers: always the
                                   broker's; it paces CONNECT/SUBSCRIBE resends) */
+    int64_t retry_interval_ns; /* the same in ns: sim_from_ms(retry_interval_ms) */
     int32_t max_retries;       /* default: the broker's */
     /* subscriber */
     size_t n_subs;
@@ -80,12 +70,15 @@ typedef struct {
     uint32_t replications;
     double duration_s;
     double drain_s;
+    int64_t duration_ns, drain_ns; /* the same in ns: sim_from_ms(x * 1000) */
     uint8_t mqtt_version;      /* "mqtt_version": 4 (3.1.1, default) or 5 */
     /* broker */
     mq_qos2_method qos2_method;
     uint32_t max_inflight, max_queued;
     double retry_interval_ms;
+    int64_t retry_interval_ns;
     int32_t max_retries;
+    sim_link_params link_up, link_down; /* the top-level link, resolved per direction */
     size_t n_clients;
     exp_client *clients;
     char *json;                /* the resolved config as JSON text (for results.json) */

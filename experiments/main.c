@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "experiments/config.h"
+#include "experiments/keys.h"
 #include "experiments/run.h"
 #include "experiments/sweep.h"
 
@@ -481,7 +482,8 @@ static void print_main_help(FILE *f)
             "  merge DIR... --out DIR  join sharded sweep outputs into one sweep.csv\n"
             "  trace CONFIG            print the packet flow of the first few messages\n"
             "  check CONFIG|SWEEP      validate a config or sweep file without running it\n"
-            "  help [COMMAND]          show this help, or a command's\n\n"
+            "  help [COMMAND]          show this help, or a command's\n"
+            "  help config             list every config key with its default\n\n"
             "options:\n"
             "  -h, --help              show this help\n"
             "  --version               print the version\n\n"
@@ -523,6 +525,21 @@ int main(int argc, char **argv)
     if (strcmp(first, "help") == 0) {
         if (argc == 2) {
             print_main_help(stdout);
+            return EXIT_OK;
+        }
+        if (strcmp(argv[2], "config") == 0) {
+            /* --markdown: the table of docs/config.md (make docs). */
+            bool md = argc == 4 && strcmp(argv[3], "--markdown") == 0;
+            if (argc > 4 || (argc == 4 && !md)) {
+                fprintf(stderr, "mqttsim help config: unexpected '%s'\n"
+                                "usage: mqttsim help config [--markdown]\n", argv[3]);
+                return EXIT_USAGE;
+            }
+            if (!md)
+                printf("Config keys (docs/config.md explains how they combine). N is an array "
+                       "index;\nevery link key also goes in link.up, link.down, clients.N.link "
+                       "and its up and down.\n\n");
+            exp_key_print(stdout, md);
             return EXIT_OK;
         }
         const command *cmd = find_command(argv[2]);

@@ -292,4 +292,37 @@ t_check_sends_sweeps_to_the_sweep_checker() {
   return 0
 }
 
+# -------------------------------------------------------- help config --
+
+t_help_config_lists_every_key() {
+  run_cli help config
+  expect_eq "$rc" 0
+  expect_eq "$err" ""
+  for k in name seed duration_s broker.max_inflight link.loss.p link.delay.shape link.up \
+           clients.N.topic clients.N.subscribe.N.filter clients.N.qos2_method; do
+    expect_contains "$out" "
+$k
+"
+  done
+  expect_contains "$out" "default: 1000"
+  run_cli help config --markdown
+  expect_eq "$rc" 0
+  expect_contains "$out" '| `broker.max_queued` | 1000 |'
+  run_cli help config --frobnicate
+  expect_eq "$rc" 2
+  expect_contains "$err" "usage: mqttsim help config [--markdown]"
+}
+
+# docs/config.md's table is the program's own: `make docs` regenerates it.
+t_docs_table_is_current() {
+  bash "$MQTTSIM_ROOT/mk/docs.sh" "$MQTTSIM" --check 2>check.txt
+  expect_eq "$?" 0 "(docs/config.md is stale: run 'make docs'; $(head -5 check.txt))"
+  # And the check does fail on a stale table.
+  mkdir -p repo/mk repo/docs
+  cp "$MQTTSIM_ROOT/mk/docs.sh" repo/mk/
+  sed 's/^| `seed` | 1 |/| `seed` | 2 |/' "$MQTTSIM_ROOT/docs/config.md" > repo/docs/config.md
+  bash repo/mk/docs.sh "$MQTTSIM" --check 2>/dev/null
+  expect_eq "$?" 1 "(a stale table must fail the check)"
+}
+
 t_main
