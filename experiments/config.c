@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -56,6 +57,7 @@ typedef struct {
     bool b;
     int e;              /* ENUM: the index */
     const char *s;      /* STRING: points into the JSON (or the default name) */
+    exp_sched sched;    /* SCHEDULE: its windows belong to the load's arena */
 } val;
 
 /* One key of a layer (link or tcp): whether this layer sets it, where, and
@@ -78,7 +80,16 @@ typedef struct {
     const cJSON **set_items;   /* nodes placed by --set: errors inside them name "--set" */
     size_t n_set, cap_set;
     const char *default_name;  /* "name" when absent */
+    const cJSON *root;         /* the config, --sets applied */
+    exp_config *cfg;           /* what is being filled */
     layer top[2];              /* the top-level link per direction, merged over the defaults */
+    layer tcp_top;             /* the top-level tcp, merged over the defaults */
+    void **arena;              /* allocations that live as long as the load */
+    size_t n_arena, cap_arena;
+    char *warnings;            /* "warning: ...\n" lines */
+    size_t warnings_len;
+    char pending[400];         /* keys set that are not simulated yet, "a, b" */
+    size_t n_pending;
 } ctx;
 
 /* Where stored values go. */
@@ -86,6 +97,7 @@ typedef struct {
     exp_config *cfg;
     exp_client *cl;
     exp_sub *sub;
+    exp_tcp *tcp;
     layer *lay;
 } dest;
 
@@ -110,18 +122,22 @@ static int fail(ctx *c, const loc *at, const char *fmt, ...)
     return 2;
 }
 
+/* A number for messages: the shortest of %.15g and %.17g that reads back as d. */
+static void fmt_num(double d, char *buf, size_t n)
+{
+    if (isfinite(d) && d == floor(d) && fabs(d) < 1e17)
+        snprintf(buf, n, "%.0f", d);
+    else if (snprintf(buf, n, "%.15g", d) > 0 && strtod(buf, NULL) != d)
+        snprintf(buf, n, "%.17g", d);
+}
+
 /* A short description of a JSON value for "got ..." in messages. */
 static void describe(const cJSON *v, char *buf, size_t n)
 {
     if (!v)
         snprintf(buf, n, "nothing");
     else if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        /* The shortest of %.15g and %.17g that reads back as d. */
-        if (isfinite(d) && d == floor(d) && fabs(d) < 1e17)
-            snprintf(buf, n, "%.0f", d);
-        else if (snprintf(buf, n, "%.15g", d) > 0 && strtod(buf, NULL) != d)
-            snprintf(buf, n, "%.17g", d);
+        fmt_num(v->valuedouble, buf, n);
     } else if (cJSON_IsString(v)) {
         size_t len = strlen(v->valuestring);
         snprintf(buf, n, "\"%.40s%s\"", v->valuestring, len > 40 ? "..." : "");
@@ -422,6 +438,52 @@ static int missing(ctx *c, const loc *at, const char *what)
     return fail(c, at, "required key missing; expected %s", what);
 }
 
+/* Adds "warning: origin: path: message" to the load's warnings. Returns 0 or OOM. */
+static int warn(ctx *c, const loc *at, const char *fmt, ...)
+{
+    char msg[600], line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int w = snprintf(line, sizeof line, "warning: %s: %s%s%s\n", at->origin, at->path,
+                     at->path[0] ? ": " : "", msg);
+    size_t len = w < 0 ? 0 : (size_t)w >= sizeof line ? sizeof line - 1 : (size_t)w;
+    char *p = realloc(c->warnings, c->warnings_len + len + 1);
+    if (!p)
+        return OOM;
+    memcpy(p + c->warnings_len, line, len + 1);
+    c->warnings = p;
+    c->warnings_len += len;
+    return 0;
+}
+
+/* n bytes that live until the load ends (NULL when out of memory). */
+static void *arena_alloc(ctx *c, size_t n)
+{
+    if (c->n_arena == c->cap_arena) {
+        size_t cap = c->cap_arena ? 2 * c->cap_arena : 16;
+        void **a = realloc(c->arena, cap * sizeof *a);
+        if (!a)
+            return NULL;
+        c->arena = a;
+        c->cap_arena = cap;
+    }
+    void *p = malloc(n ? n : 1);
+    if (p)
+        c->arena[c->n_arena++] = p;
+    return p;
+}
+
+/* Notes that the config sets a key that is not simulated yet (at `at`). */
+static void note_pending(ctx *c, const loc *at)
+{
+    size_t used = strlen(c->pending);
+    if (c->n_pending < 6)
+        snprintf(c->pending + used, sizeof c->pending - used, "%s%s", used ? ", " : "", at->path);
+    c->n_pending++;
+}
+
 /* ---------------------------------------------------------------- values -- */
 
 /* The nanoseconds of a MS or S key's value, rounded as the simulator's hosts
@@ -443,35 +505,193 @@ static bool name_ok(const char *s)
     return true;
 }
 
-/* The checks of a STRING key. */
-static int read_string(ctx *c, const exp_key *k, const cJSON *v, const loc *at, const char **out)
+/* Whether s is a valid topic name (or filter). */
+static bool topic_ok(const exp_key *k, const char *s, size_t len)
 {
-    bool ok = cJSON_IsString(v);
-    if (ok) {
-        const char *s = v->valuestring;
-        size_t len = strlen(s);
-        switch (k->code) {
-        case EXP_CODE_NAME:
-            ok = name_ok(s);
-            break;
-        case EXP_CODE_TOPIC:
-            ok = mq_topic_name_valid(s, len) && len <= 65535;
-            break;
-        case EXP_CODE_FILTER:
-            ok = mq_topic_filter_valid(s, len) && len <= 65535;
-            break;
-        default:
-            assert(!"a STRING key without its check");
+    return len <= 65535 && (k->code == EXP_CODE_TOPIC ? mq_topic_name_valid(s, len)
+                                                       : mq_topic_filter_valid(s, len));
+}
+
+/* A topic or filter (k), which in a group of `count` clients may be a
+ * pattern: every client's expansion must be valid. The expansion is checked
+ * for the first index and the last, the longest: digits add no level, no
+ * wildcard and no invalid byte, so any other index is valid if those are. */
+static int read_topic(ctx *c, const exp_key *k, const cJSON *v, const loc *at, uint32_t count)
+{
+    const char *s = v->valuestring;
+    if (!strchr(s, '{') && !strchr(s, '}'))
+        return topic_ok(k, s, strlen(s)) ? 0 : expected(c, v, at, k->what);
+    if (exp_config_expand(s, 0, NULL, 0) < 0) {
+        char got[96];
+        describe(v, got, sizeof got);
+        return fail(c, at, "expected %s, in which braces may only hold {i} (the client's index "
+                    "in its group), or be doubled ({{, }}) for a brace itself, got %s",
+                    k->code == EXP_CODE_TOPIC ? "a topic name" : "a topic filter", got);
+    }
+    uint32_t idx[2] = {0, count ? count - 1 : 0};
+    for (int i = 0; i < 2; i++) {
+        int n = exp_config_expand(s, idx[i], NULL, 0);
+        char *buf = malloc((size_t)n + 1);
+        if (!buf)
+            return OOM;
+        exp_config_expand(s, idx[i], buf, (size_t)n + 1);
+        bool ok = topic_ok(k, buf, (size_t)n);
+        free(buf);
+        if (!ok) {
+            char got[96];
+            describe(v, got, sizeof got);
+            return fail(c, at, "expected %s, got %s, which for client %" PRIu32 " of the group "
+                        "is not one", k->what, got, idx[i]);
         }
     }
-    if (!ok)
+    return 0;
+}
+
+/* The checks of a STRING key (a topic's or filter's: `count` clients share it). */
+static int read_string(ctx *c, const exp_key *k, const cJSON *v, const loc *at, uint32_t count,
+                       const char **out)
+{
+    int rc;
+    if (!cJSON_IsString(v))
         return expected(c, v, at, k->what);
+    switch (k->code) {
+    case EXP_CODE_NAME:
+        if (!name_ok(v->valuestring))
+            return expected(c, v, at, k->what);
+        break;
+    case EXP_CODE_TOPIC:
+    case EXP_CODE_FILTER:
+        if ((rc = read_topic(c, k, v, at, count)))
+            return rc;
+        break;
+    default:
+        assert(!"a STRING key without its check");
+    }
     *out = v->valuestring;
     return 0;
 }
 
-/* Reads v (present) as key k wants it. */
-static int read_value(ctx *c, const exp_key *k, const cJSON *v, const loc *at, val *out)
+static const char S_FROM0[] = "a number of seconds from 0 to 1e9";
+static const char S_POSITIVE[] = "a number of seconds > 0 and <= 1e9";
+
+static int by_start(const void *a, const void *b)
+{
+    const exp_window *x = a, *y = b;
+    if (x->at_ns != y->at_ns)
+        return x->at_ns < y->at_ns ? -1 : 1;
+    return 0;
+}
+
+static int read_value(ctx *c, const exp_key *k, const cJSON *v, const loc *at, const dest *d,
+                      val *out);
+
+/* A schedule (k): [], a list of entries, or the object of its random form.
+ * Entries are sorted by time; with EXP_F_MERGE overlapping windows merge,
+ * otherwise overlapping ones are an error. An entry after the run's end is
+ * a warning. The windows go to the arena. */
+static int read_schedule(ctx *c, const exp_key *k, const cJSON *v, const loc *at, val *out)
+{
+    int rc;
+    exp_sched *sc = &out->sched;
+    memset(sc, 0, sizeof *sc);
+    bool pairs = k->names[1] != NULL;
+    if (cJSON_IsObject(v)) {
+        kids ks;
+        kids_of(k, 0, &ks);
+        if ((rc = check_keys(c, v, at, ks.names, NULL, NULL)))
+            return rc;
+        for (size_t i = 0; i < ks.n; i++) {
+            loc l;
+            const cJSON *x = opt(c, v, at, ks.names[i], &l);
+            if (!x)
+                return missing(c, &l, ks.k[i]->missing);
+            val r;
+            if ((rc = read_value(c, ks.k[i], x, &l, NULL, &r)))
+                return rc;
+            *(i == 0 ? &sc->mtbf_ns : &sc->down_ns) = r.i;
+        }
+        return 0;
+    }
+    if (!cJSON_IsArray(v))
+        return expected(c, v, at, k->what);
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (n == 0)
+        return 0;
+    /* Each window with its place in the list, for messages after sorting. */
+    exp_window *w = arena_alloc(c, n * sizeof *w);
+    exp_window *orig = arena_alloc(c, n * sizeof *orig);
+    if (!w || !orig)
+        return OOM;
+    bool lo_open = (k->flags & EXP_F_LO_OPEN) != 0;
+    int64_t end = c->cfg->duration_ns + c->cfg->drain_ns;
+    size_t i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        loc el, f0, f1;
+        index_loc(c, at, i, e, &el);
+        double t, len = 0;
+        if (pairs) {
+            if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2) {
+                char what[80];
+                snprintf(what, sizeof what, "a pair [%s, %s]", k->names[0], k->names[1]);
+                return expected(c, e, &el, what);
+            }
+            index_loc(c, &el, 0, e->child, &f0);
+            index_loc(c, &el, 1, e->child->next, &f1);
+            if ((rc = read_num(c, e->child, &f0, 0, false, 1e9, S_FROM0, &t)) ||
+                (rc = read_num(c, e->child->next, &f1, 0, lo_open, 1e9,
+                               lo_open ? S_POSITIVE : S_FROM0, &len)))
+                return rc;
+        } else if ((rc = read_num(c, e, &el, 0, false, 1e9, S_FROM0, &t))) {
+            return rc;
+        }
+        w[i].at_ns = sim_from_ms(t * 1000.0);
+        w[i].len_ns = sim_from_ms(len * 1000.0);
+        orig[i] = w[i];
+        if (w[i].at_ns > end && (rc = warn(c, &el, "at %g s, after the run's end (duration_s + "
+                                           "drain_s = %g s): it never happens", t,
+                                           (double)end / 1e9)))
+            return rc;
+    }
+    qsort(w, n, sizeof *w, by_start);
+    size_t m = 0;
+    for (i = 0; i < n; i++) {
+        int64_t prev_end = m > 0 ? w[m - 1].at_ns + w[m - 1].len_ns : 0;
+        bool merge = (k->flags & EXP_F_MERGE) != 0;
+        /* Outages that touch are one outage; a restart may begin the moment
+         * the one before has ended. */
+        if (m > 0 && (w[i].at_ns < prev_end || (merge && w[i].at_ns == prev_end))) {
+            if (merge) {
+                int64_t e = w[i].at_ns + w[i].len_ns;
+                if (e > w[m - 1].at_ns + w[m - 1].len_ns)
+                    w[m - 1].len_ns = e - w[m - 1].at_ns;
+                continue;
+            }
+            /* Name the two entries as the config lists them. */
+            size_t a = 0, b = 0;
+            for (size_t j = 0; j < n; j++) {
+                if (orig[j].at_ns == w[m - 1].at_ns && orig[j].len_ns == w[m - 1].len_ns)
+                    a = j;
+                if (orig[j].at_ns == w[i].at_ns && orig[j].len_ns == w[i].len_ns)
+                    b = j;
+            }
+            loc la, lb;
+            index_loc(c, at, a, NULL, &la);
+            index_loc(c, at, b, NULL, &lb);
+            return fail(c, &lb, "starts at %g s, before %s (%g s + %g s) has ended: these "
+                        "windows must not overlap", (double)w[i].at_ns / 1e9, la.path,
+                        (double)w[m - 1].at_ns / 1e9, (double)w[m - 1].len_ns / 1e9);
+        }
+        w[m++] = w[i];
+    }
+    sc->n = m;
+    sc->w = w;
+    return 0;
+}
+
+/* Reads v (present) as key k wants it; d (may be NULL outside clients) is
+ * where it goes. */
+static int read_value(ctx *c, const exp_key *k, const cJSON *v, const loc *at, const dest *d,
+                      val *out)
 {
     int rc;
     bool lo_open = (k->flags & EXP_F_LO_OPEN) != 0;
@@ -491,7 +711,9 @@ static int read_value(ctx *c, const exp_key *k, const cJSON *v, const loc *at, v
     case EXP_K_ENUM:
         return read_enum(c, v, at, k->names, k->what, &out->e);
     case EXP_K_STRING:
-        return read_string(c, k, v, at, &out->s);
+        return read_string(c, k, v, at, d && d->cl ? d->cl->count : 1, &out->s);
+    case EXP_K_SCHEDULE:
+        return read_schedule(c, k, v, at, out);
     default:
         assert(!"not a leaf");
         return 2;
@@ -507,6 +729,8 @@ static char *base_of(const exp_key *k, const dest *d)
         return (char *)d->cl;
     case EXP_AT_SUB:
         return (char *)d->sub;
+    case EXP_AT_TCP:
+        return (char *)d->tcp;
     default:
         assert(!"not a struct key");
         return NULL;
@@ -533,6 +757,7 @@ static val load_field(const exp_key *k, const char *base)
     case EXP_C_BOOL: v.b = *(const bool *)p; break;
     case EXP_C_ENUM: v.e = *(const int *)p; break;
     case EXP_C_STR: v.s = *(char *const *)p; break;
+    case EXP_C_SCHED: v.sched = *(const exp_sched *)p; break;
     default: assert(!"no field"); break;
     }
     return v;
@@ -558,6 +783,20 @@ static char *dup_str(const char *s)
     return d;
 }
 
+/* A deep copy of src (whose windows may be the arena's) into *dst, which owns
+ * its windows. Returns 0 or OOM. */
+static int copy_sched(exp_sched *dst, const exp_sched *src)
+{
+    *dst = *src;
+    dst->w = NULL;
+    if (!src->n)
+        return 0;
+    if (!(dst->w = malloc(src->n * sizeof *dst->w)))
+        return OOM;
+    memcpy(dst->w, src->w, src->n * sizeof *dst->w);
+    return 0;
+}
+
 /* Stores v for k in the struct d names; `given`: it came from the config
  * rather than a default. Returns 0 or OOM. */
 static int store_field(const exp_key *k, const dest *d, const val *v, bool given)
@@ -578,6 +817,10 @@ static int store_field(const exp_key *k, const dest *d, const val *v, bool given
         if (!(*(char **)p = dup_str(v->s)))
             return OOM;
         break;
+    case EXP_C_SCHED:
+        if (copy_sched((exp_sched *)p, &v->sched))
+            return OOM;
+        break;
     default: assert(!"no field"); break;
     }
     if (k->flags & EXP_F_NS_TOO)
@@ -587,15 +830,10 @@ static int store_field(const exp_key *k, const dest *d, const val *v, bool given
     return 0;
 }
 
-/* The default of struct key k, for the struct d names. */
-static val default_value(const ctx *c, const exp_key *k, const dest *d)
+/* The table's default of key k (not an inherited one, nor the name). */
+static val row_default(const exp_key *k)
 {
     val v = {0};
-    if (k->inherit) {
-        const exp_key *from = exp_key_find(k->inherit);
-        assert(from && from->ctype == k->ctype);
-        return load_field(from, base_of(from, d));
-    }
     switch (k->type) {
     case EXP_K_INT: v.i = (int64_t)k->def; break;
     case EXP_K_NUM: v.d = k->def; break;
@@ -606,32 +844,52 @@ static val default_value(const ctx *c, const exp_key *k, const dest *d)
         break;
     case EXP_K_BOOL: v.b = k->def != 0; break;
     case EXP_K_ENUM: v.e = (int)k->def; break;
-    case EXP_K_STRING:
-        assert(k->code == EXP_CODE_NAME);
-        v.s = c->default_name;
-        break;
-    default: assert(!"not a leaf"); break;
+    case EXP_K_SCHEDULE: break;
+    default: assert(!"no default"); break;
     }
     return v;
 }
 
+/* The default of struct key k, for the struct d names. */
+static val default_value(const ctx *c, const exp_key *k, const dest *d)
+{
+    if (k->inherit) {
+        const exp_key *from = exp_key_find(k->inherit);
+        assert(from && from->ctype == k->ctype);
+        return load_field(from, base_of(from, d));
+    }
+    if (k->type == EXP_K_STRING) {
+        assert(k->code == EXP_CODE_NAME);
+        val v = {0};
+        v.s = c->default_name;
+        return v;
+    }
+    return row_default(k);
+}
+
 /* ---------------------------------------------------------------- links -- */
 
-static void default_link(layer *p)
+/* The defaults layer of a link (at EXP_AT_LINK) or tcp (EXP_AT_TCP). */
+static void default_layer(layer *p, exp_key_at at)
 {
     memset(p, 0, sizeof *p);
     for (size_t i = 0; i < exp_n_keys; i++) {
         const exp_key *k = &exp_keys[i];
-        if (k->at != EXP_AT_LINK || (k->flags & EXP_F_NODEF))
+        if (k->at != at || (k->flags & EXP_F_NODEF))
             continue;
         slot *s = &p->s[k->slot];
         s->set = true;
         s->at.origin = s->obj_at.origin = "default";
-        s->v.i = (int64_t)k->def;
-        s->v.d = k->def;
-        s->v.b = k->def != 0;
-        s->v.e = (int)k->def;
+        s->v = row_default(k);
     }
+}
+
+/* Lays src over dst key by key. */
+static void merge_layer(layer *dst, const layer *src)
+{
+    for (int i = 0; i < N_SLOTS; i++)
+        if (src->s[i].set)
+            dst->s[i] = src->s[i];
 }
 
 /* Lays src over dst, key by key, except that a layer naming a different loss
@@ -647,9 +905,7 @@ static void merge_link(layer *dst, const layer *src)
             for (int i = 0; i < groups[g][2]; i++)
                 dst->s[groups[g][1] + i].set = false;
     }
-    for (int i = 0; i < EXP_LS_N; i++)
-        if (src->s[i].set)
-            dst->s[i] = src->s[i];
+    merge_layer(dst, src);
 }
 
 /* "the model is the default" or "the model is set at link.loss.model". */
@@ -662,8 +918,8 @@ static void model_source(const loc *at, const char *what, char *buf, size_t n)
                  at->origin == SET_ORIGIN ? " by --set" : "");
 }
 
-/* Checks a fully merged link against its models and fills *out. */
-static int finish_link(ctx *c, const layer *p, sim_link_params *out)
+/* Checks a fully merged link against its models and fills *out and *outages. */
+static int finish_link(ctx *c, const layer *p, sim_link_params *out, exp_sched *outages)
 {
     char src[PATHMAX + 40];
     memset(out, 0, sizeof *out);
@@ -715,7 +971,7 @@ static int finish_link(ctx *c, const layer *p, sim_link_params *out)
     out->delay.b = b >= 0 ? p->s[b].v.d : 0.0;
     out->bandwidth_bps = (uint64_t)p->s[EXP_LS_BANDWIDTH].v.i;
     out->reorder = p->s[EXP_LS_REORDER].v.b;
-    return 0;
+    return copy_sched(outages, &p->s[EXP_LS_OUTAGES].v.sched);
 }
 
 /* ------------------------------------------------------------- objects -- */
@@ -788,18 +1044,98 @@ static int parse_link(ctx *c, const exp_key *k, const cJSON *v, const loc *at, d
         if (d->cl) {
             p = c->top[i];
         } else {
-            default_link(&p);
+            default_layer(&p, EXP_AT_LINK);
         }
         merge_link(&p, &base);
         merge_link(&p, &dirs[i]);
         sim_link_params *out = d->cl ? (i ? &d->cl->down : &d->cl->up)
                                      : (i ? &d->cfg->link_down : &d->cfg->link_up);
-        if ((rc = finish_link(c, &p, out)))
+        exp_sched *outages = d->cl ? (i ? &d->cl->down_outages : &d->cl->up_outages)
+                                   : (i ? &d->cfg->link_down_outages : &d->cfg->link_up_outages);
+        if ((rc = finish_link(c, &p, out, outages)))
             return rc;
         if (!d->cl)
             c->top[i] = p;
     }
     return 0;
+}
+
+/* "tcp.rto_max_ms (100)", or "the default rto_max_ms (120000)", for a
+ * message about a key that another one bounds. */
+static void bound_text(const loc *at, const char *name, double v, char *buf, size_t n)
+{
+    char num[40];
+    fmt_num(v, num, sizeof num);
+    if (!at->origin || strcmp(at->origin, "default") == 0)
+        snprintf(buf, n, "the default %s (%s)", name, num);
+    else
+        snprintf(buf, n, "%s (%s%s)", at->path, num, at->origin == SET_ORIGIN ? ", by --set" : "");
+}
+
+/* Refuses lo > hi, two keys where the first may not exceed the second,
+ * naming both; the message sits at whichever the config set (lo if both). */
+static int check_order(ctx *c, const loc *lo_at, const char *lo_name, double lo,
+                       const loc *hi_at, const char *hi_name, double hi)
+{
+    char other[PATHMAX + 60], got[40];
+    if (lo <= hi)
+        return 0;
+    if (strcmp(lo_at->origin, "default") != 0) {
+        bound_text(hi_at, hi_name, hi, other, sizeof other);
+        fmt_num(lo, got, sizeof got);
+        return fail(c, lo_at, "expected at most %s, got %s", other, got);
+    }
+    bound_text(lo_at, lo_name, lo, other, sizeof other);
+    fmt_num(hi, got, sizeof got);
+    return fail(c, hi_at, "expected at least %s, got %s", other, got);
+}
+
+/* A tcp key (the top-level one, or a client's): parses it into a layer,
+ * merges it over the defaults (or the top-level tcp) and fills exp_tcp. */
+static int parse_tcp(ctx *c, const exp_key *k, const cJSON *v, const loc *at, dest *d)
+{
+    layer base, p;
+    memset(&base, 0, sizeof base);
+    dest td = {.cfg = d->cfg, .cl = d->cl, .lay = &base};
+    int rc = parse_object(c, k, v, at, &td);
+    if (rc)
+        return rc;
+    if (d->cl)
+        p = c->tcp_top;
+    else
+        default_layer(&p, EXP_AT_TCP);
+    merge_layer(&p, &base);
+    if (!d->cl)
+        c->tcp_top = p;
+    const slot *mn = &p.s[EXP_TS_RTO_MIN], *mx = &p.s[EXP_TS_RTO_MAX];
+    if ((rc = check_order(c, &mn->at, "rto_min_ms", mn->v.d, &mx->at, "rto_max_ms", mx->v.d)))
+        return rc;
+    dest out = {.tcp = d->cl ? &d->cl->tcp : &d->cfg->tcp};
+    for (size_t i = 0; i < exp_n_keys; i++)
+        if (exp_keys[i].at == EXP_AT_TCP)
+            store_field(&exp_keys[i], &out, &p.s[exp_keys[i].slot].v, false);
+    return 0;
+}
+
+/* clients.N.reconnect: its keys, then initial_ms <= max_ms. */
+static int parse_reconnect(ctx *c, const exp_key *k, const cJSON *v, const loc *at, dest *d)
+{
+    int rc = parse_object(c, k, v, at, d);
+    if (rc)
+        return rc;
+    const char *names[2] = {"initial_ms", "max_ms"};
+    loc l[2];
+    double x[2];
+    for (int i = 0; i < 2; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s.%s", k->path, names[i]);
+        const exp_key *row = exp_key_find(path);
+        const cJSON *m = opt(c, v, at, names[i], &l[i]);
+        if (!m)
+            l[i].origin = "default";
+        x[i] = m ? m->valuedouble : row->def;
+    }
+    return check_order(c, &l[0], names[0], x[0], &l[1], names[1], x[1]);
 }
 
 /* clients.N: role first, then the keys of that role. */
@@ -821,7 +1157,7 @@ static int parse_client(ctx *c, const exp_key *el, const cJSON *obj, const loc *
         return missing(c, &l, role->missing);
     }
     val rv;
-    if ((rc = read_value(c, role, r, &l, &rv)))
+    if ((rc = read_value(c, role, r, &l, NULL, &rv)))
         return rc;
     dest d = {.cfg = cfg, .cl = cl};
     store_field(role, &d, &rv, true);
@@ -852,6 +1188,11 @@ static int parse_client(ctx *c, const exp_key *el, const cJSON *obj, const loc *
         if ((rc = parse_member(c, k, v, &l, at, &d)))
             return rc;
     }
+    /* Retransmission follows the transport unless set (DESIGN.md). */
+    exp_retransmit by_transport = cl->transport == EXP_STREAM ? EXP_RECONNECT : EXP_TIMER;
+    cl->broker_retransmit = cfg->has_retransmit ? cfg->retransmit : by_transport;
+    if (!cl->has_retransmit)
+        cl->retransmit = cl->broker_retransmit;
     return 0;
 }
 
@@ -919,6 +1260,10 @@ static int parse_member(ctx *c, const exp_key *k, const cJSON *v, const loc *at,
     case EXP_K_OBJECT:
         if (k->code == EXP_CODE_LINK)
             return parse_link(c, k, v, at, d);
+        if (k->code == EXP_CODE_TCP)
+            return parse_tcp(c, k, v, at, d);
+        if (k->code == EXP_CODE_RECONNECT)
+            return parse_reconnect(c, k, v, at, d);
         return parse_object(c, k, v, at, d);
     case EXP_K_ARRAY:
         if (k->code == EXP_CODE_CLIENTS)
@@ -928,10 +1273,16 @@ static int parse_member(ctx *c, const exp_key *k, const cJSON *v, const loc *at,
     default:
         break;
     }
-    if (k->at == EXP_AT_LINK) {
+    if (v && (k->flags & EXP_F_PENDING))
+        note_pending(c, at);
+    if (v && k->code == EXP_CODE_V5_ONLY && d->cfg->mqtt_version != 5)
+        return fail(c, at, "MQTT 5.0 only, and mqtt_version is %d%s: set mqtt_version to 5, "
+                    "or leave this key out", d->cfg->mqtt_version,
+                    member(c->root, "mqtt_version") ? "" : " (the default)");
+    if (k->at == EXP_AT_LINK || k->at == EXP_AT_TCP) {
         if (!v)
             return 0;
-        if ((rc = read_value(c, k, v, at, &x)))
+        if ((rc = read_value(c, k, v, at, d, &x)))
             return rc;
         slot *s = &d->lay->s[k->slot];
         s->set = true;
@@ -943,12 +1294,20 @@ static int parse_member(ctx *c, const exp_key *k, const cJSON *v, const loc *at,
     if (!v) {
         if (k->flags & EXP_F_REQUIRED)
             return missing(c, at, k->missing);
+        if (k->flags & EXP_F_NODEF)
+            return 0;
         x = default_value(c, k, d);
         return store_field(k, d, &x, false);
     }
-    if ((rc = read_value(c, k, v, at, &x)))
+    if ((rc = read_value(c, k, v, at, d, &x)))
         return rc;
-    return store_field(k, d, &x, true);
+    if ((rc = store_field(k, d, &x, true)))
+        return rc;
+    if (k->code == EXP_CODE_TOPIC)
+        d->cl->topic_pattern = strchr(x.s, '{') || strchr(x.s, '}');
+    if (k->code == EXP_CODE_FILTER)
+        d->sub->pattern = strchr(x.s, '{') || strchr(x.s, '}');
+    return 0;
 }
 
 /* --------------------------------------------------------- resolved JSON -- */
@@ -982,7 +1341,75 @@ static bool add(cJSON *o, const char *key, cJSON *item)
     return false;
 }
 
-static cJSON *link_json(const sim_link_params *p)
+/* A number of seconds (or milliseconds) that loads back to exactly ns: the
+ * shortest form of the nearest double that does (a config's seconds became
+ * ns by rounding, so that double is within an ulp or two of ns / 1e9). */
+static cJSON *num_ns(int64_t ns, bool seconds)
+{
+    double unit = seconds ? 1e9 : 1e6;
+    double d = (double)ns / unit, up = d, down = d;
+    for (int i = 0; i < 16; i++) {
+        double cand = i % 2 ? (up = nextafter(up, INFINITY)) : i ? (down = nextafter(down, -INFINITY)) : d;
+        if (sim_from_ms(seconds ? cand * 1000.0 : cand) == ns)
+            return num(cand);
+    }
+    assert(!"no double converts back to these nanoseconds");
+    return num(d);
+}
+
+/* Appends item (which may be NULL after a failed allocation) to arr.
+ * Returns false, having freed item, when it could not. */
+static bool push(cJSON *arr, cJSON *item)
+{
+    if (item && cJSON_AddItemToArray(arr, item))
+        return true;
+    cJSON_Delete(item);
+    return false;
+}
+
+static cJSON *sched_json(const exp_key *k, const exp_sched *sc)
+{
+    if (sc->mtbf_ns > 0) {
+        cJSON *o = cJSON_CreateObject();
+        kids ks;
+        kids_of(k, 0, &ks);
+        bool ok = o != NULL;
+        for (size_t i = 0; ok && i < ks.n; i++)
+            ok = add(o, ks.names[i], num_ns(i == 0 ? sc->mtbf_ns : sc->down_ns, true));
+        if (!ok) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+        return o;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    bool pairs = k->names[1] != NULL;
+    for (size_t i = 0; arr && i < sc->n; i++) {
+        cJSON *e = pairs ? cJSON_CreateArray() : num_ns(sc->w[i].at_ns, true);
+        if (pairs && e &&
+            (!push(e, num_ns(sc->w[i].at_ns, true)) || !push(e, num_ns(sc->w[i].len_ns, true)))) {
+            cJSON_Delete(e);
+            e = NULL;
+        }
+        if (!push(arr, e)) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static bool same_sched(const exp_sched *a, const exp_sched *b)
+{
+    if (a->n != b->n || a->mtbf_ns != b->mtbf_ns || a->down_ns != b->down_ns)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->w[i].at_ns != b->w[i].at_ns || a->w[i].len_ns != b->w[i].len_ns)
+            return false;
+    return true;
+}
+
+static cJSON *link_json(const sim_link_params *p, const exp_sched *outages, bool all)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -1006,6 +1433,9 @@ static cJSON *link_json(const sim_link_params *p)
     }
     ok &= add(o, slot_name(EXP_LS_BANDWIDTH), num((double)p->bandwidth_bps));
     ok &= add(o, slot_name(EXP_LS_REORDER), cJSON_CreateBool(p->reorder));
+    const exp_key *ok_row = link_row(EXP_LS_OUTAGES);
+    if (all || !(ok_row->flags & EXP_F_PENDING))
+        ok &= add(o, exp_key_name(ok_row), sched_json(ok_row, outages));
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -1024,16 +1454,17 @@ static bool same_link(const sim_link_params *a, const sim_link_params *b)
 }
 
 /* A link in the form the loader reads back to the same values: flat when both
- * directions agree, else {"up": ..., "down": ...}. */
-static cJSON *link_pair_json(const sim_link_params *up, const sim_link_params *down)
+ * directions agree, else {"up": ..., "down": ...}; outages with `all`. */
+static cJSON *link_pair_json(const sim_link_params *up, const sim_link_params *down,
+                             const exp_sched *up_out, const exp_sched *down_out, bool all)
 {
-    if (same_link(up, down))
-        return link_json(up);
+    if (same_link(up, down) && (!all || same_sched(up_out, down_out)))
+        return link_json(up, up_out, all);
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    bool ok = add(o, "up", link_json(up));
-    ok &= add(o, "down", link_json(down));
+    bool ok = add(o, "up", link_json(up, up_out, all));
+    ok &= add(o, "down", link_json(down, down_out, all));
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -1046,6 +1477,7 @@ typedef struct {
     const exp_config *cfg;
     const exp_client *cl;
     const exp_sub *sub;
+    const exp_tcp *tcp;
     bool all;                 /* pending keys too */
 } wctx;
 
@@ -1055,9 +1487,12 @@ static cJSON *leaf_json(const exp_key *k, const val *v)
     case EXP_K_INT:
         return num((double)v->i);
     case EXP_K_NUM:
+        return num(v->d);
     case EXP_K_MS:
     case EXP_K_S:
-        return num(v->d);
+        return k->ctype == EXP_C_NS ? num_ns(v->i, k->type == EXP_K_S) : num(v->d);
+    case EXP_K_SCHEDULE:
+        return sched_json(k, &v->sched);
     case EXP_K_BOOL:
         return cJSON_CreateBool(v->b);
     case EXP_K_ENUM:
@@ -1084,17 +1519,24 @@ static cJSON *member_json(const exp_key *k, const wctx *w, bool *skip)
             return NULL;
         }
     }
-    if ((k->flags & EXP_F_PENDING) && !w->all) {
+    if (((k->flags & EXP_F_PENDING) && !w->all) ||
+        (k->code == EXP_CODE_V5_ONLY && w->cfg->mqtt_version != 5)) {
         *skip = true;
         return NULL;
     }
     switch (k->type) {
     case EXP_K_OBJECT: {
         if (k->code == EXP_CODE_LINK)
-            return cl ? link_pair_json(&cl->up, &cl->down)
-                      : link_pair_json(&w->cfg->link_up, &w->cfg->link_down);
+            return cl ? link_pair_json(&cl->up, &cl->down, &cl->up_outages, &cl->down_outages,
+                                       w->all)
+                      : link_pair_json(&w->cfg->link_up, &w->cfg->link_down,
+                                       &w->cfg->link_up_outages, &w->cfg->link_down_outages,
+                                       w->all);
+        wctx wo = *w;
+        if (k->code == EXP_CODE_TCP)
+            wo.tcp = cl ? &cl->tcp : &w->cfg->tcp;
         cJSON *o = cJSON_CreateObject();
-        if (o && !write_members(o, k, w)) {
+        if (o && !write_members(o, k, &wo)) {
             cJSON_Delete(o);
             o = NULL;
         }
@@ -1129,7 +1571,12 @@ static cJSON *member_json(const exp_key *k, const wctx *w, bool *skip)
     }
     const char *base = k->at == EXP_AT_CONFIG ? (const char *)w->cfg
                        : k->at == EXP_AT_CLIENT ? (const char *)cl
+                       : k->at == EXP_AT_TCP    ? (const char *)w->tcp
                                                 : (const char *)w->sub;
+    if ((k->flags & EXP_F_IF_GIVEN) && !*(const bool *)(base + k->off_has)) {
+        *skip = true;
+        return NULL;
+    }
     val v = load_field(k, base);
     if (cl && cl->role == EXP_SUBSCRIBER && (k->flags & EXP_F_SUB_OWN)) {
         const exp_key *from = exp_key_find(k->inherit);
@@ -1183,12 +1630,26 @@ static int build(ctx *c, const cJSON *root, const char *default_name, exp_config
 {
     loc at = {c->origin, ""};
     c->default_name = default_name;
+    c->root = root;
+    c->cfg = cfg;
     dest d = {.cfg = cfg};
     int rc = parse_object(c, NULL, root, &at, &d);
     if (rc)
         return rc;
+    if (c->n_pending) {
+        char more[40] = "";
+        if (c->n_pending > 6)
+            snprintf(more, sizeof more, " and %zu more", c->n_pending - 6);
+        if ((rc = warn(c, &at, "not simulated yet, so these keys change nothing in this run: "
+                       "%s%s", c->pending, more)))
+            return rc;
+    }
     if (!(cfg->json = resolved_json(cfg, false)))
         return OOM;
+    if (c->warnings) {
+        cfg->warnings = c->warnings;
+        c->warnings = NULL;
+    }
     return 0;
 }
 
@@ -1255,9 +1716,20 @@ static int unknown_seg(ctx *c, const loc *at, const kids *ks, const char *seg)
     return fail(c, &l, "unknown key; expected one of: %s", all);
 }
 
-static bool is_leaf(const exp_key *k)
+/* A place in the key table for walking a path: a row, and inside a schedule
+ * how deep (0: the schedule; 1: an entry; 2: a field of a [t, d] pair). */
+typedef struct {
+    const exp_key *k;   /* NULL: the top level */
+    int depth;
+} place;
+
+static bool is_leaf(place p)
 {
-    return k->type != EXP_K_OBJECT && k->type != EXP_K_ARRAY;
+    if (!p.k)
+        return false;
+    if (p.k->type == EXP_K_SCHEDULE)
+        return p.depth == 2 || (p.depth == 1 && !p.k->names[1]);
+    return p.k->type != EXP_K_OBJECT && p.k->type != EXP_K_ARRAY;
 }
 
 /* Walks key_path down the key table; with root, also down the JSON, creating
@@ -1272,7 +1744,7 @@ static int walk_path(ctx *c, const char *key_path, cJSON *root, cJSON *value)
     char *buf = dup_str(key_path);
     if (!buf)
         return OOM;
-    const exp_key *node = NULL; /* the top level */
+    place node = {NULL, 0};
     cJSON *json = root;
     int rc = 0;
     char *seg = buf;
@@ -1287,26 +1759,34 @@ static int walk_path(ctx *c, const char *key_path, cJSON *root, cJSON *value)
             rc = fail(c, &whole, "empty key in the path");
             goto out;
         }
-        const exp_key *next;
+        place next = {NULL, 0};
         size_t index = 0;
-        bool in_object = !node || node->type == EXP_K_OBJECT;
+        /* A schedule is an object (its random form) or an array (its entries). */
+        bool in_object = !node.k || node.k->type == EXP_K_OBJECT ||
+                         (node.k->type == EXP_K_SCHEDULE && node.depth == 0 &&
+                          !parse_index(seg, &index));
         if (in_object) {
             kids ks;
-            kids_of(node, 0, &ks);
-            next = kid_named(&ks, seg);
-            if (!next) {
+            kids_of(node.k, 0, &ks);
+            next.k = kid_named(&ks, seg);
+            if (!next.k) {
                 rc = unknown_seg(c, &at, &ks, seg);
                 goto out;
             }
         } else {
-            assert(node->type == EXP_K_ARRAY);
             if (!parse_index(seg, &index)) {
                 loc l;
                 child_loc(c, &at, seg, NULL, &l);
                 rc = fail(c, &l, "expected an array index (0, 1, ...)");
                 goto out;
             }
-            next = exp_key_element(node);
+            if (node.k->type == EXP_K_SCHEDULE) {
+                next.k = node.k;
+                next.depth = node.depth + 1;
+            } else {
+                assert(node.k->type == EXP_K_ARRAY);
+                next.k = exp_key_element(node.k);
+            }
         }
         loc here;
         child_loc(c, &at, seg, NULL, &here);
@@ -1338,7 +1818,11 @@ static int walk_path(ctx *c, const char *key_path, cJSON *root, cJSON *value)
                     }
                     value = NULL;
                 } else if (!child) {
-                    if (next->type != EXP_K_OBJECT) {
+                    size_t ignored;
+                    bool object = next.k->type == EXP_K_OBJECT ||
+                                  (next.k->type == EXP_K_SCHEDULE && next.depth == 0 &&
+                                   !parse_index(dot + 1, &ignored) && !strchr(dot + 1, '.'));
+                    if (!object) {
                         rc = fail(c, &here, "no such element (the config has no %s)", here.path);
                         goto out;
                     }
@@ -1546,6 +2030,10 @@ out:
     if (rc)
         exp_config_free(cfg);
     free(c->set_items);
+    for (size_t i = 0; i < c->n_arena; i++)
+        free(c->arena[i]);
+    free(c->arena);
+    free(c->warnings);
     free(c);
     cJSON_Delete(root);
     return rc;
@@ -1644,9 +2132,17 @@ void exp_config_free(exp_config *cfg)
         free(cl->topic);
         for (size_t j = 0; j < EXP_MAX_SUBS; j++)
             free(cl->subs[j].filter);
+        free(cl->up_outages.w);
+        free(cl->down_outages.w);
+        free(cl->resets.w);
+        free(cl->crashes.w);
     }
     free(cfg->clients);
     free(cfg->name);
+    free(cfg->restarts.w);
+    free(cfg->link_up_outages.w);
+    free(cfg->link_down_outages.w);
+    free(cfg->warnings);
     cJSON_free(cfg->json);
     free(cfg->origin);
     free(cfg->base_dir);
@@ -1667,6 +2163,48 @@ int exp_config_check_path(const char *key_path, char *err, size_t errlen)
     if (rc == OOM && err && errlen)
         snprintf(err, errlen, "out of memory");
     return rc ? 2 : 0;
+}
+
+char *exp_config_json(const exp_config *cfg, bool all)
+{
+    char *text = resolved_json(cfg, all);
+    char *copy = text ? dup_str(text) : NULL;
+    cJSON_free(text);
+    return copy;
+}
+
+int exp_config_expand(const char *pattern, uint32_t index, char *buf, size_t cap)
+{
+    char num[16];
+    int nl = snprintf(num, sizeof num, "%" PRIu32, index);
+    size_t n = 0;
+#define PUT(ch)              \
+    do {                     \
+        if (n + 1 < cap)     \
+            buf[n] = (ch);   \
+        n++;                 \
+    } while (0)
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '{' && p[1] == '{') {
+            PUT('{');
+            p++;
+        } else if (*p == '{' && p[1] == 'i' && p[2] == '}') {
+            for (int k = 0; k < nl; k++)
+                PUT(num[k]);
+            p += 2;
+        } else if (*p == '}' && p[1] == '}') {
+            PUT('}');
+            p++;
+        } else if (*p == '{' || *p == '}') {
+            return -1;
+        } else {
+            PUT(*p);
+        }
+    }
+#undef PUT
+    if (cap)
+        buf[n < cap ? n : cap - 1] = '\0';
+    return n > INT_MAX ? -1 : (int)n;
 }
 
 bool exp_config_is_sweep_file(const char *path)

@@ -20,7 +20,10 @@
 #define CLI(...) FIELD_(EXP_AT_CLIENT, exp_client, __VA_ARGS__)
 #define SUB(...) FIELD_(EXP_AT_SUB, exp_sub, __VA_ARGS__)
 
+#define TCP(s, ...) .slot = (s), FIELD_(EXP_AT_TCP, exp_tcp, __VA_ARGS__)
+
 #define U8(m) m, EXP_C_U8, 1
+#define U16(m) m, EXP_C_U16, 2
 #define U32(m) m, EXP_C_U32, 4
 #define I32(m) m, EXP_C_I32, 4
 #define U64(m) m, EXP_C_U64, 8
@@ -28,6 +31,8 @@
 #define ENUM(m) m, EXP_C_ENUM, sizeof(int)
 #define STR(m) m, EXP_C_STR, sizeof(char *)
 #define BOOL(m) m, EXP_C_BOOL, sizeof(bool)
+#define NS(m) m, EXP_C_NS, 8
+#define SCHED(m) m, EXP_C_SCHED, sizeof(exp_sched)
 /* A double time whose nanoseconds also go to field n. */
 #define NS_TOO(T, n) .off_ns = offsetof(T, n) + SIZE_IS(T, n, 8)
 
@@ -43,6 +48,8 @@
 static const char P_WHAT[] = "a probability, a number from 0 to 1";
 static const char MS_WHAT[] = "a number of milliseconds from 0 to 1e9";
 static const char MS_POS[] = "a number of milliseconds > 0 and <= 1e9";
+static const char S_WHAT[] = "a number of seconds from 0 to 1e9";
+static const char S_POS[] = "a number of seconds > 0 and <= 1e9";
 static const char QOS_WHAT[] = "an integer 0, 1 or 2";
 static const char RETRIES_WHAT[] = "an integer >= -1 (-1: unlimited)";
 static const char COUNT_WHAT[] = "an integer from 1 to " STRINGIFY(EXP_MAX_COUNT);
@@ -51,6 +58,14 @@ static const char *const QOS2_METHODS[] = {"A", "B", NULL};
 static const char *const ROLES[] = {"publisher", "subscriber", NULL};
 static const char *const ARRIVALS[] = {"periodic", "poisson", NULL};
 static const char *const LOSS_MODELS[] = {"none", "bernoulli", "gilbert_elliott", NULL};
+static const char *const TRANSPORTS[] = {"stream", "datagram", NULL};
+static const char *const RETRANSMITS[] = {"reconnect", "timer", NULL};
+static const char *const RTO_FORMULAS[] = {"linux", "rfc6298", NULL};
+static const char *const RESET_KINDS[] = {"rst", "silent", NULL};
+/* A schedule's entries: [time, duration] pairs, or times. */
+static const char *const WINDOW_T_DOWN[] = {"t_s", "down_s", NULL};
+static const char *const WINDOW_OUTAGE[] = {"start_s", "duration_s", NULL};
+static const char *const TIMES[] = {"t_s", NULL};
 static const char *const DISTS[] = {"constant", "uniform", "exponential", "normal",
                                     "lognormal", "pareto", NULL};
 
@@ -63,10 +78,16 @@ _Static_assert(SIM_DIST_CONSTANT == 0 && SIM_DIST_UNIFORM == 1 && SIM_DIST_EXPON
 _Static_assert(MQ_QOS2_A == 0 && MQ_QOS2_B == 1, "QOS2_METHODS order");
 _Static_assert(EXP_PUBLISHER == 0 && EXP_SUBSCRIBER == 1 && EXP_PERIODIC == 0 &&
                    EXP_POISSON == 1, "ROLES and ARRIVALS order");
+_Static_assert(EXP_STREAM == 0 && EXP_DATAGRAM == 1 && EXP_RECONNECT == 0 && EXP_TIMER == 1 &&
+                   EXP_RTO_LINUX == 0 && EXP_RTO_RFC6298 == 1 && EXP_RESET_RST == 0 &&
+                   EXP_RESET_SILENT == 1, "TRANSPORTS, RETRANSMITS, RTO_FORMULAS, RESET_KINDS order");
 _Static_assert(sizeof(mq_qos2_method) == sizeof(int) && sizeof(exp_role) == sizeof(int) &&
-                   sizeof(exp_arrival) == sizeof(int), "enums are stored as int");
+                   sizeof(exp_arrival) == sizeof(int) && sizeof(exp_transport) == sizeof(int) &&
+                   sizeof(exp_retransmit) == sizeof(int) && sizeof(exp_rto_formula) == sizeof(int) &&
+                   sizeof(exp_reset_kind) == sizeof(int), "enums are stored as int");
 
 #define BOTH (EXP_F_PUB | EXP_F_SUB)
+#define WAVE2 EXP_F_PENDING
 
 /* ------------------------------------------------------------------ table -- */
 
@@ -94,6 +115,10 @@ const exp_key exp_keys[] = {
     {.path = "mqtt_version", .type = EXP_K_INT, .lo = 4, .hi = 5, .def = 4,
      CFG(U8(mqtt_version)), .what = "4 (MQTT 3.1.1) or 5 (MQTT 5.0)",
      .doc = "the wire format: 4 = MQTT 3.1.1, 5 = MQTT 5.0"},
+    {.path = "transport", .type = EXP_K_ENUM, .flags = WAVE2, .names = TRANSPORTS,
+     .def = EXP_STREAM, CFG(ENUM(transport)), .what = "a transport",
+     .doc = "\"stream\": MQTT over the TCP model, as deployed; \"datagram\": each packet one "
+            "frame on the lossy link (MQTT-SN-like)"},
 
     /* The broker */
     {.path = "broker", .type = EXP_K_OBJECT, .what = "an object",
@@ -114,6 +139,32 @@ const exp_key exp_keys[] = {
     {.path = "broker.max_retries", .type = EXP_K_INT, .lo = -1, .hi = INT32_MAX, .def = -1,
      CFG(I32(max_retries)), .what = RETRIES_WHAT,
      .doc = "resends before giving up (retries_exhausted); -1 = never"},
+    {.path = "broker.retransmit", .type = EXP_K_ENUM,
+     .flags = WAVE2 | EXP_F_HAS | EXP_F_NODEF | EXP_F_IF_GIVEN, .names = RETRANSMITS,
+     CFG(ENUM(retransmit)),
+     .off_has = offsetof(exp_config, has_retransmit), .what = "a retransmission rule",
+     .def_doc = "by each connection's transport: \"reconnect\" on stream, \"timer\" on datagram",
+     .doc = "\"reconnect\": resend unacknowledged PUBLISH and PUBREL only when a session "
+            "resumes; \"timer\": also every retry_interval_ms while connected"},
+    {.path = "broker.persistence", .type = EXP_K_BOOL, .flags = WAVE2, .def = 0,
+     CFG(BOOL(persistence)), .what = "true or false",
+     .doc = "true: sessions and messages survive a restart as of the last save (Mosquitto's default: false)"},
+    {.path = "broker.autosave_interval_s", .type = EXP_K_S, .flags = WAVE2, .lo = 0, .hi = MAX_S,
+     .def = 1800, CFG(NS(autosave_interval_ns)),
+     .what = "a number of seconds from 0 to 1e9 (0: on every change)",
+     .doc = "how often persistent state is saved (Mosquitto 2.0's default)"},
+    {.path = "broker.queue_qos0_messages", .type = EXP_K_BOOL, .flags = WAVE2, .def = 0,
+     CFG(BOOL(queue_qos0_messages)), .what = "true or false",
+     .doc = "also queue QoS 0 messages for offline subscribers with kept sessions (Mosquitto: false)"},
+    {.path = "broker.restarts", .type = EXP_K_SCHEDULE, .flags = WAVE2, .names = WINDOW_T_DOWN,
+     CFG(SCHED(restarts)),
+     .what = "[], a list of [t_s, down_s] pairs, or {\"mtbf_s\": ..., \"down_s\": ...}",
+     .doc = "broker crash and restart: down at t_s, back after down_s"},
+    {.path = "broker.restarts.mtbf_s", .type = EXP_K_S, .flags = EXP_F_REQUIRED | EXP_F_LO_OPEN,
+     .lo = 0, .hi = MAX_S, .what = S_POS, .missing = S_POS,
+     .doc = "random restarts: mean time from one restart's end to the next (exponential)"},
+    {.path = "broker.restarts.down_s", .type = EXP_K_S, .flags = EXP_F_REQUIRED, .lo = 0,
+     .hi = MAX_S, .what = S_WHAT, .missing = S_WHAT, .doc = "random restarts: time down"},
 
     /* Links: these keys also sit in link.up, link.down, clients.N.link and its up
      * and down (see config.c for how the layers merge). */
@@ -173,12 +224,61 @@ const exp_key exp_keys[] = {
     {.path = "link.reorder", .type = EXP_K_BOOL, .def = 0, LINK(EXP_LS_REORDER),
      .what = "true or false",
      .doc = "false: frames never overtake earlier ones; true: jitter may reorder them"},
+    {.path = "link.outages", .type = EXP_K_SCHEDULE, .flags = WAVE2 | EXP_F_LO_OPEN | EXP_F_MERGE,
+     .names = WINDOW_OUTAGE, LINK(EXP_LS_OUTAGES),
+     .what = "[], a list of [start_s, duration_s] pairs, or {\"mtbf_s\": ..., \"mttr_s\": ...}",
+     .doc = "the direction is down: every frame sent is lost; a layer's outages replace the "
+            "lower one's"},
+    {.path = "link.outages.mtbf_s", .type = EXP_K_S, .flags = EXP_F_REQUIRED | EXP_F_LO_OPEN,
+     .lo = 0, .hi = MAX_S, .what = S_POS, .missing = S_POS,
+     .doc = "random outages: mean time from one outage's end to the next (exponential)"},
+    {.path = "link.outages.mttr_s", .type = EXP_K_S, .flags = EXP_F_REQUIRED | EXP_F_LO_OPEN,
+     .lo = 0, .hi = MAX_S, .what = S_POS, .missing = S_POS,
+     .doc = "random outages: mean duration (exponential)"},
     {.path = "link.up", .type = EXP_K_OBJECT, .flags = EXP_F_TOP_LINK | EXP_F_DIR,
      .mount = "link", .what = "an object",
      .doc = "client to broker: a link's keys but up/down, over the link's"},
     {.path = "link.down", .type = EXP_K_OBJECT, .flags = EXP_F_TOP_LINK | EXP_F_DIR,
      .mount = "link", .what = "an object",
      .doc = "broker to client: likewise"},
+
+    /* TCP (the stream transport's model); clients.N.tcp merges over it key by key */
+    {.path = "tcp", .type = EXP_K_OBJECT, .flags = WAVE2, .code = EXP_CODE_TCP,
+     .what = "an object", .doc = "the TCP model of every stream connection (Linux's defaults)"},
+    {.path = "tcp.mss", .type = EXP_K_INT, .flags = WAVE2, .lo = 536, .hi = 65495, .def = 1460,
+     TCP(EXP_TS_MSS, U32(mss)), .what = "an integer number of bytes from 536 to 65495",
+     .doc = "most payload bytes per segment"},
+    {.path = "tcp.rto_min_ms", .type = EXP_K_MS, .flags = WAVE2 | EXP_F_LO_OPEN, .lo = 0,
+     .hi = MAX_MS, .def = 200, TCP(EXP_TS_RTO_MIN, NS(rto_min_ns)), .what = MS_POS,
+     .doc = "least retransmission timeout (Linux's TCP_RTO_MIN); at most rto_max_ms"},
+    {.path = "tcp.rto_max_ms", .type = EXP_K_MS, .flags = WAVE2 | EXP_F_LO_OPEN, .lo = 0,
+     .hi = MAX_MS, .def = 120000, TCP(EXP_TS_RTO_MAX, NS(rto_max_ns)), .what = MS_POS,
+     .doc = "greatest retransmission timeout (TCP_RTO_MAX)"},
+    {.path = "tcp.rto_initial_ms", .type = EXP_K_MS, .flags = WAVE2 | EXP_F_LO_OPEN, .lo = 0,
+     .hi = MAX_MS, .def = 1000, TCP(EXP_TS_RTO_INITIAL, NS(rto_initial_ns)), .what = MS_POS,
+     .doc = "timeout before the first RTT sample, SYN included (RFC 6298 2.1, TCP_TIMEOUT_INIT)"},
+    {.path = "tcp.rto_formula", .type = EXP_K_ENUM, .flags = WAVE2, .names = RTO_FORMULAS,
+     .def = EXP_RTO_LINUX, TCP(EXP_TS_RTO_FORMULA, ENUM(rto_formula)),
+     .what = "an RTO formula",
+     .doc = "\"linux\": SRTT + max(4 RTTVAR, rto_min) as tcp_set_rto computes it; "
+            "\"rfc6298\": max(SRTT + 4 RTTVAR, rto_min) (RFC 6298 2.2-2.4)"},
+    {.path = "tcp.retries2", .type = EXP_K_INT, .flags = WAVE2, .lo = 1, .hi = 255, .def = 15,
+     TCP(EXP_TS_RETRIES2, U32(retries2)), .what = "an integer from 1 to 255",
+     .doc = "consecutive RTO expiries before the connection aborts (tcp_retries2)"},
+    {.path = "tcp.syn_retries", .type = EXP_K_INT, .flags = WAVE2, .lo = 1, .hi = 127, .def = 6,
+     TCP(EXP_TS_SYN_RETRIES, U32(syn_retries)), .what = "an integer from 1 to 127",
+     .doc = "SYN retransmissions before a connect fails (tcp_syn_retries)"},
+    {.path = "tcp.user_timeout_ms", .type = EXP_K_MS, .flags = WAVE2, .lo = 0, .hi = MAX_MS,
+     .def = 0, TCP(EXP_TS_USER_TIMEOUT, NS(user_timeout_ns)),
+     .what = "a number of milliseconds from 0 to 1e9 (0: off)",
+     .doc = "abort when sent data stays unacknowledged this long (TCP_USER_TIMEOUT)"},
+    {.path = "tcp.delayed_ack_ms", .type = EXP_K_MS, .flags = WAVE2, .lo = 0, .hi = MAX_MS,
+     .def = 0, TCP(EXP_TS_DELAYED_ACK, NS(delayed_ack_ns)),
+     .what = "a number of milliseconds from 0 to 1e9 (0: at once)",
+     .doc = "how long a lone ACK may wait for company"},
+    {.path = "tcp.initial_cwnd", .type = EXP_K_INT, .flags = WAVE2, .lo = 1, .hi = 1000,
+     .def = 10, TCP(EXP_TS_INITIAL_CWND, U32(initial_cwnd)), .what = "an integer from 1 to 1000",
+     .doc = "initial congestion window, in segments (RFC 6928)"},
 
     /* Clients */
     {.path = "clients", .type = EXP_K_ARRAY, .code = EXP_CODE_CLIENTS, .flags = EXP_F_REQUIRED, .lo = 1, .hi = INFINITY,
@@ -214,11 +314,11 @@ const exp_key exp_keys[] = {
      .what = "an integer number of bytes from 0 to 268435000",
      .doc = "application payload of each message"},
     {.path = "clients.*.retry_interval_ms", .type = EXP_K_MS,
-     .flags = EXP_F_PUB | EXP_F_LO_OPEN | EXP_F_NS_TOO | EXP_F_SUB_OWN, .lo = 0, .hi = MAX_MS,
+     .flags = BOTH | EXP_F_LO_OPEN | EXP_F_NS_TOO | EXP_F_SUB_OWN, .lo = 0, .hi = MAX_MS,
      .inherit = "broker.retry_interval_ms", CLI(DBL(retry_interval_ms)),
      NS_TOO(exp_client, retry_interval_ns), .what = MS_POS,
-     .doc = "the client's own resend period"},
-    {.path = "clients.*.max_retries", .type = EXP_K_INT, .flags = EXP_F_PUB | EXP_F_SUB_OWN,
+     .doc = "the client's own resend period (a subscriber's paces CONNECT and SUBSCRIBE)"},
+    {.path = "clients.*.max_retries", .type = EXP_K_INT, .flags = BOTH | EXP_F_SUB_OWN,
      .lo = -1, .hi = INT32_MAX, .inherit = "broker.max_retries", CLI(I32(max_retries)),
      .what = RETRIES_WHAT, .doc = "the client's own resend limit"},
     {.path = "clients.*.subscribe", .type = EXP_K_ARRAY, .flags = EXP_F_REQUIRED | EXP_F_SUB,
@@ -240,6 +340,73 @@ const exp_key exp_keys[] = {
      .names = QOS2_METHODS, .inherit = "broker.qos2_method", CLI(ENUM(qos2_method)),
      .off_has = offsetof(exp_client, has_qos2_method), .what = "a QoS 2 method",
      .doc = "how the subscriber receives QoS 2"},
+    {.path = "clients.*.transport", .type = EXP_K_ENUM, .flags = WAVE2 | BOTH,
+     .names = TRANSPORTS, .inherit = "transport", CLI(ENUM(transport)), .what = "a transport",
+     .doc = "the client's connection"},
+    {.path = "clients.*.tcp", .type = EXP_K_OBJECT, .flags = WAVE2 | BOTH, .mount = "tcp",
+     .code = EXP_CODE_TCP, .what = "an object",
+     .doc = "the client's own TCP settings, over the top-level tcp key by key"},
+    {.path = "clients.*.keepalive_s", .type = EXP_K_INT, .flags = WAVE2 | BOTH, .lo = 0,
+     .hi = 65535, .def = 60, CLI(U16(keepalive_s)),
+     .what = "an integer number of seconds from 0 to 65535 (0: off)",
+     .doc = "PINGREQ after this long without sending; the broker closes after 1.5 times it"},
+    {.path = "clients.*.clean_start", .type = EXP_K_BOOL, .flags = WAVE2 | BOTH, .def = 1,
+     CLI(BOOL(clean_start)), .what = "true or false",
+     .doc = "true: a new session at every connect (Paho's and mosquitto_pub's default)"},
+    {.path = "clients.*.session_expiry_s", .type = EXP_K_INT, .flags = WAVE2 | BOTH, .lo = 0,
+     .hi = 4294967295.0, .def = 0, .code = EXP_CODE_V5_ONLY, CLI(U32(session_expiry_s)),
+     .what = "an integer number of seconds from 0 to 4294967295",
+     .doc = "MQTT 5.0 only: how long a kept session outlives its connection (0: not at all)"},
+    {.path = "clients.*.reconnect", .type = EXP_K_OBJECT, .flags = WAVE2 | BOTH,
+     .code = EXP_CODE_RECONNECT, .what = "an object",
+     .doc = "backoff after a close (Paho C's: 1 s doubling to 60 s)"},
+    {.path = "clients.*.reconnect.initial_ms", .type = EXP_K_MS, .flags = WAVE2 | EXP_F_LO_OPEN,
+     .lo = 0, .hi = MAX_MS, .def = 1000, CLI(NS(reconnect.initial_ns)), .what = MS_POS,
+     .doc = "the first wait; at most max_ms"},
+    {.path = "clients.*.reconnect.max_ms", .type = EXP_K_MS, .flags = WAVE2 | EXP_F_LO_OPEN,
+     .lo = 0, .hi = MAX_MS, .def = 60000, CLI(NS(reconnect.max_ns)), .what = MS_POS,
+     .doc = "the longest wait"},
+    {.path = "clients.*.reconnect.jitter", .type = EXP_K_NUM, .flags = WAVE2, .lo = 0, .hi = 1,
+     .def = 0, CLI(DBL(reconnect.jitter)), .what = "a fraction from 0 to 1",
+     .doc = "each wait is multiplied by a uniform factor in [1 - jitter, 1 + jitter]"},
+    {.path = "clients.*.connect_timeout_s", .type = EXP_K_S,
+     .flags = WAVE2 | BOTH | EXP_F_LO_OPEN, .lo = 0, .hi = MAX_S, .def = 30,
+     CLI(NS(connect_timeout_ns)), .what = S_POS,
+     .doc = "give up a connect without CONNACK after this long, then back off (Paho C's)"},
+    {.path = "clients.*.retransmit", .type = EXP_K_ENUM,
+     .flags = WAVE2 | BOTH | EXP_F_HAS | EXP_F_NODEF, .names = RETRANSMITS,
+     CLI(ENUM(retransmit)), .off_has = offsetof(exp_client, has_retransmit),
+     .what = "a retransmission rule", .def_doc = "`broker.retransmit`, else by transport",
+     .doc = "the client's own sessions' rule"},
+    {.path = "clients.*.max_inflight", .type = EXP_K_INT, .flags = WAVE2 | BOTH, .lo = 0,
+     .hi = 65535, .inherit = "broker.max_inflight", CLI(U32(max_inflight)),
+     .what = "an integer from 0 to 65535 (0: unlimited)",
+     .doc = "the client's own outgoing window (today the broker's limits its sessions too)"},
+    {.path = "clients.*.max_queued", .type = EXP_K_INT, .flags = WAVE2 | BOTH, .lo = 0,
+     .hi = 4294967295.0, .inherit = "broker.max_queued", CLI(U32(max_queued)),
+     .what = "an integer from 0 to 4294967295 (0: unlimited)",
+     .doc = "the client's own queue behind it (likewise)"},
+    {.path = "clients.*.client_persistence", .type = EXP_K_BOOL, .flags = WAVE2 | BOTH,
+     .def = 0, CLI(BOOL(client_persistence)), .what = "true or false",
+     .doc = "true: the client's session and queued messages survive its crash (Paho's file persistence)"},
+    {.path = "clients.*.resets", .type = EXP_K_SCHEDULE, .flags = WAVE2 | BOTH, .names = TIMES,
+     CLI(SCHED(resets)), .what = "[], a list of times t_s, or {\"mtbf_s\": ...}",
+     .doc = "the connection is reset at these times (see reset_kind)"},
+    {.path = "clients.*.resets.mtbf_s", .type = EXP_K_S, .flags = EXP_F_REQUIRED | EXP_F_LO_OPEN,
+     .lo = 0, .hi = MAX_S, .what = S_POS, .missing = S_POS,
+     .doc = "random resets: mean time between them (exponential)"},
+    {.path = "clients.*.reset_kind", .type = EXP_K_ENUM, .flags = WAVE2 | BOTH,
+     .names = RESET_KINDS, .def = EXP_RESET_RST, CLI(ENUM(reset_kind)), .what = "a reset kind",
+     .doc = "\"rst\": both ends learn at once; \"silent\": the broker's end is lost half-open"},
+    {.path = "clients.*.crashes", .type = EXP_K_SCHEDULE, .flags = WAVE2 | BOTH,
+     .names = WINDOW_T_DOWN, CLI(SCHED(crashes)),
+     .what = "[], a list of [t_s, down_s] pairs, or {\"mtbf_s\": ..., \"down_s\": ...}",
+     .doc = "the client process crashes at t_s (its memory lost) and restarts after down_s"},
+    {.path = "clients.*.crashes.mtbf_s", .type = EXP_K_S, .flags = EXP_F_REQUIRED | EXP_F_LO_OPEN,
+     .lo = 0, .hi = MAX_S, .what = S_POS, .missing = S_POS,
+     .doc = "random crashes: mean time from one restart to the next crash (exponential)"},
+    {.path = "clients.*.crashes.down_s", .type = EXP_K_S, .flags = EXP_F_REQUIRED, .lo = 0,
+     .hi = MAX_S, .what = S_WHAT, .missing = S_WHAT, .doc = "random crashes: time down"},
 };
 
 const size_t exp_n_keys = sizeof exp_keys / sizeof exp_keys[0];

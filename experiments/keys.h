@@ -67,7 +67,9 @@ enum {
                                    the inherited one */
     EXP_F_HAS = 1u << 9,        /* a bool at off_has says whether the key was given */
     EXP_F_NS_TOO = 1u << 10,    /* a DOUBLE time whose nanoseconds also go to off_ns */
-    EXP_F_NODEF = 1u << 11,     /* no default: absent leaves the slot unset */
+    EXP_F_NODEF = 1u << 11,     /* no default: absent leaves it unset (or to code) */
+    EXP_F_MERGE = 1u << 12,     /* SCHEDULE: overlapping windows merge (else: an error) */
+    EXP_F_IF_GIVEN = 1u << 13,  /* written in the resolved config only when given */
 };
 
 /* The code in config.c that handles a key beyond what its type says. */
@@ -80,6 +82,8 @@ typedef enum {
     EXP_CODE_TCP,       /* OBJECT: a tcp layer, merged over the top-level one */
     EXP_CODE_CLIENTS,   /* ARRAY: the clients */
     EXP_CODE_SUBSCRIBE, /* ARRAY: a subscriber's subscriptions */
+    EXP_CODE_RECONNECT, /* OBJECT: initial_ms <= max_ms */
+    EXP_CODE_V5_ONLY,   /* a key MQTT 3.1.1 has no place for: refused with mqtt_version 4 */
 } exp_key_code;
 
 /* The slots of a link layer: one per link key that holds a value. Loss and

@@ -239,6 +239,8 @@ static int load_config(const char *path, const set_list *sets, exp_config *cfg)
         fprintf(stderr, "%s\n", err);
         if (exp_config_is_sweep_file(path))
             fprintf(stderr, "(%s looks like a sweep file: try 'mqttsim sweep %s')\n", path, path);
+    } else if (cfg->warnings) {
+        fputs(cfg->warnings, stderr);
     }
     return rc;
 }

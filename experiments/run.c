@@ -26,6 +26,8 @@ typedef struct {
     mq_sub *subs;            /* every instance's subscriptions, back to back */
     char **names;
     size_t n;
+    char **expanded;         /* topics and filters expanded from {i} patterns */
+    size_t n_expanded;
 } scenario;
 
 /* Everything one replication measured. */
@@ -51,8 +53,24 @@ static void scenario_free(scenario *sc)
     for (size_t i = 0; i < sc->n && sc->names; i++)
         free(sc->names[i]);
     free(sc->names);
+    for (size_t i = 0; i < sc->n_expanded; i++)
+        free(sc->expanded[i]);
+    free(sc->expanded);
     free(sc->clients);
     free(sc->subs);
+}
+
+/* pattern for client i of its group (config.h: exp_config_expand), kept by
+ * the scenario; NULL when out of memory. */
+static const char *expand(scenario *sc, const char *pattern, uint32_t i)
+{
+    int n = exp_config_expand(pattern, i, NULL, 0);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!s)
+        return NULL;
+    exp_config_expand(pattern, i, s, (size_t)n + 1);
+    sc->expanded[sc->n_expanded++] = s;
+    return s;
 }
 
 /* Expands cfg's client entries into instances. Component names are
@@ -69,7 +87,8 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
     sc->clients = calloc(n ? n : 1, sizeof *sc->clients);
     sc->subs = calloc(nsubs ? nsubs : 1, sizeof *sc->subs);
     sc->names = calloc(n ? n : 1, sizeof *sc->names);
-    if (!sc->clients || !sc->subs || !sc->names)
+    sc->expanded = calloc(n + nsubs + 1, sizeof *sc->expanded);
+    if (!sc->clients || !sc->subs || !sc->names || !sc->expanded)
         return -1;
     size_t k = 0, s = 0;
     for (size_t e = 0; e < cfg->n_clients; e++) {
@@ -88,17 +107,22 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
             c->down = ec->down;
             c->retry_interval = sim_from_ms(ec->retry_interval_ms);
             c->max_retries = ec->max_retries;
-            c->topic = ec->topic;
+            c->topic = ec->topic_pattern ? expand(sc, ec->topic, i) : ec->topic;
             c->qos = ec->qos;
             c->rate_hz = ec->rate_hz;
             c->poisson = ec->arrival == EXP_POISSON;
             c->payload_bytes = ec->payload_bytes;
             c->subs = &sc->subs[s];
             c->n_subs = ec->n_subs;
-            for (size_t j = 0; j < ec->n_subs; j++, s++)
-                sc->subs[s] = (mq_sub){.filter = ec->subs[j].filter,
-                                       .len = (uint16_t)strlen(ec->subs[j].filter),
-                                       .qos = ec->subs[j].qos};
+            if (ec->role == EXP_PUBLISHER && !c->topic)
+                return -1;
+            for (size_t j = 0; j < ec->n_subs; j++, s++) {
+                const exp_sub *es = &ec->subs[j];
+                const char *f = es->pattern ? expand(sc, es->filter, i) : es->filter;
+                if (!f)
+                    return -1;
+                sc->subs[s] = (mq_sub){.filter = f, .len = (uint16_t)strlen(f), .qos = es->qos};
+            }
             c->qos2_method = ec->has_qos2_method ? ec->qos2_method : cfg->qos2_method;
         }
     }

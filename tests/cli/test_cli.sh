@@ -325,4 +325,33 @@ t_docs_table_is_current() {
   expect_eq "$?" 1 "(a stale table must fail the check)"
 }
 
+# ------------------------------------------------------------ wave 2 keys --
+
+# {i} gives each client of a group its own topic: 5 publishers on dev/0..4,
+# 5 subscribers each on one of them, so every message has one receiver (with
+# the pattern taken literally, each would have five).
+t_fleet_patterns_expand_per_client() {
+  cat > fleet.json <<'JSON'
+{"name": "fleet", "duration_s": 1, "drain_s": 1, "clients": [
+ {"role": "publisher", "count": 5, "topic": "dev/{i}", "qos": 1, "rate_hz": 10},
+ {"role": "subscriber", "count": 5, "subscribe": [{"filter": "dev/{i}", "qos": 1}]}]}
+JSON
+  run_cli run fleet.json --out out -q
+  expect_eq "$rc" 0 "($err)"
+  local got
+  got=$(python3 -c 'import json,sys; g=json.load(open("out/results.json"))["groups"]; print(sum(x["published"] for x in g), sum(x["expected"] for x in g), sum(x["unique"] for x in g))')
+  expect_eq "$got" "50 50 50"
+  expect_contains "$(cat out/results.json)" '"topic":	"dev/{i}"'
+}
+
+# A key the simulator does not use yet is accepted, named in a warning, and
+# left out of the resolved config.
+t_keys_not_simulated_yet_warn() {
+  good_config
+  run_cli run good.json --out out -q --set transport=datagram --set clients.0.keepalive_s=5
+  expect_eq "$rc" 0 "($err)"
+  expect_eq "$err" "warning: good.json: not simulated yet, so these keys change nothing in this run: transport, clients.0.keepalive_s"
+  case "$(cat out/results.json)" in *transport*|*keepalive*) fail "results.json shows keys the run did not use";; esac
+}
+
 t_main
