@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "experiments/keys.h"
+#include "models/codec.h"
 #include "models/topic.h"
 #include "sim/time.h"
 
@@ -493,6 +494,25 @@ static int64_t to_ns(const exp_key *k, double d)
     return sim_from_ms(k->type == EXP_K_S ? d * 1000.0 : d);
 }
 
+/* A time in seconds (or milliseconds) in [0, 1e9] (lo_open: (0, 1e9]),
+ * with its nanoseconds; a positive time must be at least 1 ns once rounded,
+ * since the clock counts whole nanoseconds. */
+static int read_time(ctx *c, const cJSON *v, const loc *at, bool seconds, bool lo_open,
+                     const char *what, double *d, int64_t *ns)
+{
+    int rc = read_num(c, v, at, 0, lo_open, 1e9, what, d);
+    if (rc)
+        return rc;
+    *ns = sim_from_ms(seconds ? *d * 1000.0 : *d);
+    if (lo_open && *ns < 1) {
+        char got[40];
+        fmt_num(*d, got, sizeof got);
+        return fail(c, at, "expected %s, got %s, which rounds to 0 ns (the clock counts whole "
+                    "nanoseconds: the least is %s)", what, got, seconds ? "1e-09" : "1e-06");
+    }
+    return 0;
+}
+
 /* A name is used as a directory name (results/<name>). */
 static bool name_ok(const char *s)
 {
@@ -512,6 +532,31 @@ static bool topic_ok(const exp_key *k, const char *s, size_t len)
                                                        : mq_topic_filter_valid(s, len));
 }
 
+/* Refuses s[0..len), the topic or filter v (or, with index >= 0, the
+ * expansion of pattern v for that client), saying what is wrong with it:
+ * its length, its UTF-8, or its wildcards. Returns 0 if it is valid. */
+static int check_topic(ctx *c, const exp_key *k, const cJSON *v, const loc *at, const char *s,
+                       size_t len, int64_t index)
+{
+    const char *noun = k->code == EXP_CODE_TOPIC ? "a topic name" : "a topic filter";
+    char who[64] = "";
+    if (index >= 0)
+        snprintf(who, sizeof who, " for client %" PRId64 " of the group", index);
+    if (len > 65535)
+        return fail(c, at, "expected %s of at most 65535 bytes, got one of %zu bytes%s", noun,
+                    len, who);
+    if (!mq_utf8_valid(s, len))
+        return fail(c, at, "expected %s in well-formed UTF-8, got %zu bytes that are not%s",
+                    noun, len, who);
+    if (topic_ok(k, s, len))
+        return 0;
+    if (index < 0)
+        return expected(c, v, at, k->what);
+    char got[96];
+    describe(v, got, sizeof got);
+    return fail(c, at, "expected %s, got %s, which%s is not one", k->what, got, who);
+}
+
 /* A topic or filter (k), which in a group of `count` clients may be a
  * pattern: every client's expansion must be valid. The expansion is checked
  * for the first index and the last, the longest: digits add no level, no
@@ -520,7 +565,7 @@ static int read_topic(ctx *c, const exp_key *k, const cJSON *v, const loc *at, u
 {
     const char *s = v->valuestring;
     if (!strchr(s, '{') && !strchr(s, '}'))
-        return topic_ok(k, s, strlen(s)) ? 0 : expected(c, v, at, k->what);
+        return check_topic(c, k, v, at, s, strlen(s), -1);
     if (exp_config_expand(s, 0, NULL, 0) < 0) {
         char got[96];
         describe(v, got, sizeof got);
@@ -535,14 +580,10 @@ static int read_topic(ctx *c, const exp_key *k, const cJSON *v, const loc *at, u
         if (!buf)
             return OOM;
         exp_config_expand(s, idx[i], buf, (size_t)n + 1);
-        bool ok = topic_ok(k, buf, (size_t)n);
+        int rc = check_topic(c, k, v, at, buf, (size_t)n, idx[i]);
         free(buf);
-        if (!ok) {
-            char got[96];
-            describe(v, got, sizeof got);
-            return fail(c, at, "expected %s, got %s, which for client %" PRIu32 " of the group "
-                        "is not one", k->what, got, idx[i]);
-        }
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -629,6 +670,7 @@ static int read_schedule(ctx *c, const exp_key *k, const cJSON *v, const loc *at
         loc el, f0, f1;
         index_loc(c, at, i, e, &el);
         double t, len = 0;
+        int64_t t_ns, len_ns = 0;
         if (pairs) {
             if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2) {
                 char what[80];
@@ -637,15 +679,15 @@ static int read_schedule(ctx *c, const exp_key *k, const cJSON *v, const loc *at
             }
             index_loc(c, &el, 0, e->child, &f0);
             index_loc(c, &el, 1, e->child->next, &f1);
-            if ((rc = read_num(c, e->child, &f0, 0, false, 1e9, S_FROM0, &t)) ||
-                (rc = read_num(c, e->child->next, &f1, 0, lo_open, 1e9,
-                               lo_open ? S_POSITIVE : S_FROM0, &len)))
+            if ((rc = read_time(c, e->child, &f0, true, false, S_FROM0, &t, &t_ns)) ||
+                (rc = read_time(c, e->child->next, &f1, true, lo_open,
+                                lo_open ? S_POSITIVE : S_FROM0, &len, &len_ns)))
                 return rc;
-        } else if ((rc = read_num(c, e, &el, 0, false, 1e9, S_FROM0, &t))) {
+        } else if ((rc = read_time(c, e, &el, true, false, S_FROM0, &t, &t_ns))) {
             return rc;
         }
-        w[i].at_ns = sim_from_ms(t * 1000.0);
-        w[i].len_ns = sim_from_ms(len * 1000.0);
+        w[i].at_ns = t_ns;
+        w[i].len_ns = len_ns;
         orig[i] = w[i];
         if (w[i].at_ns > end && (rc = warn(c, &el, "at %g s, after the run's end (duration_s + "
                                            "drain_s = %g s): it never happens", t,
@@ -699,13 +741,19 @@ static int read_value(ctx *c, const exp_key *k, const cJSON *v, const loc *at, c
     case EXP_K_INT:
         return read_int(c, v, at, (int64_t)k->lo, (int64_t)k->hi, k->what, &out->i);
     case EXP_K_NUM:
-        return read_num(c, v, at, k->lo, lo_open, k->hi, k->what, &out->d);
-    case EXP_K_MS:
-    case EXP_K_S:
         if ((rc = read_num(c, v, at, k->lo, lo_open, k->hi, k->what, &out->d)))
             return rc;
-        out->i = to_ns(k, out->d);
+        if (k->code == EXP_CODE_RATE && out->d < EXP_MIN_RATE_HZ) {
+            char got[40];
+            fmt_num(out->d, got, sizeof got);
+            return fail(c, at, "expected %s, got %s, below the least rate whose period the "
+                        "clock holds, 1e-08 (one message in 3.2 years)", k->what, got);
+        }
         return 0;
+    case EXP_K_MS:
+    case EXP_K_S:
+        assert(k->lo == 0 && k->hi == 1e9);
+        return read_time(c, v, at, k->type == EXP_K_S, lo_open, k->what, &out->d, &out->i);
     case EXP_K_BOOL:
         return read_bool(c, v, at, &out->b);
     case EXP_K_ENUM:
@@ -938,12 +986,21 @@ static int finish_link(ctx *c, const layer *p, sim_link_params *out, exp_sched *
             return fail(c, &model->obj_at, "loss model \"%s\" needs \"%s\"", model_name,
                         slot_name(EXP_LS_LOSS_FIRST + i));
     }
+    /* Only what the model takes: a value a lower layer gave the model it
+     * replaced must not linger (the resolved config would not reload to
+     * itself). Gilbert-Elliott's loss_good and loss_bad default to 0 and 1. */
+    double lp[EXP_LS_LOSS_N];
+    for (int i = 0; i < EXP_LS_LOSS_N; i++) {
+        const slot *s = &p->s[EXP_LS_LOSS_FIRST + i];
+        lp[i] = s->set ? s->v.d : 0.0;
+    }
+    bool ge = model->v.e == SIM_LOSS_GILBERT_ELLIOTT;
     out->loss.kind = (sim_loss_kind)model->v.e;
-    out->loss.p = p->s[EXP_LS_P].v.d;
-    out->loss.p_gb = p->s[EXP_LS_P_GB].v.d;
-    out->loss.p_bg = p->s[EXP_LS_P_BG].v.d;
-    out->loss.loss_good = p->s[EXP_LS_LOSS_GOOD].set ? p->s[EXP_LS_LOSS_GOOD].v.d : 0.0;
-    out->loss.loss_bad = p->s[EXP_LS_LOSS_BAD].set ? p->s[EXP_LS_LOSS_BAD].v.d : 1.0;
+    out->loss.p = lp[EXP_LS_P - EXP_LS_LOSS_FIRST];
+    out->loss.p_gb = lp[EXP_LS_P_GB - EXP_LS_LOSS_FIRST];
+    out->loss.p_bg = lp[EXP_LS_P_BG - EXP_LS_LOSS_FIRST];
+    out->loss.loss_good = lp[EXP_LS_LOSS_GOOD - EXP_LS_LOSS_FIRST];
+    out->loss.loss_bad = ge && !p->s[EXP_LS_LOSS_BAD].set ? 1.0 : lp[EXP_LS_LOSS_BAD - EXP_LS_LOSS_FIRST];
 
     int a = DIST_A[dist->v.e], b = DIST_B[dist->v.e];
     for (int i = EXP_LS_DELAY_FIRST; i < EXP_LS_DELAY_FIRST + EXP_LS_DELAY_N; i++) {
@@ -1138,6 +1195,36 @@ static int parse_reconnect(ctx *c, const exp_key *k, const cJSON *v, const loc *
     return check_order(c, &l[0], names[0], x[0], &l[1], names[1], x[1]);
 }
 
+/* MQTT's limit on a packet's Remaining Length (3.1.1 2.2.3, 5.0 1.5.5). */
+#define MAX_REMAINING 268435455u
+
+/* Refuses a publisher whose PUBLISH (its longest topic, its QoS, its payload)
+ * the codec cannot encode: the run would fail at the first publish. */
+static int check_packet(ctx *c, const cJSON *obj, const loc *at, const exp_config *cfg,
+                        const exp_client *cl)
+{
+    int n = exp_config_expand(cl->topic, cl->count - 1, NULL, 0);
+    assert(n >= 0 && n <= 65535);
+    char *topic = malloc((size_t)n + 1);
+    if (!topic)
+        return OOM;
+    exp_config_expand(cl->topic, cl->count - 1, topic, (size_t)n + 1);
+    mq_packet pk = {.type = MQ_PUBLISH, .qos = cl->qos, .id = 1,
+                    .topic = {topic, (uint16_t)n}, .payload_len = cl->payload_bytes};
+    size_t size = mq_codec_size(&pk, cfg->mqtt_version);
+    free(topic);
+    if (size)
+        return 0;
+    /* Remaining Length: topic (2 + n), identifier at QoS > 0, 5.0 property length. */
+    uint64_t fixed = 2u + (uint64_t)n + (cl->qos ? 2u : 0u) + (cfg->mqtt_version == 5 ? 1u : 0u);
+    loc l;
+    const cJSON *v = opt(c, obj, at, "payload_bytes", &l);
+    (void)v;
+    return fail(c, &l, "expected at most %" PRIu64 " bytes with this topic and QoS (MQTT's limit "
+                "on a packet's Remaining Length is %u bytes), got %" PRIu32,
+                MAX_REMAINING - fixed, MAX_REMAINING, cl->payload_bytes);
+}
+
 /* clients.N: role first, then the keys of that role. */
 static int parse_client(ctx *c, const exp_key *el, const cJSON *obj, const loc *at,
                         exp_config *cfg, exp_client *cl)
@@ -1188,6 +1275,8 @@ static int parse_client(ctx *c, const exp_key *el, const cJSON *obj, const loc *
         if ((rc = parse_member(c, k, v, &l, at, &d)))
             return rc;
     }
+    if (pub && (rc = check_packet(c, obj, at, cfg, cl)))
+        return rc;
     /* Retransmission follows the transport unless set (DESIGN.md). */
     exp_retransmit by_transport = cl->transport == EXP_STREAM ? EXP_RECONNECT : EXP_TIMER;
     cl->broker_retransmit = cfg->has_retransmit ? cfg->retransmit : by_transport;
@@ -1224,6 +1313,10 @@ static int parse_clients(ctx *c, const exp_key *k, const cJSON *arr, const loc *
         return fail(c, at, "expected at least one publisher and one subscriber, got %zu "
                     "publisher%s and %zu subscriber%s", npub, npub == 1 ? "" : "s", nsub,
                     nsub == 1 ? "" : "s");
+    uint64_t total = exp_config_clients(cfg);
+    if (total > EXP_MAX_CLIENTS)
+        return fail(c, at, "expected at most %d clients in all, got %" PRIu64, EXP_MAX_CLIENTS,
+                    total);
     return 0;
 }
 
@@ -1632,6 +1725,9 @@ static int build(ctx *c, const cJSON *root, const char *default_name, exp_config
     c->default_name = default_name;
     c->root = root;
     c->cfg = cfg;
+    if (member(root, "vary"))
+        return fail(c, &at, "a sweep file (it has a top-level \"vary\"), not an experiment "
+                    "config");
     dest d = {.cfg = cfg};
     int rc = parse_object(c, NULL, root, &at, &d);
     if (rc)
@@ -1652,6 +1748,58 @@ static int build(ctx *c, const cJSON *root, const char *default_name, exp_config
     }
     return 0;
 }
+
+/* ------------------------------------------------------------- scanning -- */
+
+/* The line and column (from 1) of pos in text. */
+static void line_col(const char *text, const char *pos, size_t *line, size_t *col)
+{
+    *line = *col = 1;
+    for (const char *p = text; p < pos && *p; p++) {
+        if (*p == '\n') {
+            ++*line;
+            *col = 1;
+        } else {
+            ++*col;
+        }
+    }
+}
+
+/* Walks JSON text, stopping at the first "\u0000" escape inside a string
+ * (which cJSON turns into a C string cut short) or, when end is not NULL, at
+ * the first bracket that opens a level deeper than cJSON's nesting limit
+ * before end. Returns where it stopped (*deep tells which), or NULL. O(n). */
+static const char *scan_json(const char *text, const char *end, bool *deep)
+{
+    int depth = 0;
+    bool in_str = false;
+    *deep = false;
+    for (const char *p = text; *p && (!end || p < end); p++) {
+        if (in_str) {
+            if (*p == '\\') {
+                if (p[1] == 'u' && strncmp(p + 2, "0000", 4) == 0)
+                    return p;
+                if (p[1])
+                    p++;
+            } else if (*p == '"') {
+                in_str = false;
+            }
+        } else if (*p == '"') {
+            in_str = true;
+        } else if (*p == '[' || *p == '{') {
+            if (end && ++depth > CJSON_NESTING_LIMIT) {
+                *deep = true;
+                return p;
+            }
+        } else if (*p == ']' || *p == '}') {
+            depth--;
+        }
+    }
+    return NULL;
+}
+
+static const char NUL_MSG[] = "\\u0000 (U+0000) in a string: MQTT forbids it in topic names "
+                              "and filters, and no key of a config takes it";
 
 /* ----------------------------------------------------------------- --set -- */
 
@@ -1891,6 +2039,14 @@ static int apply_set(ctx *c, cJSON *root, const char *spec)
     /* JSON where it parses (numbers, true, null, objects, quoted strings),
      * otherwise the text itself as a string. */
     cJSON *value = cJSON_ParseWithOpts(eq + 1, NULL, 1);
+    bool deep;
+    if (value && scan_json(eq + 1, NULL, &deep)) {
+        cJSON_Delete(value);
+        loc l = {SET_ORIGIN, ""};
+        snprintf(l.path, sizeof l.path, "%s", path);
+        free(path);
+        return fail(c, &l, "%s", NUL_MSG);
+    }
     if (!value)
         value = cJSON_CreateString(eq + 1);
     int rc = OOM;
@@ -1915,15 +2071,17 @@ static int apply_set(ctx *c, cJSON *root, const char *spec)
 /* "file:line:col: ..." for a JSON syntax error at pos. */
 static int syntax_error(ctx *c, const char *text, const char *pos)
 {
-    size_t line = 1, col = 1;
-    for (const char *p = text; p < pos && *p; p++) {
-        if (*p == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
+    size_t line, col;
+    bool deep;
+    const char *d = scan_json(text, pos + 1, &deep);
+    if (d && deep) {
+        line_col(text, d, &line, &col);
+        if (c->err && c->errlen)
+            snprintf(c->err, c->errlen, "%s:%zu:%zu: nested deeper than %d levels, the most a "
+                     "config may nest", c->origin, line, col, CJSON_NESTING_LIMIT);
+        return 2;
     }
+    line_col(text, pos, &line, &col);
     const char *q = pos;
     while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
         q++;
@@ -2003,6 +2161,16 @@ int exp_config_load_text(const char *text, const char *origin, const char *base_
         p++;
     if (!*p) {
         rc = fail(c, &top, "empty file; expected a JSON object");
+        goto out;
+    }
+    bool deep;
+    const char *nul = scan_json(text, NULL, &deep);
+    if (nul) {
+        size_t line, col;
+        line_col(text, nul, &line, &col);
+        if (err && errlen)
+            snprintf(err, errlen, "%s:%zu:%zu: %s", c->origin, line, col, NUL_MSG);
+        rc = 2;
         goto out;
     }
     root = cJSON_ParseWithOpts(text, &end, 1);
@@ -2205,6 +2373,82 @@ int exp_config_expand(const char *pattern, uint32_t index, char *buf, size_t cap
     if (cap)
         buf[n < cap ? n : cap - 1] = '\0';
     return n > INT_MAX ? -1 : (int)n;
+}
+
+uint64_t exp_config_clients(const exp_config *cfg)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < cfg->n_clients; i++)
+        n += cfg->clients[i].count;
+    return n;
+}
+
+/* Whether some client of pub's group publishes on a topic that a filter of
+ * some client of sub's group matches: 1, 0, or -1 when the groups' patterns
+ * give more pairs than the tries cover. */
+static int entries_match(const exp_client *pub, const exp_client *sub)
+{
+    uint32_t np = pub->topic_pattern ? pub->count : 1;
+    int verdict = 0;
+    for (size_t f = 0; f < sub->n_subs; f++) {
+        const exp_sub *es = &sub->subs[f];
+        uint32_t ns = es->pattern ? sub->count : 1;
+        if (np > EXP_MATCH_TRIES || ns > EXP_MATCH_TRIES)
+            verdict = -1;
+        char topic[65536], filter[65536];
+        for (uint32_t i = 0; i < np && i < EXP_MATCH_TRIES; i++) {
+            int tl = exp_config_expand(pub->topic, i, topic, sizeof topic);
+            for (uint32_t j = 0; j < ns && j < EXP_MATCH_TRIES; j++) {
+                int fl = exp_config_expand(es->filter, j, filter, sizeof filter);
+                if (mq_topic_match(filter, (size_t)fl, topic, (size_t)tl))
+                    return 1;
+            }
+        }
+    }
+    return verdict;
+}
+
+int exp_config_match(const exp_config *cfg)
+{
+    int verdict = 0;
+    for (size_t p = 0; p < cfg->n_clients; p++) {
+        if (cfg->clients[p].role != EXP_PUBLISHER)
+            continue;
+        for (size_t s = 0; s < cfg->n_clients; s++) {
+            if (cfg->clients[s].role != EXP_SUBSCRIBER)
+                continue;
+            int m = entries_match(&cfg->clients[p], &cfg->clients[s]);
+            if (m == 1)
+                return 1;
+            if (m < 0)
+                verdict = -1;
+        }
+    }
+    return verdict;
+}
+
+double exp_config_expected_messages(const exp_config *cfg)
+{
+    double n = 0;
+    for (size_t i = 0; i < cfg->n_clients; i++)
+        if (cfg->clients[i].role == EXP_PUBLISHER)
+            n += (double)cfg->clients[i].count * cfg->clients[i].rate_hz * cfg->duration_s;
+    return n;
+}
+
+bool exp_config_parse_int(const char *text, int64_t lo, int64_t hi, int64_t *out)
+{
+    cJSON *v = cJSON_ParseWithOpts(text, NULL, 1);
+    bool ok = false;
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (isfinite(d) && d == floor(d) && d >= (double)lo && d <= (double)hi) {
+            *out = (int64_t)d;
+            ok = true;
+        }
+    }
+    cJSON_Delete(v);
+    return ok;
 }
 
 bool exp_config_is_sweep_file(const char *path)

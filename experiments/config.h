@@ -38,6 +38,24 @@ typedef enum { EXP_RESET_RST, EXP_RESET_SILENT } exp_reset_kind;
 /* The most replications, and the most clients in one `count` group. */
 #define EXP_MAX_COUNT 1000000
 
+/* The most clients a run takes, all groups together. */
+#define EXP_MAX_CLIENTS 1000000
+
+/* What one client costs a run in memory, about: the peak RSS of runs of one
+ * publisher and 10^4 or 5*10^4 subscribers divided by the clients, measured
+ * with `mqttsim run` (results.json's peak_rss_kib): 35.9 KB a client when
+ * every publish and subscription is QoS 0, 83.6 KB at QoS 1 and 2 (the
+ * same). `check` states the cost of large configs from them. */
+#define EXP_CLIENT_BYTES_QOS0 36000
+#define EXP_CLIENT_BYTES 84000
+
+/* The least publishing rate: its period, 1e17 ns (3.2 years), and a Poisson
+ * gap drawn from it (GSL's exponential from a uniform of 2^-53 resolution is
+ * at most 36.7 times the mean), added to a time within the longest run
+ * (duration_s and drain_s up to 1e9 s each, 2e18 ns), stay below INT64_MAX
+ * (9.2e18): 2e18 + 36.7 * 1e17 = 5.7e18. */
+#define EXP_MIN_RATE_HZ 1e-8
+
 /* The largest seed: JSON numbers are doubles, exact up to 2^53 - 1. */
 #define EXP_SEED_MAX 9007199254740991ULL
 
@@ -212,5 +230,23 @@ char *exp_config_json(const exp_config *cfg, bool all);
  * pattern is not one (a brace otherwise). A string without braces expands to
  * itself. O(length). */
 int exp_config_expand(const char *pattern, uint32_t index, char *buf, size_t cap);
+
+/* Clients in all: the sum of the groups' counts. */
+uint64_t exp_config_clients(const exp_config *cfg);
+
+/* Whether some publisher's topic matches some subscriber's filter: 1 yes, 0
+ * no (the run measures nothing), -1 not known (patterns in groups too large
+ * to try every pair: the first EXP_MATCH_TRIES clients of each group are
+ * tried). O(entries^2 * subscriptions * tries^2 * topic length). */
+#define EXP_MATCH_TRIES 64
+int exp_config_match(const exp_config *cfg);
+
+/* The messages the publishers are expected to publish in duration_s: the
+ * sum over publishers of rate_hz * duration_s. */
+double exp_config_expected_messages(const exp_config *cfg);
+
+/* Reads text as --set reads a value (JSON where it parses) and tells whether
+ * it is an integer in [lo, hi] (into *out): `--seed 1e3` is `--set seed=1e3`. */
+bool exp_config_parse_int(const char *text, int64_t lo, int64_t hi, int64_t *out);
 
 #endif

@@ -84,6 +84,7 @@ typedef enum {
     EXP_CODE_SUBSCRIBE, /* ARRAY: a subscriber's subscriptions */
     EXP_CODE_RECONNECT, /* OBJECT: initial_ms <= max_ms */
     EXP_CODE_V5_ONLY,   /* a key MQTT 3.1.1 has no place for: refused with mqtt_version 4 */
+    EXP_CODE_RATE,      /* NUM: at least EXP_MIN_RATE_HZ */
 } exp_key_code;
 
 /* The slots of a link layer: one per link key that holds a value. Loss and

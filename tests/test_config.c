@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <cjson/cJSON.h>
 #include "experiments/config.h"
 #include "experiments/keys.h"
 
@@ -809,8 +811,9 @@ static void load_reads_a_file_and_is_sweep_file_tells_sweeps(void **state)
     snprintf(want, sizeof want, "%s:1:14: invalid JSON near '}'", bad);
     assert_string_equal(err, want);
     assert_int_equal(exp_config_load(sweep, NULL, 0, &cfg, err, sizeof err), 2);
-    snprintf(want, sizeof want, "%s: base: unknown key; expected one of: name, seed, "
-             "replications, duration_s, drain_s, mqtt_version, transport, broker, link, tcp, clients", sweep);
+    /* A sweep file given where a config belongs says so (it was "base: unknown key"). */
+    snprintf(want, sizeof want, "%s: a sweep file (it has a top-level \"vary\"), not an "
+             "experiment config", sweep);
     assert_string_equal(err, want);
 
     assert_true(exp_config_is_sweep_file(sweep));
@@ -1163,6 +1166,17 @@ static void wave2_schedules(void **state)
         expect_error(BASE, bad[i].set, bad[i].msg);
 }
 
+/* Asserts that check_path accepts path (msg NULL) or refuses it with msg. */
+static void expect_path(const char *path, const char *msg)
+{
+    char err[ERRLEN];
+    int rc = exp_config_check_path(path, err, sizeof err);
+    if (msg ? rc != 2 || strcmp(err, msg) != 0 : rc != 0) {
+        print_error("%s\n  expected: %s\n  got (%d): %s\n", path, msg ? msg : "ok", rc, err);
+        fail();
+    }
+}
+
 static void wave2_paths_reach_into_schedules(void **state)
 {
     (void)state;
@@ -1174,10 +1188,7 @@ static void wave2_paths_reach_into_schedules(void **state)
     };
     char err[ERRLEN];
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-        if (exp_config_check_path(good[i], err, sizeof err) != 0) {
-            print_error("%s: %s\n", good[i], err);
-            fail();
-        }
+        expect_path(good[i], NULL);
     static const struct {
         const char *path, *msg;
     } bad[] = {
@@ -1190,13 +1201,8 @@ static void wave2_paths_reach_into_schedules(void **state)
         {"clients.0.reconnect.x", "clients.0.reconnect.x: unknown key; expected one of: "
                                   "initial_ms, max_ms, jitter"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int rc = exp_config_check_path(bad[i].path, err, sizeof err);
-        if (rc != 2 || strcmp(err, bad[i].msg) != 0) {
-            print_error("%s\n  expected: %s\n  got (%d): %s\n", bad[i].path, bad[i].msg, rc, err);
-            fail();
-        }
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_path(bad[i].path, bad[i].msg);
     /* --set into a schedule: an entry's field, a random form made from nothing. */
     exp_config cfg;
     static const char *const sets[] = {"broker.restarts=[[1,2]]", "broker.restarts.0.1=3",
@@ -1280,7 +1286,8 @@ static void fleet_patterns_expand_per_client(void **state)
     exp_config_free(&cfg);
     snprintf(set, tl + 64, "clients.0={\"role\":\"publisher\",\"count\":%d,\"topic\":\"%s\"}", 11, topic);
     assert_int_equal(load_list(BASE, &cfg, err, one), 2); /* index 10: 65536 bytes */
-    assert_non_null(strstr(err, "which for client 10 of the group is not one"));
+    assert_string_equal(err, "--set: clients.0.topic: expected a topic name of at most 65535 "
+                             "bytes, got one of 65536 bytes for client 10 of the group");
     free(set);
     free(topic);
 }
@@ -1332,6 +1339,9 @@ static void every_numeric_key_refuses_just_past_its_range(void **state)
         double below = open ? k->lo : k->lo - 1;
         double above = integer ? k->hi + 1 : k->hi * 2;
         double good[2] = {least, k->hi}, bad[2] = {below, above};
+        /* A group of EXP_MAX_CLIENTS leaves no room for the other client. */
+        if (strcmp(k->path, "clients.*.count") == 0)
+            good[1] = k->hi - 1;
         /* The partner of a key that another bounds moves with it. */
         const char *partner = NULL;
         if (strcmp(k->path, "tcp.rto_min_ms") == 0)
@@ -1370,6 +1380,306 @@ static void every_numeric_key_refuses_just_past_its_range(void **state)
     assert_true(tried >= 36); /* the filter above left most keys in */
 }
 
+/* ------------------------------------------------------- issue 13 defects -- */
+
+/* A time that rounds to 0 ns used to pass and then abort the run. */
+static void times_that_round_to_0_ns_are_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *set, *msg;
+    } cases[] = {
+        {"broker.retry_interval_ms=1e-7",
+         "--set: broker.retry_interval_ms: expected a number of milliseconds > 0 and <= 1e9, got "
+         "1e-07, which rounds to 0 ns (the clock counts whole nanoseconds: the least is 1e-06)"},
+        {"clients.0.retry_interval_ms=4.9e-7",
+         "--set: clients.0.retry_interval_ms: expected a number of milliseconds > 0 and <= 1e9, "
+         "got 4.9e-07, which rounds to 0 ns (the clock counts whole nanoseconds: the least is "
+         "1e-06)"},
+        {"duration_s=1e-10", "--set: duration_s: expected a number of seconds > 0 and <= 1e9, got "
+                             "1e-10, which rounds to 0 ns (the clock counts whole nanoseconds: the "
+                             "least is 1e-09)"},
+        {"link.outages=[[1,1e-12]]",
+         "--set: link.outages.0.1: expected a number of seconds > 0 and <= 1e9, got 1e-12, which "
+         "rounds to 0 ns (the clock counts whole nanoseconds: the least is 1e-09)"},
+        {"broker.restarts={\"mtbf_s\":1e-10,\"down_s\":1}",
+         "--set: broker.restarts.mtbf_s: expected a number of seconds > 0 and <= 1e9, got 1e-10, "
+         "which rounds to 0 ns (the clock counts whole nanoseconds: the least is 1e-09)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_error(BASE, cases[i].set, cases[i].msg);
+    exp_config cfg;
+    expect_ok(BASE, "broker.retry_interval_ms=5e-7", &cfg); /* 0.5 ns rounds to 1 */
+    assert_true(cfg.retry_interval_ns == 1 && cfg.clients[0].retry_interval_ns == 1);
+    exp_config_free(&cfg);
+}
+
+/* A rate whose period does not fit int64 ns, and a PUBLISH over MQTT's
+ * packet limit, used to pass and then fail or misbehave in the run. */
+static void rates_and_packets_the_run_cannot_do_are_refused(void **state)
+{
+    (void)state;
+    expect_error(BASE, "clients.0.rate_hz=1e-12",
+                 "--set: clients.0.rate_hz: expected a rate in messages per second > 0 and <= 1e9, "
+                 "got 1e-12, below the least rate whose period the clock holds, 1e-08 (one "
+                 "message in 3.2 years)");
+    exp_config cfg;
+    expect_ok(BASE, "clients.0.rate_hz=1e-8", &cfg);
+    exp_config_free(&cfg);
+
+    /* Remaining Length = 2 + topic + 2 (identifier, QoS > 0) + 1 (5.0 property
+     * length) + payload <= 268435455: the most payload per QoS and version. */
+    static const struct {
+        int qos, version;
+        long most;
+    } limits[] = {{1, 4, 268369916}, {0, 4, 268369918}, {2, 5, 268369915}};
+    size_t tl = 65535;
+    char *set = malloc(tl + 200);
+    assert_non_null(set);
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        for (long extra = 0; extra < 2; extra++) {
+            int w = snprintf(set, tl + 200, "clients.0={\"role\":\"publisher\",\"qos\":%d,"
+                             "\"topic\":\"", limits[i].qos);
+            memset(set + w, 'x', tl);
+            snprintf(set + w + tl, 200, "\",\"payload_bytes\":%ld}", limits[i].most + extra);
+            char version[32];
+            snprintf(version, sizeof version, "mqtt_version=%d", limits[i].version);
+            const char *sets[] = {version, set, NULL};
+            char err[ERRLEN], want[300];
+            int rc = load_list(BASE, &cfg, err, sets);
+            snprintf(want, sizeof want, "--set: clients.0.payload_bytes: expected at most %ld "
+                     "bytes with this topic and QoS (MQTT's limit on a packet's Remaining "
+                     "Length is 268435455 bytes), got %ld", limits[i].most, limits[i].most + extra);
+            if (extra ? rc != 2 || strcmp(err, want) != 0 : rc != 0) {
+                print_error("QoS %d, version %d, payload %ld: %s\n", limits[i].qos,
+                            limits[i].version, limits[i].most + extra, rc ? err : "accepted");
+                fail();
+            }
+            if (!rc)
+                exp_config_free(&cfg);
+        }
+    }
+    free(set);
+}
+
+static void topic_messages_say_what_is_wrong(void **state)
+{
+    (void)state;
+    size_t tl = 70000;
+    char *set = malloc(tl + 40);
+    assert_non_null(set);
+    int w = snprintf(set, tl + 40, "clients.0.topic=");
+    memset(set + w, 'a', tl);
+    set[w + tl] = '\0';
+    expect_error(BASE, set,
+                 "--set: clients.0.topic: expected a topic name of at most 65535 bytes, got one "
+                 "of 70000 bytes");
+    memcpy(set, "clients.1.subscribe.0.filter=", 29);
+    memset(set + 29, 'a', tl);
+    set[29 + tl] = '\0';
+    expect_error(BASE, set,
+                 "--set: clients.1.subscribe.0.filter: expected a topic filter of at most 65535 "
+                 "bytes, got one of 70000 bytes");
+    free(set);
+    expect_error(BASE, "clients.0.topic=a\xff" "b",
+                 "--set: clients.0.topic: expected a topic name in well-formed UTF-8, got 3 bytes "
+                 "that are not");
+    expect_error(BASE, "clients.1.subscribe.0.filter=\xc3(",
+                 "--set: clients.1.subscribe.0.filter: expected a topic filter in well-formed "
+                 "UTF-8, got 2 bytes that are not");
+    /* U+0000 cannot sit in a C string: it was shown as what came before it. */
+    expect_error("{\"clients\":[{\"role\":\"publisher\",\"topic\":\"a\\u0000b\"},"
+                 "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"#\",\"qos\":0}]}]}",
+                 NULL,
+                 "x.json:1:43: \\u0000 (U+0000) in a string: MQTT forbids it in topic names and "
+                 "filters, and no key of a config takes it");
+    expect_error(BASE, "clients.0.topic=\"a\\u0000\"",
+                 "--set: clients.0.topic: \\u0000 (U+0000) in a string: MQTT forbids it in topic "
+                 "names and filters, and no key of a config takes it");
+    /* An escaped backslash before u0000 is no U+0000. */
+    exp_config cfg;
+    expect_ok(BASE, "clients.0.topic=\"a\\\\u0000\"", &cfg);
+    assert_string_equal(cfg.clients[0].topic, "a\\u0000");
+    exp_config_free(&cfg);
+    /* Nesting deeper than cJSON's limit was "invalid JSON". */
+    char deep[2200];
+    size_t n = (size_t)snprintf(deep, sizeof deep, "{\"a\":");
+    for (int i = 0; i < 1001; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 1001; i++)
+        deep[n++] = ']';
+    snprintf(deep + n, sizeof deep - n, "}");
+    expect_error(deep, NULL,
+                 "x.json:1:1005: nested deeper than 1000 levels, the most a config may nest");
+}
+
+/* A resolved config loads back to itself, also when later link layers change
+ * the loss model or delay dist (the old model's parameters used to linger). */
+static void expect_fixed_point(const char *text, char *const *sets, size_t nsets)
+{
+    exp_config a, b;
+    char err[ERRLEN];
+    if (exp_config_load_text(text, "fp.json", NULL, sets, nsets, &a, err, sizeof err) != 0) {
+        print_error("%s\n", err);
+        fail();
+    }
+    for (int all = 0; all < 2; all++) {
+        char *ja = exp_config_json(&a, all);
+        assert_non_null(ja);
+        assert_int_equal(exp_config_load_text(ja, "again.json", NULL, NULL, 0, &b, err, sizeof err), 0);
+        char *jb = exp_config_json(&b, all);
+        if (strcmp(ja, jb) != 0) {
+            print_error("resolved:\n%s\nreloaded:\n%s\n", ja, jb);
+            fail();
+        }
+        free(ja);
+        free(jb);
+        exp_config_free(&b);
+    }
+    exp_config_free(&a);
+}
+
+static void resolved_config_reloads_to_itself_after_model_changes(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{\"link\":{\"up\":{\"loss\":{\"model\":\"bernoulli\",\"p\":0.1}},"
+        "\"down\":{\"loss\":{\"model\":\"bernoulli\",\"p\":0.2}}},\"clients\":["
+        "{\"role\":\"publisher\",\"topic\":\"a\",\"link\":{\"loss\":{\"model\":\"none\"}}},"
+        "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"a\",\"qos\":1}]}]}",
+        "{\"link\":{\"loss\":{\"model\":\"gilbert_elliott\",\"p_gb\":0.1,\"p_bg\":0.5},"
+        "\"down\":{\"loss\":{\"model\":\"none\"}}},\"clients\":["
+        "{\"role\":\"publisher\",\"topic\":\"a\",\"link\":{\"up\":{\"loss\":{\"model\":\"none\"}}}},"
+        "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"a\",\"qos\":1}],"
+        "\"link\":{\"loss\":{\"model\":\"bernoulli\",\"p\":0.3}}}]}",
+        "{\"link\":{\"up\":{\"delay\":{\"dist\":\"uniform\",\"min_ms\":1,\"max_ms\":9}},"
+        "\"down\":{\"delay\":{\"dist\":\"uniform\",\"min_ms\":2,\"max_ms\":3}}},\"clients\":["
+        "{\"role\":\"publisher\",\"topic\":\"a\",\"link\":{\"delay\":{\"dist\":\"exponential\","
+        "\"mean_ms\":4}}},"
+        "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"a\",\"qos\":1}]}]}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        expect_fixed_point(texts[i], NULL, 0);
+    /* And the other models' parameters are zero, not the old model's. */
+    exp_config cfg;
+    char err[ERRLEN];
+    assert_int_equal(exp_config_load_text(texts[0], "fp.json", NULL, NULL, 0, &cfg, err, sizeof err), 0);
+    assert_true(cfg.clients[0].up.loss.p == 0 && cfg.clients[0].down.loss.p == 0);
+    assert_true(cfg.clients[1].down.loss.p == 0.2);
+    exp_config_free(&cfg);
+    assert_int_equal(exp_config_load_text(texts[2], "fp.json", NULL, NULL, 0, &cfg, err, sizeof err), 0);
+    assert_true(cfg.clients[0].up.delay.b == 0);
+    exp_config_free(&cfg);
+}
+
+/* The text of file dir/name (static storage), or NULL. */
+static const char *read_text(const char *dir, const char *name)
+{
+    static char text[65536];
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
+/* Every shipped experiment, and for every shipped sweep its base with each
+ * value of each varied key, as the sweep sets them. */
+static void shipped_experiments_reload_to_themselves(void **state)
+{
+    (void)state;
+    const char *root = getenv("MQTTSIM_ROOT");
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/experiments", root ? root : ".");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    size_t configs = 0, points = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        const char *text = read_text(dir, e->d_name);
+        assert_non_null(text);
+        cJSON *j = cJSON_Parse(text);
+        assert_non_null(j);
+        const cJSON *vary = cJSON_GetObjectItemCaseSensitive(j, "vary");
+        if (!vary) {
+            expect_fixed_point(text, NULL, 0);
+            configs++;
+        } else {
+            const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "base");
+            assert_true(cJSON_IsString(base)); /* the shipped sweeps name their base */
+            char *btext = strdup(read_text(dir, base->valuestring));
+            assert_non_null(btext);
+            for (const cJSON *k = vary->child; k; k = k->next)
+                for (const cJSON *v = k->child; v; v = v->next) {
+                    char *val = cJSON_PrintUnformatted(v), set[512];
+                    snprintf(set, sizeof set, "%s=%s", k->string, val);
+                    cJSON_free(val);
+                    char *sets[] = {set};
+                    expect_fixed_point(btext, sets, 1);
+                    points++;
+                }
+            free(btext);
+        }
+        cJSON_Delete(j);
+    }
+    closedir(d);
+    assert_true(configs >= 5 && points >= 20);
+}
+
+static void match_tells_whether_anything_is_measured(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pub, *sub;
+        int count_pub, count_sub, want;
+    } cases[] = {
+        {"t/1", "t/#", 1, 1, 1},
+        {"t/1", "u/#", 1, 1, 0},
+        {"$SYS/x", "#", 1, 1, 0}, /* a wildcard first level does not match $ topics */
+        {"dev/{i}", "dev/{i}", 3, 3, 1},
+        {"dev/{i}", "dev/7", 5, 1, 0},
+        {"dev/{i}", "dev/7", 8, 1, 1},
+        {"dev/{i}", "dev/999", 1000, 1, -1}, /* too many clients to try them all */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"clients\":[{\"role\":\"publisher\",\"count\":%d,\"topic\":\"%s\"},"
+                 "{\"role\":\"subscriber\",\"count\":%d,\"subscribe\":[{\"filter\":\"x/y\",\"qos\":0},"
+                 "{\"filter\":\"%s\",\"qos\":1}]}]}",
+                 cases[i].count_pub, cases[i].pub, cases[i].count_sub, cases[i].sub);
+        exp_config cfg;
+        expect_ok(text, NULL, &cfg);
+        if (exp_config_match(&cfg) != cases[i].want) {
+            print_error("%s ~ %s: expected %d\n", cases[i].pub, cases[i].sub, cases[i].want);
+            fail();
+        }
+        exp_config_free(&cfg);
+    }
+    exp_config cfg;
+    expect_ok(BASE, "clients.0.count=4", &cfg);
+    assert_true(exp_config_expected_messages(&cfg) == 4 * 10 * 10.0);
+    exp_config_free(&cfg);
+}
+
+static void counts_beyond_a_run_are_refused(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"clients.0.count=1000000", "clients.1.count=1", NULL};
+    expect_error_list(BASE, sets,
+                      "x.json: clients: expected at most 1000000 clients in all, got 1000001");
+    exp_config cfg;
+    expect_ok(BASE, "clients.0.count=999999", &cfg);
+    assert_true(exp_config_clients(&cfg) == 1000000);
+    exp_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1396,6 +1706,13 @@ int main(void)
         cmocka_unit_test(wave2_paths_reach_into_schedules),
         cmocka_unit_test(fleet_patterns_expand_per_client),
         cmocka_unit_test(every_numeric_key_refuses_just_past_its_range),
+        cmocka_unit_test(times_that_round_to_0_ns_are_refused),
+        cmocka_unit_test(rates_and_packets_the_run_cannot_do_are_refused),
+        cmocka_unit_test(topic_messages_say_what_is_wrong),
+        cmocka_unit_test(resolved_config_reloads_to_itself_after_model_changes),
+        cmocka_unit_test(shipped_experiments_reload_to_themselves),
+        cmocka_unit_test(match_tells_whether_anything_is_measured),
+        cmocka_unit_test(counts_beyond_a_run_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -354,4 +354,78 @@ t_keys_not_simulated_yet_warn() {
   case "$(cat out/results.json)" in *transport*|*keepalive*) fail "results.json shows keys the run did not use";; esac
 }
 
+# ------------------------------------------------- values a run cannot do --
+
+# A time that rounds to 0 ns passed check, then aborted the run (SIGABRT) and
+# left an empty output directory.
+t_time_that_rounds_to_0_ns_fails_cleanly() {
+  good_config
+  bad_run good.json "--set: broker.retry_interval_ms: expected a number of milliseconds > 0 and <= 1e9, got 1e-07, which rounds to 0 ns" \
+    --set broker.retry_interval_ms=1e-7
+  run_cli check good.json --set clients.0.retry_interval_ms=1e-7
+  expect_eq "$rc" 2
+  expect_contains "$err" "--set: clients.0.retry_interval_ms: expected a number of milliseconds"
+}
+
+t_check_takes_set_seed_and_reps() {
+  good_config
+  run_cli check good.json --set clients.0.qos=2 --reps 3 --seed 7
+  expect_eq "$rc" 0 "($err)"
+  expect_eq "$out" "good.json: ok (good: 1 publisher, 1 subscriber, duration 10 s, 3 replications)"
+  run_cli check good.json --set clients.0.qos=3
+  expect_eq "$rc" 2
+  expect_contains "$err" "--set: clients.0.qos: expected an integer 0, 1 or 2, got 3"
+  expect_eq "$out" ""
+  printf '{"base": "good.json", "vary": {"link.loss.p": [0, 0.1]}}\n' > s.json
+  run_cli check s.json --set seed=2
+  expect_eq "$rc" 2
+  expect_contains "$err" "mqttsim check: --set applies to a config, not to a sweep file"
+}
+
+t_seed_and_reps_take_what_set_takes() {
+  good_config
+  run_cli run good.json --out out -q --seed 1e3 --reps 2e0
+  expect_eq "$rc" 0 "($err)"
+  expect_contains "$(cat out/results.json)" '"seed":	1000,'
+  expect_contains "$(cat out/results.json)" '"replications":	2,'
+}
+
+t_runs_that_measure_nothing_warn() {
+  good_config
+  run_cli check good.json --set clients.1.subscribe.0.filter=u/#
+  expect_eq "$rc" 0
+  expect_eq "$err" "warning: good.json: no subscriber's filter matches any publisher's topic: the run will measure nothing"
+  run_cli run good.json --out out -q --set clients.1.subscribe.0.filter=u/#
+  expect_eq "$rc" 0
+  expect_contains "$err" "no subscriber's filter matches any publisher's topic"
+  run_cli check good.json --set clients.0.rate_hz=0.01 --set duration_s=10
+  expect_eq "$err" "warning: good.json: the publishers are expected to publish 0.1 messages in all (rate_hz x duration_s): the run may measure nothing"
+  run_cli check good.json
+  expect_eq "$err" ""
+}
+
+t_check_states_what_a_large_fleet_costs() {
+  good_config
+  run_cli check good.json --set clients.1.count=100000
+  expect_eq "$rc" 0
+  expect_contains "$out" "note: 100001 clients need about 8 GB of memory while they run (about 84 KB each at QoS 1 and 2)"
+  run_cli check good.json --set clients.1.count=100000 --set clients.0.qos=0 --set clients.1.subscribe.0.qos=0
+  expect_contains "$out" "note: 100001 clients need about 4 GB of memory while they run (about 36 KB each at QoS 0)"
+  run_cli check good.json --set clients.1.count=1000
+  expect_eq "$out" "good.json: ok (good: 1 publisher, 1000 subscribers, duration 10 s, 1 replication)"
+  run_cli check good.json --set clients.1.count=1000000
+  expect_eq "$rc" 2
+  expect_contains "$err" "good.json: clients: expected at most 1000000 clients in all, got 1000001"
+}
+
+# A sweep whose base is itself a sweep file was told "base: unknown key".
+t_sweep_file_as_base_says_so() {
+  good_config
+  printf '{"base": "good.json", "vary": {"link.loss.p": [0, 0.1]}}\n' > s.json
+  printf '{"base": "s.json", "vary": {"seed": [1, 2]}}\n' > s2.json
+  run_cli check s2.json
+  expect_eq "$rc" 2
+  expect_contains "$err" "s.json: a sweep file (it has a top-level \"vary\"), not an experiment config"
+}
+
 t_main
