@@ -291,6 +291,29 @@ static inline const sim_tcp_params *tp_of(const sim_tcp_end *e) { return &e->c->
 static inline sim_tcp_stats *st_of(sim_tcp_end *e) { return &e->c->p->st[e->side]; }
 static inline bool gone(const sim_tcp_end *e) { return e->state == ST_NONE || e->state == ST_DEAD; }
 
+/* ---- rings ---- */
+
+/* Doubles a ring of n elements of sz bytes (capacity a power of two, or 0:
+ * then init), unwrapping it so that it starts at index 0. Returns the new
+ * array and updates *cap and *head, or returns NULL (out of memory) and
+ * leaves everything as it was. O(n). */
+static void *ring_grow(void *buf, size_t *cap, size_t *head, size_t n, size_t sz, size_t init)
+{
+    size_t ncap = *cap ? 2 * *cap : init;
+    char *nb = malloc(ncap * sz);
+    if (!nb)
+        return NULL;
+    if (n) {
+        size_t first = *cap - *head < n ? *cap - *head : n; /* up to the array's end */
+        memcpy(nb, (char *)buf + *head * sz, first * sz);
+        memcpy(nb + first * sz, buf, (n - first) * sz);
+    }
+    free(buf);
+    *cap = ncap;
+    *head = 0;
+    return nb;
+}
+
 /* ---- send buffer ---- */
 
 static piece *sb_piece(const sendbuf *b, size_t i) { return &b->pc[(b->phead + i) & (b->pcap - 1)]; }
@@ -298,16 +321,10 @@ static piece *sb_piece(const sendbuf *b, size_t i) { return &b->pc[(b->phead + i
 static int sb_push_piece(sendbuf *b, piece p)
 {
     if (b->pn == b->pcap) {
-        size_t ncap = b->pcap ? 2 * b->pcap : 4;
-        piece *n = malloc(ncap * sizeof *n);
+        piece *n = ring_grow(b->pc, &b->pcap, &b->phead, b->pn, sizeof *n, 4);
         if (!n)
             return -1;
-        for (size_t i = 0; i < b->pn; i++)
-            n[i] = *sb_piece(b, i);
-        free(b->pc);
         b->pc = n;
-        b->pcap = ncap;
-        b->phead = 0;
     }
     *sb_piece(b, b->pn++) = p;
     return 0;
@@ -454,16 +471,10 @@ static txrec *tx_at(const sim_tcp_end *e, size_t i) { return &e->tx[(e->txhead +
 static int tx_push(sim_tcp_end *e, txrec r)
 {
     if (e->txn == e->txcap) {
-        size_t ncap = e->txcap ? 2 * e->txcap : 16;
-        txrec *n = malloc(ncap * sizeof *n);
+        txrec *n = ring_grow(e->tx, &e->txcap, &e->txhead, e->txn, sizeof *n, 16);
         if (!n)
             return -1;
-        for (size_t i = 0; i < e->txn; i++)
-            n[i] = *tx_at(e, i);
-        free(e->tx);
         e->tx = n;
-        e->txcap = ncap;
-        e->txhead = 0;
     }
     *tx_at(e, e->txn++) = r;
     return 0;

@@ -40,8 +40,14 @@
  * connection's records are freed once both ends are gone and no segment of it
  * is on a link.
  *
- * Callbacks may call any function of this module (write on this or another
- * end, close, abort, vanish, connect, listen), except sim_tcp_path_free.
+ * Application callbacks (sim_tcp_app, sim_tcp_accept_fn) may call any
+ * function of this module (write on this or another end, close, abort,
+ * vanish, connect, listen), except sim_tcp_path_free. The tap and the test
+ * filter run in the middle of sending a segment and must not call into it.
+ *
+ * Out of memory inside the model (where no caller can be told: in an
+ * event, or while sending) marks the path failed (sim_tcp_path_failed); a
+ * run must check it and fail rather than report what it measured.
  */
 
 /* TCP header flags, with their wire values. */
@@ -203,8 +209,11 @@ enum {
 };
 
 /* Queues len bytes (copied) for sending and sends what the windows allow,
- * now. Only in the established and close-wait states. 0, or an error code.
- * O(len) plus the segments sent. */
+ * now. Only in the established and close-wait states, before close. 0, or
+ * an error code (ENOMEM when the bytes could not be queued; a failure while
+ * sending marks the path failed). The send buffer has no limit: the
+ * application sees the backlog with sim_tcp_unsent. O(len) plus the
+ * segments sent. */
 int sim_tcp_write(sim_tcp_end *e, const void *buf, size_t len);
 
 /* Queues n zero bytes, stored as a run length (O(1) memory, whatever n).

@@ -1279,6 +1279,64 @@ static void out_of_order_fin_is_kept(void **state)
     world_free(w);
 }
 
+/*
+ * Closed with data outstanding into a dead link: the orphan's budget is
+ * tcp_orphan_retries (0 means 8 while the RTO is below rto_max), i.e.
+ * (2^9 - 1) x 0.2 = 102.2 s at RTO 200 ms, reached exactly by the ninth
+ * expiry (0.2 x 511). The end then disappears without a word (no RST, no
+ * event): the record is freed at t0 + 102.2 s.
+ */
+static void orphan_gives_up_after_its_budget(void **state)
+{
+    (void)state;
+    world *w = world_new(NULL, 0);
+    app_rec *c = world_established(w, SIM_S(1));
+    sim_link_set_down(sim_tcp_path_link(w->p, SIM_TCP_CLIENT), true);
+    assert_int_equal(sim_tcp_write(c->e, "last words", 10), 0);
+    sim_tcp_close(c->e);
+    run_to(w, SIM_S(1) + SIM_MS(102199));
+    assert_int_equal(sim_tcp_path_conns(w->p), 1);
+    sim_tcp_vanish(w->srv[0].e); /* the server end would otherwise wait forever */
+    run_to(w, SIM_S(1) + SIM_MS(102200));
+    assert_int_equal(sim_tcp_path_conns(w->p), 0);
+    assert_int_equal(c->n_ev, 1);
+    const tseg *d[16];
+    assert_int_equal(data_segs(w, SIM_TCP_CLIENT, d, 16), 9); /* the original and 8 resends */
+    size_t rsts = 0;
+    for (size_t i = 0; i < w->nseg; i++)
+        rsts += (w->segs[i].flags & SIM_TCP_RST) != 0;
+    assert_int_equal(rsts, 0);
+    world_free(w);
+}
+
+/*
+ * The peer never closes: the closed client sits in FIN_WAIT_2 for
+ * tcp_fin_timeout (60 s from the ACK of its FIN, at 1.02 s), then is gone;
+ * a later write from the server meets an RST from the client's stack.
+ */
+static void fin_wait_2_times_out(void **state)
+{
+    (void)state;
+    world *w = world_new(NULL, 10);
+    app_rec *c = world_established(w, SIM_S(1));
+    app_rec *s = &w->srv[0];
+    sim_tcp_close(c->e);
+    run_to(w, SIM_S(2));
+    assert_int_equal(s->ev[1], SIM_TCP_EV_PEER_CLOSED);
+    run_to(w, SIM_S(61) + SIM_MS(19));
+    assert_int_equal(sim_tcp_path_conns(w->p), 1);
+    size_t before = w->nseg;
+    run_to(w, SIM_S(62));
+    assert_int_equal(w->nseg, before); /* it went silently */
+    assert_int_equal(sim_tcp_write(s->e, "late", 4), 0);
+    run_to(w, SIM_S(63));
+    assert_int_equal(s->n_ev, 3);
+    assert_int_equal(s->ev[2], SIM_TCP_EV_RESET);
+    assert_int_equal(s->ev_at[2], SIM_S(62) + SIM_MS(20));
+    assert_int_equal(sim_tcp_path_conns(w->p), 0);
+    world_free(w);
+}
+
 /* Data written to an end that has closed: its stack answers RST (as Linux
  * does for a closed socket) and the writer is reset. */
 static void data_after_close_is_reset(void **state)
@@ -1501,6 +1559,8 @@ int main(void)
         cmocka_unit_test(time_wait_restarts_on_fin_retransmission),
         cmocka_unit_test(out_of_order_fin_is_kept),
         cmocka_unit_test(data_after_close_is_reset),
+        cmocka_unit_test(orphan_gives_up_after_its_budget),
+        cmocka_unit_test(fin_wait_2_times_out),
         cmocka_unit_test(zero_runs_cost_no_memory),
         cmocka_unit_test(path_reused_by_successive_connections),
         cmocka_unit_test(free_with_everything_in_flight),
