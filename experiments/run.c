@@ -12,7 +12,10 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
+#include "experiments/csv.h"
+#include "experiments/fsutil.h"
 #include "experiments/stats.h"
+#include "experiments/str.h"
 #include "models/codec.h"
 #include "models/metrics.h"
 #include "models/net.h"
@@ -245,47 +248,7 @@ static void summarise(rep_result *const *reps, size_t n, group_summary out[9], s
 
 /* ---- result files ----------------------------------------------------- */
 
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof buf)
-        return -1;
-    memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
-/* Writes text to dir/name through a temporary file and a rename, so a reader
- * (or an interrupted run) never sees half a file. */
-static int write_atomic(const char *dir, const char *name, const char *text)
-{
-    char tmp[4096], dst[4096];
-    snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    size_t len = strlen(text);
-    int ok = fwrite(text, 1, len, f) == len;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, dst) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-/* A growable string for CSV text. */
+/* A growable string for trace text. */
 typedef struct {
     char *s;
     size_t len, cap;
@@ -294,8 +257,7 @@ typedef struct {
 
 static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Appends to b, growing it; on out of memory sets b->oom and stops adding,
- * so the caller can refuse to write a cut-short file (sb_take). */
+/* Appends to b, growing it; on out of memory sets b->oom and stops adding. */
 static void sb_printf(strbuf *b, const char *fmt, ...)
 {
     for (;;) {
@@ -323,72 +285,78 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
     }
 }
 
-/* The text built in b, or NULL (freeing it) if it was cut short. */
-static char *sb_take(strbuf *b)
+/* Text written through a stdio stream into memory (open_memstream). */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *f;
+} memtext;
+
+/* Opens m's stream and writes head (a CSV header line) to it. Returns the
+ * stream, or NULL when out of memory. */
+static FILE *mem_open(memtext *m, const char *head)
 {
-    if (b->oom) {
-        free(b->s);
+    *m = (memtext){0};
+    m->f = open_memstream(&m->buf, &m->len);
+    if (m->f)
+        fputs(head, m->f);
+    return m->f;
+}
+
+/* The text written to m, or NULL (freeing it) when a write failed, as when
+ * memory ran out: a file cut short is never written. */
+static char *mem_text(memtext *m)
+{
+    bool bad = ferror(m->f) != 0;
+    if (fclose(m->f) != 0 || bad) {
+        free(m->buf);
         return NULL;
     }
-    return b->s;
-}
-
-static void sb_num(strbuf *b, double v)
-{
-    if (!isnan(v))
-        sb_printf(b, "%.12g", v);
-}
-
-static void csv_quote(strbuf *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\n")) {
-        sb_printf(b, "%s", s);
-        return;
-    }
-    sb_printf(b, "\"");
-    for (; *s; s++)
-        sb_printf(b, *s == '"' ? "\"\"" : "%c", *s);
-    sb_printf(b, "\"");
+    return m->buf;
 }
 
 static char *results_csv(const exp_config *cfg, size_t nreps, const group_summary *gs, size_t ng)
 {
-    strbuf b = {0};
-    sb_printf(&b, "name,seed,replications,pub_qos,sub_qos,qos");
+    memtext m;
+    FILE *f = mem_open(&m, "name,seed,replications,pub_qos,sub_qos,qos");
+    if (!f)
+        return NULL;
     for (int k = 0; k < M__COUNT; k++)
-        sb_printf(&b, ",%s", metric_name[k]);
+        fprintf(f, ",%s", metric_name[k]);
     for (int k = M_CI_FIRST; k <= M_CI_LAST; k++)
-        sb_printf(&b, ",%s_ci_lo,%s_ci_hi", metric_name[k], metric_name[k]);
-    sb_printf(&b, "\n");
+        fprintf(f, ",%s_ci_lo,%s_ci_hi", metric_name[k], metric_name[k]);
+    fputc('\n', f);
     for (size_t i = 0; i < ng; i++) {
-        csv_quote(&b, cfg->name ? cfg->name : "");
-        sb_printf(&b, ",%llu,%zu,%u,%u,%u", (unsigned long long)cfg->seed, nreps, gs[i].p,
-                  gs[i].s, gs[i].q);
+        exp_csv_put_cell(f, cfg->name ? cfg->name : "");
+        fprintf(f, ",%llu,%zu,%u,%u,%u", (unsigned long long)cfg->seed, nreps, gs[i].p, gs[i].s,
+                gs[i].q);
         for (int k = 0; k < M__COUNT; k++) {
-            sb_printf(&b, ",");
-            sb_num(&b, gs[i].mean[k]);
+            fputc(',', f);
+            exp_csv_put_num(f, gs[i].mean[k]);
         }
         for (int k = M_CI_FIRST; k <= M_CI_LAST; k++) {
-            sb_printf(&b, ",");
-            sb_num(&b, gs[i].lo[k]);
-            sb_printf(&b, ",");
-            sb_num(&b, gs[i].hi[k]);
+            fputc(',', f);
+            exp_csv_put_num(f, gs[i].lo[k]);
+            fputc(',', f);
+            exp_csv_put_num(f, gs[i].hi[k]);
         }
-        sb_printf(&b, "\n");
+        fputc('\n', f);
     }
-    return sb_take(&b);
+    return mem_text(&m);
 }
 
 static char *cdf_csv(const rep_result *r)
 {
-    strbuf b = {0};
-    sb_printf(&b, "pub_qos,sub_qos,qos,latency_ms,cdf\n");
+    memtext m;
+    FILE *f = mem_open(&m, "pub_qos,sub_qos,qos,latency_ms,cdf\n");
+    if (!f)
+        return NULL;
     for (int p = 0; p < 3; p++)
         for (int s = 0; s < 3; s++)
             for (size_t i = 0; i < r->cdf_n[p][s]; i++)
-                sb_printf(&b, "%d,%d,%d,%.6g,%.9g\n", p, s, p < s ? p : s, r->cdf_ms[p][s][i],
-                          r->cdf_frac[p][s][i]);
-    return sb_take(&b);
+                fprintf(f, "%d,%d,%d,%.6g,%.9g\n", p, s, p < s ? p : s, r->cdf_ms[p][s][i],
+                        r->cdf_frac[p][s][i]);
+    return mem_text(&m);
 }
 
 static cJSON *num_or_null(double v)
@@ -615,7 +583,7 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     struct stat sb;
     bool made = stat(dir, &sb) != 0;
     errno = 0;
-    if ((!made && !S_ISDIR(sb.st_mode)) || mkdir_p(dir) != 0 || access(dir, W_OK) != 0) {
+    if ((!made && !S_ISDIR(sb.st_mode)) || exp_fs_mkdir_p(dir) != 0 || access(dir, W_OK) != 0) {
         fprintf(stderr, "mqttsim: --out %s: %s\n", dir,
                 !made && !S_ISDIR(sb.st_mode) ? "exists and is not a directory"
                 : errno ? strerror(errno) : "not a writable directory");
@@ -653,11 +621,17 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     char *json = results_json(cfg, opts, reps, nreps, gs, ng, wall_s);
     char *csv = results_csv(cfg, nreps, gs, ng);
     char *cdf = cdf_csv(reps[0]);
-    int werr = !json || !csv || !cdf || write_atomic(dir, "results.json", json) != 0 ||
-               write_atomic(dir, "results.csv", csv) != 0 ||
-               write_atomic(dir, "latency_cdf.csv", cdf) != 0;
+    char *pjson = exp_strf("%s/results.json", dir), *pcsv = exp_strf("%s/results.csv", dir),
+         *pcdf = exp_strf("%s/latency_cdf.csv", dir);
+    int werr = !json || !csv || !cdf || exp_fs_write_atomic(pjson, json, strlen(json)) != 0 ||
+               exp_fs_write_atomic(pcsv, csv, strlen(csv)) != 0 ||
+               exp_fs_write_atomic(pcdf, cdf, strlen(cdf)) != 0;
+    int werrno = errno;
+    free(pjson);
+    free(pcsv);
+    free(pcdf);
     if (werr)
-        fprintf(stderr, "mqttsim: cannot write results to %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "mqttsim: cannot write results to %s: %s\n", dir, strerror(werrno));
     else
         status = 0;
     if (!opts->quiet) {

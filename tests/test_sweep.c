@@ -15,6 +15,7 @@
 
 #include "experiments/stats.h"
 #include "experiments/sweep.h"
+#include "experiments/sweep_csv.h"
 
 /* A small valid experiment for sweeps that load their points. */
 #define EXPERIMENT                                                                          \

@@ -1,0 +1,151 @@
+/* `mqttsim merge`: joins the output directories of a sharded sweep into one. */
+#include "experiments/sweep_merge.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "experiments/fsutil.h"
+#include "experiments/str.h"
+#include "experiments/sweep.h"
+#include "experiments/sweep_csv.h"
+#include "experiments/sweep_fig.h"
+#include "experiments/sweep_jobs.h"
+
+#define ERRLEN 1024
+
+/* Copies a finished job directory into jobs_dir through a temporary name,
+ * replacing an incomplete one (a directory without results.csv) there; the
+ * caller copies only jobs that jobs_dir lacks. */
+static int copy_job(const char *from, const char *jobs_dir, const char *name)
+{
+    char *tmp = exp_strf("%s/.tmp-%s", jobs_dir, name);
+    char *final = exp_strf("%s/%s", jobs_dir, name);
+    char *final_csv = exp_strf("%s/results.csv", final);
+    exp_fs_rm_tree(tmp);
+    if (!exp_fs_is_file(final_csv)) exp_fs_rm_tree(final);
+    free(final_csv);
+    int rc = mkdir(tmp, 0777);
+    if (rc == 0) rc = exp_fs_copy_files(from, tmp);
+    if (rc == 0) rc = rename(tmp, final);
+    if (rc) exp_fs_rm_tree(tmp);
+    free(tmp);
+    free(final);
+    return rc;
+}
+
+int exp_cmd_merge(char *const *dirs, int n, const char *out_dir)
+{
+    if (n < 1 || !out_dir) {
+        fprintf(stderr, "mqttsim: merge: expected DIR... --out DIR\n");
+        return 2;
+    }
+    char *rec = exp_strf("%s/sweep.json", dirs[0]);
+    char *ref = exp_fs_read(rec, NULL);
+    if (!ref) {
+        fprintf(stderr, "mqttsim: merge: cannot read %s: is %s the output of a sweep?\n", rec, dirs[0]);
+        free(rec);
+        return 2;
+    }
+    int status = 0;
+    for (int i = 1; i < n && status == 0; i++) {
+        char *p = exp_strf("%s/sweep.json", dirs[i]);
+        char *t = exp_fs_read(p, NULL);
+        if (!t) {
+            fprintf(stderr, "mqttsim: merge: cannot read %s: is %s the output of a sweep?\n", p, dirs[i]);
+            status = 2;
+        } else if (!exp_sweep_same(t, ref)) {
+            fprintf(stderr, "mqttsim: merge: %s and %s differ: the directories hold different sweeps\n", rec, p);
+            status = 2;
+        }
+        free(t);
+        free(p);
+    }
+    char err[ERRLEN];
+    exp_sweep *sw = status ? NULL : exp_sweep_parse(ref, rec, dirs[0], false, err, sizeof err);
+    if (!status && !sw) {
+        fprintf(stderr, "mqttsim: merge: %s\n", err);
+        status = 2;
+    }
+    free(rec);
+    if (status) { free(ref); return status; }
+    /* sweep.json is replayed as written (ref); its "name" is already explicit. */
+
+    char *jobs_dir = exp_strf("%s/jobs", out_dir);
+    int lock = -1;
+    if (exp_fs_mkdir_p(jobs_dir) != 0) {
+        fprintf(stderr, "mqttsim: cannot create %s: %s\n", jobs_dir, strerror(errno));
+        status = 2;
+        goto done;
+    }
+    if ((lock = exp_jobs_lock(out_dir)) < 0) {
+        fprintf(stderr, "mqttsim: %s is locked by a running sweep, or cannot be locked\n", out_dir);
+        lock = -1;
+        status = 2;
+        goto done;
+    }
+    char *own = exp_strf("%s/sweep.json", out_dir);
+    char *mine = exp_fs_read(own, NULL);
+    if (mine && !exp_sweep_same(mine, ref)) {
+        fprintf(stderr, "mqttsim: merge: %s holds a different sweep (%s differs from %s/sweep.json)\n", out_dir, own, dirs[0]);
+        status = 2;
+    } else if (!mine && exp_fs_write_atomic(own, ref, strlen(ref)) != 0) {
+        fprintf(stderr, "mqttsim: cannot write %s: %s\n", own, strerror(errno));
+        status = 2;
+    }
+    free(mine);
+    free(own);
+    if (status) goto done;
+    exp_jobs_remove_tmp(jobs_dir);
+
+    size_t missing = 0, copied = 0;
+    for (size_t p = 1; p <= exp_sweep_points(sw); p++) {
+        for (uint32_t r = 0; r < exp_sweep_replications(sw); r++) {
+            if (exp_jobs_done(jobs_dir, p, r)) continue;
+            char *name = exp_jobs_name(p, r);
+            int found = -1;
+            for (int i = 0; i < n && found < 0; i++) {
+                char *src = exp_strf("%s/jobs/%s", dirs[i], name);
+                char *csv = exp_strf("%s/results.csv", src);
+                if (exp_fs_is_file(csv)) found = i;
+                free(csv);
+                if (found >= 0 && copy_job(src, jobs_dir, name) != 0) {
+                    fprintf(stderr, "mqttsim: merge: cannot copy %s into %s\n", src, jobs_dir);
+                    status = 1;
+                }
+                free(src);
+            }
+            if (found >= 0) copied++;
+            else {
+                if (missing < 20) {
+                    char *label = exp_sweep_point_label(sw, p);
+                    fprintf(stderr, "mqttsim: merge: missing job %s: point %zu (%s), replication %u\n",
+                            name, p, label, (unsigned)r);
+                    free(label);
+                }
+                missing++;
+            }
+            free(name);
+        }
+    }
+    size_t incomplete = 0;
+    if (exp_sweep_finish(sw, out_dir, &incomplete)) status = 1;
+    if (missing) {
+        fprintf(stderr, "mqttsim: merge: %zu of %zu jobs are missing; sweep.csv leaves out %zu point(s). "
+                "To run just the missing jobs: mqttsim sweep %s/sweep.json --out %s\n",
+                missing, exp_sweep_points(sw) * exp_sweep_replications(sw), incomplete, out_dir, out_dir);
+        status = 1;
+    } else if (status == 0) {
+        printf("results: %s/sweep.csv (%zu jobs copied)\n", out_dir, copied);
+        if (exp_sweep_draw_figures(sw, out_dir)) status = 1;
+    }
+done:
+    if (lock >= 0) close(lock);
+    free(jobs_dir);
+    free(ref);
+    exp_sweep_free(sw);
+    return status;
+}
