@@ -663,16 +663,37 @@ typedef struct {
 } flow_key;
 
 typedef struct {
-    uint32_t n;            /* messages traced */
+    uint32_t n;            /* messages asked for */
     strbuf *blocks;        /* one per message, [0] for connection setup */
+    size_t capblocks;      /* grown as messages come, so a large n costs nothing */
     flow_key *keys;
     size_t nkeys, capkeys;
     const scenario *sc;
+    bool oom;              /* some text is missing: the trace fails */
 } tracer;
 
+/* The text block of message msg, or NULL beyond the messages asked for (or
+ * when memory ran out, noted in t->oom). */
 static strbuf *trace_block(tracer *t, uint64_t msg)
 {
-    return msg <= t->n ? &t->blocks[msg] : NULL;
+    if (msg > t->n)
+        return NULL;
+    if (msg >= t->capblocks) {
+        size_t cap = t->capblocks ? t->capblocks : 64;
+        while (cap <= msg)
+            cap *= 2;
+        if (cap > (size_t)t->n + 1)
+            cap = (size_t)t->n + 1;
+        strbuf *b = realloc(t->blocks, cap * sizeof *b);
+        if (!b) {
+            t->oom = true;
+            return NULL;
+        }
+        memset(b + t->capblocks, 0, (cap - t->capblocks) * sizeof *b);
+        t->blocks = b;
+        t->capblocks = cap;
+    }
+    return &t->blocks[msg];
 }
 
 static void trace_publish(void *ctx, int64_t now, int client, uint64_t msg, uint8_t qos)
@@ -704,8 +725,10 @@ static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_p
             if (t->nkeys == t->capkeys) {
                 size_t cap = t->capkeys ? t->capkeys * 2 : 64;
                 flow_key *k = realloc(t->keys, cap * sizeof *k);
-                if (!k)
+                if (!k) {
+                    t->oom = true;
                     return;
+                }
                 t->keys = k;
                 t->capkeys = cap;
             }
@@ -772,8 +795,7 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
     tracer t = {.n = messages};
     int status = 1;
     rep_result *r = malloc(sizeof *r);
-    t.blocks = calloc((size_t)messages + 1, sizeof *t.blocks);
-    if (!r || !t.blocks || scenario_build(cfg, 0, &sc) != 0) {
+    if (!r || scenario_build(cfg, 0, &sc) != 0) {
         fprintf(stderr, "mqttsim: out of memory\n");
         goto out;
     }
@@ -784,16 +806,33 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
         fprintf(stderr, "mqttsim: %s\n", err);
         goto out;
     }
-    fprintf(out, "%s: trace of the first %u message%s (seed %llu, replication 0; broker QoS 2 "
-            "method %s)\n\n", cfg->name ? cfg->name : "", messages, messages == 1 ? "" : "s",
-            (unsigned long long)cfg->seed, cfg->qos2_method == MQ_QOS2_A ? "A" : "B");
-    for (uint32_t i = 1; i <= messages; i++)
+    bool oom = t.oom;
+    size_t traced = 0;   /* messages are numbered from 1 as published, up to n */
+    for (size_t i = 1; i < t.capblocks; i++) {
+        oom |= t.blocks[i].oom;
+        if (t.blocks[i].s)
+            traced = i;
+    }
+    if (oom) {
+        fprintf(stderr, "mqttsim: out of memory for the trace text\n");
+        goto out;
+    }
+    char what[96];
+    if (traced == messages)
+        snprintf(what, sizeof what, "the first %zu message%s", traced, traced == 1 ? "" : "s");
+    else
+        snprintf(what, sizeof what, "all %zu message%s published, fewer than the %u asked for", traced,
+                 traced == 1 ? "" : "s", messages);
+    fprintf(out, "%s: trace of %s (seed %llu, replication 0; broker QoS 2 method %s)\n\n",
+            cfg->name ? cfg->name : "", what, (unsigned long long)cfg->seed,
+            cfg->qos2_method == MQ_QOS2_A ? "A" : "B");
+    for (size_t i = 1; i <= traced; i++)
         if (t.blocks[i].s)
             fprintf(out, "%s\n", t.blocks[i].s);
     status = 0;
 out:
     scenario_free(&sc);
-    for (uint32_t i = 0; t.blocks && i <= messages; i++)
+    for (size_t i = 0; i < t.capblocks; i++)
         free(t.blocks[i].s);
     free(t.blocks);
     free(t.keys);

@@ -237,12 +237,9 @@ static int check_overlap(const exp_sweep *sw, char *err, size_t errlen)
     return rc;
 }
 
-/* Whether two JSON values are equal as values: object members in any order,
- * names compared case-sensitively, arrays in order, numbers exactly. Not
- * cJSON_Compare, which takes numbers within a relative DBL_EPSILON as equal
- * and so would call the seeds 9007199254740990 and ...991 one sweep. A NULL is
- * equal to nothing. Cost: O(size x object width). */
-static bool json_equal(const cJSON *a, const cJSON *b)
+/* Not cJSON_Compare, which takes numbers within a relative DBL_EPSILON as
+ * equal and so would call the seeds 9007199254740990 and ...991 one sweep. */
+bool exp_sweep_json_equal(const cJSON *a, const cJSON *b)
 {
     if (!a || !b || (a->type & 0xff) != (b->type & 0xff)) return false;
     if (cJSON_IsNumber(a)) return a->valuedouble == b->valuedouble;
@@ -250,15 +247,15 @@ static bool json_equal(const cJSON *a, const cJSON *b)
     if (cJSON_IsArray(a)) {
         const cJSON *x = a->child, *y = b->child;
         for (; x && y; x = x->next, y = y->next)
-            if (!json_equal(x, y)) return false;
+            if (!exp_sweep_json_equal(x, y)) return false;
         return !x && !y;
     }
     if (cJSON_IsObject(a)) {
         /* Both ways round, so that a repeated name cannot hide a difference. */
         for (const cJSON *x = a->child; x; x = x->next)
-            if (!json_equal(x, cJSON_GetObjectItemCaseSensitive(b, x->string))) return false;
+            if (!exp_sweep_json_equal(x, cJSON_GetObjectItemCaseSensitive(b, x->string))) return false;
         for (const cJSON *y = b->child; y; y = y->next)
-            if (!json_equal(y, cJSON_GetObjectItemCaseSensitive(a, y->string))) return false;
+            if (!exp_sweep_json_equal(y, cJSON_GetObjectItemCaseSensitive(a, y->string))) return false;
         return true;
     }
     return true;   /* null, true, false: the type is the value */
@@ -268,7 +265,7 @@ static bool json_equal(const cJSON *a, const cJSON *b)
 static bool json_text_equals(const char *text, const cJSON *want)
 {
     cJSON *v = cJSON_Parse(text);
-    bool eq = json_equal(v, want);
+    bool eq = exp_sweep_json_equal(v, want);
     cJSON_Delete(v);
     return eq;
 }
@@ -281,7 +278,7 @@ static bool same_vary(const cJSON *a, const cJSON *b)
     const cJSON *x = a->child, *y = b->child;
     for (; x && y; x = x->next, y = y->next) {
         char *nx = norm_path(x->string), *ny = norm_path(y->string);
-        bool eq = !strcmp(nx, ny) && json_equal(x, y);
+        bool eq = !strcmp(nx, ny) && exp_sweep_json_equal(x, y);
         free(nx);
         free(ny);
         if (!eq) return false;
@@ -300,7 +297,7 @@ bool exp_sweep_same(const char *a_text, const char *b_text)
         cJSON_DeleteItemFromObjectCaseSensitive(b, "figures");
         cJSON *va = cJSON_DetachItemFromObjectCaseSensitive(a, "vary");
         cJSON *vb = cJSON_DetachItemFromObjectCaseSensitive(b, "vary");
-        same = same_vary(va, vb) && json_equal(a, b);
+        same = same_vary(va, vb) && exp_sweep_json_equal(a, b);
         cJSON_Delete(va);
         cJSON_Delete(vb);
     }
@@ -309,6 +306,10 @@ bool exp_sweep_same(const char *a_text, const char *b_text)
     return same;
 }
 
+/* Reads "vary" into the grid: keys in order, each with its values as compact
+ * JSON. A key that is not a config key (with validate), an empty or repeated
+ * value list entry, or overlapping keys are errors. Cost: O(values^2) JSON
+ * comparisons per key, to find a value given twice. */
 static int parse_vary(exp_sweep *sw, const cJSON *vary, bool validate, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(vary) || !vary->child)
@@ -337,7 +338,17 @@ static int parse_vary(exp_sweep *sw, const cJSON *vary, bool validate, char *err
         if (!sw->vals[k]) abort();
         size_t v = 0;
         for (const cJSON *x = e->child; x; x = x->next) {
+            /* Two equal values would make two points that run the same
+             * jobs, and a sweep.csv with two rows for one point. */
+            size_t w = 0;
+            for (const cJSON *y = e->child; y != x && !exp_sweep_json_equal(x, y); y = y->next) w++;
             char *s = cJSON_PrintUnformatted(x);
+            if (w < v) {
+                exp_errf(err, errlen, "%s: vary.%s: value %s appears twice (values %zu and %zu); "
+                         "expected different values", sw->origin, key, s, w + 1, v + 1);
+                cJSON_free(s);
+                return -1;
+            }
             sw->vals[k][v++] = exp_strdup(s);
             cJSON_free(s);
         }

@@ -8,6 +8,8 @@
 
 #include "experiments/config.h"
 
+struct cJSON;
+
 /* `mqttsim check SWEEP`: validates a sweep file (its base experiment and every
  * vary path and value) without running it. Returns the exit status (0 or 2). */
 int exp_cmd_check_sweep(const char *path);
@@ -69,6 +71,11 @@ int exp_sweep_load_point(const exp_sweep *sw, size_t p, exp_config *cfg, char *e
  * left out: it changes no job and no result file, only what is drawn.
  * Unparsable text is never the same sweep. Cost: parses both texts once. */
 bool exp_sweep_same(const char *a_text, const char *b_text);
+
+/* Whether two JSON values are equal as values: object members in any order,
+ * names compared case-sensitively, arrays in order, numbers exactly. A NULL
+ * is equal to nothing. Cost: O(size x object width). */
+bool exp_sweep_json_equal(const struct cJSON *a, const struct cJSON *b);
 
 /* The shard (1..shard_n) that runs point p: fixed slices of the grid, dealt
  * round-robin so that neighbouring points (often of similar cost) spread out. */

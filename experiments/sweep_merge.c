@@ -17,17 +17,15 @@
 
 #define ERRLEN 1024
 
-/* Copies a finished job directory into jobs_dir through a temporary name,
- * replacing an incomplete one (a directory without results.csv) there; the
- * caller copies only jobs that jobs_dir lacks. */
+/* Copies the job directory from into jobs_dir/name through a temporary
+ * name, so that a copy cut short is never taken for a job. The caller copies
+ * only jobs that jobs_dir lacks. Returns 0 or -1. */
 static int copy_job(const char *from, const char *jobs_dir, const char *name)
 {
     char *tmp = exp_strf("%s/.tmp-%s", jobs_dir, name);
     char *final = exp_strf("%s/%s", jobs_dir, name);
-    char *final_csv = exp_strf("%s/results.csv", final);
     exp_fs_rm_tree(tmp);
-    if (!exp_fs_is_file(final_csv)) exp_fs_rm_tree(final);
-    free(final_csv);
+    exp_fs_rm_tree(final);
     int rc = mkdir(tmp, 0777);
     if (rc == 0) rc = exp_fs_copy_files(from, tmp);
     if (rc == 0) rc = rename(tmp, final);
@@ -75,15 +73,13 @@ int exp_cmd_merge(char *const *dirs, int n, const char *out_dir)
     /* sweep.json is replayed as written (ref); its "name" is already explicit. */
 
     char *jobs_dir = exp_strf("%s/jobs", out_dir);
-    int lock = -1;
-    if (exp_fs_mkdir_p(jobs_dir) != 0) {
-        fprintf(stderr, "mqttsim: cannot create %s: %s\n", jobs_dir, strerror(errno));
+    int lock = exp_jobs_claim(out_dir);
+    if (lock < 0) {
         status = 2;
         goto done;
     }
-    if ((lock = exp_jobs_lock(out_dir)) < 0) {
-        fprintf(stderr, "mqttsim: %s is locked by a running sweep, or cannot be locked\n", out_dir);
-        lock = -1;
+    if (exp_fs_mkdir_p(jobs_dir) != 0) {
+        fprintf(stderr, "mqttsim: cannot create %s: %s\n", jobs_dir, strerror(errno));
         status = 2;
         goto done;
     }
@@ -101,18 +97,33 @@ int exp_cmd_merge(char *const *dirs, int n, const char *out_dir)
     if (status) goto done;
     exp_jobs_remove_tmp(jobs_dir);
 
-    size_t missing = 0, copied = 0;
+    /* Every copy of a job is checked: a damaged one in out_dir is removed (so
+     * that sweep.csv cannot count it), a damaged one in a shard is not copied,
+     * and each is reported. */
+    uint32_t R = exp_sweep_replications(sw);
+    exp_job_state *own_st = calloc(R, sizeof *own_st), *src_st = calloc((size_t)n * R, sizeof *src_st);
+    char **src_jobs = calloc((size_t)n, sizeof *src_jobs);
+    if (!own_st || !src_st || !src_jobs) abort();
+    for (int i = 0; i < n; i++) src_jobs[i] = exp_strf("%s/jobs", dirs[i]);
+    size_t missing = 0, copied = 0, damaged = 0;
     for (size_t p = 1; p <= exp_sweep_points(sw); p++) {
-        for (uint32_t r = 0; r < exp_sweep_replications(sw); r++) {
-            if (exp_jobs_done(jobs_dir, p, r)) continue;
+        exp_jobs_check_point(sw, jobs_dir, p, "merge: ", "; removed", own_st, &damaged);
+        for (int i = 0; i < n; i++)
+            exp_jobs_check_point(sw, src_jobs[i], p, "merge: ", "; not copied", &src_st[(size_t)i * R], &damaged);
+        for (uint32_t r = 0; r < R; r++) {
+            if (own_st[r] == EXP_JOB_DONE) continue;
             char *name = exp_jobs_name(p, r);
+            if (own_st[r] == EXP_JOB_DAMAGED) {
+                char *own_job = exp_strf("%s/%s", jobs_dir, name);
+                exp_fs_rm_tree(own_job);
+                free(own_job);
+            }
             int found = -1;
             for (int i = 0; i < n && found < 0; i++) {
-                char *src = exp_strf("%s/jobs/%s", dirs[i], name);
-                char *csv = exp_strf("%s/results.csv", src);
-                if (exp_fs_is_file(csv)) found = i;
-                free(csv);
-                if (found >= 0 && copy_job(src, jobs_dir, name) != 0) {
+                if (src_st[(size_t)i * R + r] != EXP_JOB_DONE) continue;
+                found = i;
+                char *src = exp_strf("%s/%s", src_jobs[i], name);
+                if (copy_job(src, jobs_dir, name) != 0) {
                     fprintf(stderr, "mqttsim: merge: cannot copy %s into %s\n", src, jobs_dir);
                     status = 1;
                 }
@@ -121,16 +132,20 @@ int exp_cmd_merge(char *const *dirs, int n, const char *out_dir)
             if (found >= 0) copied++;
             else {
                 if (missing < 20) {
-                    char *label = exp_sweep_point_label(sw, p);
-                    fprintf(stderr, "mqttsim: merge: missing job %s: point %zu (%s), replication %u\n",
-                            name, p, label, (unsigned)r);
-                    free(label);
+                    char *head = exp_strf("merge: missing job %s", name);
+                    exp_jobs_report(sw, p, r, head, "");
+                    free(head);
                 }
                 missing++;
             }
             free(name);
         }
     }
+    for (int i = 0; i < n; i++) free(src_jobs[i]);
+    free(src_jobs);
+    free(src_st);
+    free(own_st);
+    if (damaged > 20) fprintf(stderr, "mqttsim: merge: %zu damaged jobs in all (20 listed)\n", damaged);
     size_t incomplete = 0;
     if (exp_sweep_finish(sw, out_dir, &incomplete)) status = 1;
     if (missing) {

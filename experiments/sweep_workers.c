@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -57,10 +60,18 @@ typedef struct {
 
 /* The child: runs job (p, r) into tmp with its stderr in tmp/stderr.log and
  * renames tmp to final when complete; exits with the run's status (2 when the
- * point's config no longer loads). mask: the signal mask to restore. */
+ * point's config no longer loads). mask: the signal mask to restore; parent:
+ * the sweep's pid. A worker dies with the sweep: once it is gone, nobody
+ * would reap the job, and a resumed sweep must find no worker still renaming
+ * job directories (see exp_jobs_claim). */
 static void run_child(const exp_sweep *sw, size_t p, uint32_t r, const char *tmp, const char *final,
-                      const sigset_t *mask)
+                      const sigset_t *mask, pid_t parent)
 {
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    /* The parent may have died before the request above: then it never fires. */
+    if (getppid() != parent) _exit(1);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
@@ -109,10 +120,10 @@ static int start_job(const exp_sweep *sw, const char *jobs_dir, size_t p, uint32
     char *final = exp_strf("%s/%s", jobs_dir, name);
     free(name);
     exp_fs_rm_tree(tmp);
-    /* A directory at final without results.csv is an incomplete job (its
-     * results.csv deleted by hand, say): the rename onto it would fail on
-     * every run. The caller runs only such jobs; a complete one is kept. */
-    if (!exp_jobs_done(jobs_dir, p, r)) exp_fs_rm_tree(final);
+    /* The caller runs only jobs that are missing or damaged (a results.csv
+     * deleted by hand, say): a directory at final would make the rename onto
+     * it fail on every run. */
+    exp_fs_rm_tree(final);
     if (mkdir(tmp, 0777) != 0) {
         fprintf(stderr, "mqttsim: cannot create %s: %s\n", tmp, strerror(errno));
         free(tmp);
@@ -127,8 +138,8 @@ static int start_job(const exp_sweep *sw, const char *jobs_dir, size_t p, uint32
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     sigprocmask(SIG_BLOCK, &block, &prev);
-    pid_t pid = fork();
-    if (pid == 0) run_child(sw, p, r, tmp, final, &prev);
+    pid_t parent = getpid(), pid = fork();
+    if (pid == 0) run_child(sw, p, r, tmp, final, &prev, parent);
     sigprocmask(SIG_SETMASK, &prev, NULL);
     free(final);
     if (pid < 0) {
@@ -171,12 +182,14 @@ static int record_sweep(const exp_sweep *sw, const char *path, const char *out_d
 
 static void report_failure(const exp_sweep *sw, const running_job *j, int st)
 {
-    char *label = exp_sweep_point_label(sw, j->p);
-    char why[64];
-    if (WIFEXITED(st)) snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(st));
-    else snprintf(why, sizeof why, "killed by signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    fprintf(stderr, "mqttsim: job p%04zu-r%02u failed (%s): point %zu (%s), replication %u\n",
-            j->p, (unsigned)j->r, why, j->p, label, (unsigned)j->r);
+    char head[128];
+    if (WIFEXITED(st))
+        snprintf(head, sizeof head, "job p%04zu-r%02u failed (exit status %d)", j->p, (unsigned)j->r,
+                 WEXITSTATUS(st));
+    else
+        snprintf(head, sizeof head, "job p%04zu-r%02u failed (killed by signal %d)", j->p, (unsigned)j->r,
+                 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    exp_jobs_report(sw, j->p, j->r, head, "");
     char *log = exp_strf("%s/stderr.log", j->tmp);
     char *text = exp_fs_read(log, NULL);
     if (text && *text) {
@@ -185,7 +198,6 @@ static void report_failure(const exp_sweep *sw, const running_job *j, int st)
     }
     free(text);
     free(log);
-    free(label);
 }
 
 int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, int shard_n)
@@ -206,15 +218,7 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
     int status = 0, lock = -1;
     running_job *run = NULL;
     size_t *todo = NULL;
-    if (exp_fs_mkdir_p(out) != 0) {
-        fprintf(stderr, "mqttsim: cannot create %s: %s\n", out, strerror(errno));
-        status = 2;
-        goto done;
-    }
-    if ((lock = exp_jobs_lock(out)) < 0) {
-        fprintf(stderr, lock == -2 ? "mqttsim: another sweep is writing to %s\n"
-                                   : "mqttsim: cannot lock %s\n", out);
-        lock = -1;
+    if ((lock = exp_jobs_claim(out)) < 0) {
         status = 2;
         goto done;
     }
@@ -226,22 +230,27 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
     }
     exp_jobs_remove_tmp(jobs_dir);
 
-    /* The job list: in grid order, this shard's points only, finished jobs skipped. */
+    /* The job list: in grid order, this shard's points only, finished jobs
+     * skipped. A job whose files are not complete and consistent runs again. */
     uint32_t R = exp_sweep_replications(sw);
-    size_t total = 0, skipped = 0, n_todo = 0, pts_total = 0;
+    size_t total = 0, skipped = 0, n_todo = 0, pts_total = 0, damaged = 0;
     todo = malloc(exp_sweep_points(sw) * R * sizeof *todo);
     size_t *left_in_point = calloc(exp_sweep_points(sw) + 1, sizeof *left_in_point);
-    if (!todo || !left_in_point) abort();
+    exp_job_state *state = calloc(R, sizeof *state);
+    if (!todo || !left_in_point || !state) abort();
     for (size_t p = 1; p <= exp_sweep_points(sw); p++) {
         if (shard_n > 0 && exp_sweep_shard_of(p, shard_n) != shard_i) continue;
         pts_total++;
+        exp_jobs_check_point(sw, jobs_dir, p, "", "; running it again", state, &damaged);
         for (uint32_t r = 0; r < R; r++) {
             total++;
-            if (exp_jobs_done(jobs_dir, p, r)) { skipped++; continue; }
+            if (state[r] == EXP_JOB_DONE) { skipped++; continue; }
             todo[n_todo++] = p * R + r;   /* decoded below */
             left_in_point[p]++;
         }
     }
+    free(state);
+    if (damaged > 20) fprintf(stderr, "mqttsim: %zu damaged jobs in all (20 listed), each run again\n", damaged);
     size_t pts_done = 0;
     for (size_t p = 1; p <= exp_sweep_points(sw); p++)
         if (!(shard_n > 0 && exp_sweep_shard_of(p, shard_n) != shard_i) && left_in_point[p] == 0) pts_done++;
@@ -268,6 +277,8 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
 
     bool tty = isatty(2);
     double t0 = now_s(), last_draw = -1;
+    exp_progress pr;
+    exp_progress_start(&pr, t0, total, skipped, pts_total, pts_done, n_todo);
     size_t next = 0, n_running = 0, ran = 0, failed = 0;
     bool killed = false;
     for (;;) {
@@ -277,7 +288,11 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
             next++;
             size_t slot = 0;
             while (run[slot].pid) slot++;
-            if (start_job(sw, jobs_dir, p, r, &run[slot]) != 0) { failed++; continue; }
+            if (start_job(sw, jobs_dir, p, r, &run[slot]) != 0) {
+                failed++;
+                exp_progress_job(&pr, now_s(), false);
+                continue;
+            }
             n_running++;
         }
         if (n_running == 0) break;
@@ -310,9 +325,7 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
                 failed++;
             }
             if (ok) ran++;
-            if (!stopped) {
-                if (--left_in_point[j->p] == 0) pts_done++;
-            }
+            if (!stopped) exp_progress_job(&pr, now_s(), --left_in_point[j->p] == 0);
             exp_fs_rm_tree(j->tmp);   /* a failed or killed job's leftovers; gone after a rename */
             free(j->tmp);
             memset(j, 0, sizeof *j);
@@ -320,13 +333,12 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
         }
         double t = now_s();
         if (tty && (t - last_draw >= 0.2 || n_running == 0)) {
-            exp_progress_draw(stderr, skipped + ran + failed, total, pts_done, pts_total, t - t0, ran + failed,
-                          n_todo - (ran + failed));
+            exp_progress_draw(stderr, &pr, t);
             last_draw = t;
         }
     }
     if (tty) {
-        exp_progress_draw(stderr, skipped + ran + failed, total, pts_done, pts_total, now_s() - t0, ran + failed, 0);
+        exp_progress_draw(stderr, &pr, now_s());
         fputc('\n', stderr);
     }
     sigaction(SIGINT, &old_int, NULL);

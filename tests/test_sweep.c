@@ -162,6 +162,11 @@ static void bad_sweeps_are_named(void **state)
     expect_error("{\"experiment\": {},\n \"vary\": {\"a\": [1],}}", false, "dir/my-sweep.json:2", "JSON");
     expect_error("{\"base\": \"no-such-base.json\", \"vary\": {\"link.loss.p\": [0]}}", true,
                  "base experiment", "no-such-base.json");
+    /* A value given twice would make two points of one: equal as JSON values. */
+    expect_error("{\"experiment\": {}, \"vary\": {\"a\": [1], \"b\": [0.1, 0.2, 0.10]}}", false,
+                 "dir/my-sweep.json: vary.b: value 0.1 ", "appears twice (values 1 and 3)");
+    expect_error("{\"experiment\": {}, \"vary\": {\"l\": [{\"m\": \"x\", \"p\": 1}, {\"p\": 1, \"m\": \"x\"}]}}",
+                 false, "vary.l: value {\"p\":1,\"m\":\"x\"}", "(values 1 and 2)");
 }
 
 /* Two keys setting one config key would label sweep.csv rows with values that

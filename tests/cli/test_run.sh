@@ -107,6 +107,18 @@ t_trace_marks_lost_packets_and_resends() {
   expect_eq "$(grep -c 'delivers it' trace.txt)" 5
 }
 
+# Asked for more messages than the run publishes (10 in 1 s at 10 Hz), the
+# trace says how many it shows instead of claiming the number asked for.
+t_trace_counts_the_messages_it_shows() {
+  lossless_qos2 A 0
+  "$MQTTSIM" trace q2.json --messages 1000000 > trace.txt
+  expect_eq "$?" 0
+  expect_contains "$(head -1 trace.txt)" "q2: trace of all 10 messages published, fewer than the 1000000 asked for"
+  expect_eq "$(grep -c '^message ' trace.txt)" 10
+  "$MQTTSIM" trace q2.json --messages 10 > trace.txt
+  expect_contains "$(head -1 trace.txt)" "q2: trace of the first 10 messages"
+}
+
 # A bad --out is found before the run, not after it: exit 2, nothing written.
 t_unusable_out_exits_2_at_once() {
   touch afile
