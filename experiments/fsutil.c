@@ -1,4 +1,4 @@
-/* File helpers for result files and job directories: mkdir -p, whole-file reads, atomic writes, copies, removal. */
+/* File helpers for result files and job directories: mkdir -p, whole-file reads, all-or-nothing writes, copies, removal. */
 #include "experiments/fsutil.h"
 
 #include <dirent.h>
@@ -68,30 +68,66 @@ char *exp_fs_read(const char *path, size_t *len_out)
     return buf;
 }
 
-/* The temporary name for path: ".NAME.tmp.PID" beside it. */
-static char *tmp_name(const char *path)
+/* Writes len bytes to the new file path. Returns 0 or -1 (errno set). */
+static int write_file(const char *path, const char *data, size_t len)
 {
-    const char *slash = strrchr(path, '/');
-    int dirlen = slash ? (int)(slash - path + 1) : 0;
-    return exp_strf("%.*s.%s.tmp.%ld", dirlen, path, path + dirlen, (long)getpid());
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t put = fwrite(data, 1, len, f);
+    int saved = errno;
+    int closed = fclose(f);
+    if (put != len) {
+        errno = saved;
+        return -1;
+    }
+    return closed == 0 ? 0 : -1;
+}
+
+int exp_fs_write_set(const char *dir, const exp_fs_file *files, size_t n)
+{
+    char **tmp = calloc(n ? n : 1, sizeof *tmp), **dst = calloc(n ? n : 1, sizeof *dst);
+    if (!tmp || !dst) abort();
+    size_t written = 0, moved = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        tmp[i] = exp_strf("%s/.%s.tmp.%ld", dir, files[i].name, (long)getpid());
+        dst[i] = exp_strf("%s/%s", dir, files[i].name);
+    }
+    while (rc == 0 && written < n) {
+        rc = write_file(tmp[written], files[written].data, files[written].len);
+        written++;
+    }
+    while (rc == 0 && moved < n) {
+        rc = rename(tmp[moved], dst[moved]);
+        if (rc == 0) moved++;
+    }
+    int saved = errno;
+    for (size_t i = moved; i < written; i++) unlink(tmp[i]);
+    if (rc != 0 && moved > 0)
+        for (size_t i = 0; i < n; i++) unlink(dst[i]);
+    for (size_t i = 0; i < n; i++) {
+        free(tmp[i]);
+        free(dst[i]);
+    }
+    free(tmp);
+    free(dst);
+    errno = saved;
+    return rc;
 }
 
 int exp_fs_write_atomic(const char *path, const char *data, size_t len)
 {
-    char *tmp = tmp_name(path);
-    FILE *f = fopen(tmp, "wb");
-    int rc = -1;
-    if (f) {
-        size_t put = fwrite(data, 1, len, f);
-        int saved = errno;
-        int closed = fclose(f);
-        if (put != len) errno = saved;
-        if (put == len && closed == 0 && rename(tmp, path) == 0) rc = 0;
-        saved = errno;
-        if (rc) unlink(tmp);
-        errno = saved;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? exp_strf("%.*s", (int)(slash - path), path) : exp_strdup(".");
+    if (slash == path) {   /* a file in / */
+        free(dir);
+        dir = exp_strdup("");
     }
-    free(tmp);
+    exp_fs_file f = {slash ? slash + 1 : path, data, len};
+    int rc = exp_fs_write_set(dir, &f, 1);
+    int saved = errno;
+    free(dir);
+    errno = saved;
     return rc;
 }
 

@@ -1,4 +1,4 @@
-/* File helpers for result files and job directories: mkdir -p, whole-file reads, atomic writes, copies, removal. */
+/* File helpers for result files and job directories: mkdir -p, whole-file reads, all-or-nothing writes, copies, removal. */
 #ifndef EXP_FSUTIL_H
 #define EXP_FSUTIL_H
 
@@ -20,10 +20,25 @@ bool exp_fs_is_file(const char *path);
  * opened or read; aborts on out of memory. Cost: O(size). */
 char *exp_fs_read(const char *path, size_t *len);
 
-/* Writes len bytes to path through a temporary file in the same directory
- * (".NAME.tmp.PID") and a rename, so a reader never sees half a file and a
- * failed write leaves the old file. Returns 0, or -1 with errno set (the
- * temporary file removed). Cost: O(len). */
+/* One file of a set written by exp_fs_write_set. */
+typedef struct {
+    const char *name;   /* within the directory */
+    const char *data;
+    size_t len;
+} exp_fs_file;
+
+/* Writes the n files into the existing directory dir as one set: each is
+ * written in full to a temporary file beside it (".NAME.tmp.PID") before any
+ * is renamed into place. A failed write (a full disk, a size limit) removes
+ * the temporary files and leaves the set that was there; a rename that fails
+ * after others succeeded removes the whole set, old and new, rather than
+ * leave a mix. Only a crash during the renames (microseconds) can leave part
+ * of the new set beside part of the old. Returns 0, or -1 with errno set.
+ * Cost: O(total size), n renames. */
+int exp_fs_write_set(const char *dir, const exp_fs_file *files, size_t n);
+
+/* Writes len bytes to path as a set of one file (exp_fs_write_set): a reader
+ * never sees half a file, and a failed write leaves the old one. */
 int exp_fs_write_atomic(const char *path, const char *data, size_t len);
 
 /* Copies the regular files of directory from whose names do not start with

@@ -286,6 +286,16 @@ static bool same_vary(const cJSON *a, const cJSON *b)
     return !x && !y;
 }
 
+char *exp_sweep_point_config(const exp_sweep *sw, size_t p)
+{
+    char err[ERRLEN];
+    exp_config cfg;
+    if (exp_sweep_load_point(sw, p, &cfg, err, sizeof err) != 0) return NULL;
+    char *json = exp_strdup(cfg.json);
+    exp_config_free(&cfg);
+    return json;
+}
+
 /* The JSON is compared parsed, not as text (json_equal), except that vary's
  * key order matters. */
 bool exp_sweep_same(const char *a_text, const char *b_text)

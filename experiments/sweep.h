@@ -65,6 +65,12 @@ char *exp_sweep_point_label(const exp_sweep *sw, size_t p);
  * with the loader's message in err. Cost: one config load. */
 int exp_sweep_load_point(const exp_sweep *sw, size_t p, exp_config *cfg, char *err, size_t errlen);
 
+/* The resolved config of point p as JSON text (what its jobs' results.json
+ * hold as "config"), malloc'd; NULL when it does not load, which cannot
+ * happen to a sweep parsed with validate, nor to a recorded sweep.json
+ * (its base is inlined). Cost: one config load. */
+char *exp_sweep_point_config(const exp_sweep *sw, size_t p);
+
 /* Whether two resolved sweeps (sweep.json texts) run the same jobs, so that
  * the job results of one belong to the other: equal as JSON values, with
  * vary's keys in the same order (the order numbers the points). "figures" is

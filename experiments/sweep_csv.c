@@ -22,11 +22,18 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 
-typedef struct { long pub, sub; } qos_pair;
+/* One QoS pair of a point, its replications folded in as they are read:
+ * per metric column of the header, the running mean and variance. */
+typedef struct {
+    long pub, sub;
+    char *qos;           /* the first non-empty qos cell, in replication order */
+    uint32_t last_rep;   /* the replication that last added a row, + 1 */
+    exp_rstat *m;        /* one per header column (only metric columns used) */
+} point_pair;
 
 static int pair_cmp(const void *a, const void *b)
 {
-    const qos_pair *x = a, *y = b;
+    const point_pair *x = a, *y = b;
     if (x->pub != y->pub) return x->pub < y->pub ? -1 : 1;
     if (x->sub != y->sub) return x->sub < y->sub ? -1 : 1;
     return 0;
@@ -50,47 +57,67 @@ static bool has_ci(const exp_csv_row *head, const char *metric)
     return yes;
 }
 
-static void write_point(const exp_sweep *sw, size_t p, const exp_csv_table *reps, const exp_csv_row *head, FILE *out)
+/* The pairs of one point, as replications are folded in. */
+typedef struct {
+    size_t n, cap;
+    point_pair *v;
+} pair_set;
+
+static void pairs_free(pair_set *ps)
 {
-    uint32_t R = exp_sweep_replications(sw);
-    /* The QoS pairs present in any replication, in (pub_qos, sub_qos) order. */
-    size_t n_pairs = 0, cap = 0;
-    qos_pair *pairs = NULL;
-    for (uint32_t r = 0; r < R; r++) {
-        long cp = exp_csv_col(&reps[r].head, "pub_qos"), cs = exp_csv_col(&reps[r].head, "sub_qos");
-        for (size_t i = 0; cp >= 0 && cs >= 0 && i < reps[r].n_rows; i++) {
-            const exp_csv_row *row = &reps[r].rows[i];
-            if ((size_t)cp >= row->n || (size_t)cs >= row->n) continue;
-            qos_pair q = {strtol(row->f[cp], NULL, 10), strtol(row->f[cs], NULL, 10)};
-            size_t j = 0;
-            while (j < n_pairs && pair_cmp(&pairs[j], &q)) j++;
-            if (j < n_pairs) continue;
-            if (n_pairs == cap) {
-                cap = cap ? 2 * cap : 8;
-                pairs = realloc(pairs, cap * sizeof *pairs);
-                if (!pairs) abort();
+    for (size_t i = 0; i < ps->n; i++) {
+        free(ps->v[i].qos);
+        free(ps->v[i].m);
+    }
+    free(ps->v);
+    *ps = (pair_set){0};
+}
+
+/* Folds replication r's results.csv (rep) into the point's pairs: for each
+ * pair its first row in rep, for each metric column of head its number, when
+ * the cell holds one. Cost: O(rows x (pairs + columns x columns)). */
+static void fold_rep(pair_set *ps, const exp_csv_table *rep, uint32_t r, const exp_csv_row *head)
+{
+    long cp = exp_csv_col(&rep->head, "pub_qos"), cs = exp_csv_col(&rep->head, "sub_qos");
+    long cq = exp_csv_col(&rep->head, "qos");
+    for (size_t i = 0; i < rep->n_rows; i++) {
+        const exp_csv_row *row = &rep->rows[i];
+        if ((size_t)cp >= row->n || (size_t)cs >= row->n) continue;
+        point_pair key = {.pub = strtol(row->f[cp], NULL, 10), .sub = strtol(row->f[cs], NULL, 10)};
+        size_t j = 0;
+        while (j < ps->n && pair_cmp(&ps->v[j], &key)) j++;
+        if (j == ps->n) {
+            if (ps->n == ps->cap) {
+                ps->cap = ps->cap ? 2 * ps->cap : 8;
+                ps->v = realloc(ps->v, ps->cap * sizeof *ps->v);
+                if (!ps->v) abort();
             }
-            pairs[n_pairs++] = q;
+            key.m = calloc(head->n ? head->n : 1, sizeof *key.m);
+            if (!key.m) abort();
+            ps->v[ps->n++] = key;
+        }
+        point_pair *pp = &ps->v[j];
+        if (pp->last_rep == r + 1) continue;   /* a second row of the pair: the first counts */
+        pp->last_rep = r + 1;
+        if (!pp->qos && cq >= 0 && (size_t)cq < row->n && *row->f[cq]) pp->qos = exp_strdup(row->f[cq]);
+        for (size_t m = 0; m < head->n; m++) {
+            if (!is_metric(head->f[m])) continue;
+            long c = exp_csv_col(&rep->head, head->f[m]);
+            if (c < 0 || (size_t)c >= row->n) continue;
+            const char *cell = row->f[c];
+            char *end;
+            double v = strtod(cell, &end);
+            if (end != cell && *end == '\0' && !isnan(v)) exp_rstat_add(&pp->m[m], v);
         }
     }
-    qsort(pairs, n_pairs, sizeof *pairs, pair_cmp);
+}
 
-    const exp_csv_row **rowof = calloc(R, sizeof *rowof);
-    double *x = calloc(R, sizeof *x);
-    if (!rowof || !x) abort();
-    for (size_t q = 0; q < n_pairs; q++) {
-        for (uint32_t r = 0; r < R; r++) {
-            rowof[r] = NULL;
-            long cp = exp_csv_col(&reps[r].head, "pub_qos"), cs = exp_csv_col(&reps[r].head, "sub_qos");
-            for (size_t i = 0; cp >= 0 && cs >= 0 && i < reps[r].n_rows; i++) {
-                const exp_csv_row *row = &reps[r].rows[i];
-                if ((size_t)cp < row->n && (size_t)cs < row->n &&
-                    strtol(row->f[cp], NULL, 10) == pairs[q].pub && strtol(row->f[cs], NULL, 10) == pairs[q].sub) {
-                    rowof[r] = row;
-                    break;
-                }
-            }
-        }
+/* Writes point p's rows: one per pair, in (pub_qos, sub_qos) order. */
+static void write_point(const exp_sweep *sw, size_t p, pair_set *ps, const exp_csv_row *head, FILE *out)
+{
+    qsort(ps->v, ps->n, sizeof *ps->v, pair_cmp);
+    for (size_t q = 0; q < ps->n; q++) {
+        const point_pair *pp = &ps->v[q];
         for (size_t k = 0; k < exp_sweep_keys(sw); k++) {
             const char *v = exp_sweep_value(sw, p, k);
             cJSON *j = cJSON_Parse(v);
@@ -98,34 +125,19 @@ static void write_point(const exp_sweep *sw, size_t p, const exp_csv_table *reps
             cJSON_Delete(j);
             fputc(',', out);
         }
-        const char *qos = "";
-        for (uint32_t r = 0; r < R && !*qos; r++) {
-            long c = exp_csv_col(&reps[r].head, "qos");
-            if (rowof[r] && c >= 0 && (size_t)c < rowof[r]->n) qos = rowof[r]->f[c];
-        }
-        fprintf(out, "%u,%ld,%ld,", (unsigned)R, pairs[q].pub, pairs[q].sub);
-        exp_csv_put_cell(out, qos);
+        fprintf(out, "%u,%ld,%ld,", (unsigned)exp_sweep_replications(sw), pp->pub, pp->sub);
+        exp_csv_put_cell(out, pp->qos ? pp->qos : "");
         /* pass 0: means; pass 1: intervals of the metrics that carry one. */
         for (int pass = 0; pass < 2; pass++) {
             for (size_t m = 0; m < head->n; m++) {
                 const char *name = head->f[m];
                 if (!is_metric(name) || (pass == 1 && !has_ci(head, name))) continue;
-                size_t n = 0;
-                for (uint32_t r = 0; r < R; r++) {
-                    long c = exp_csv_col(&reps[r].head, name);
-                    if (!rowof[r] || c < 0 || (size_t)c >= rowof[r]->n) continue;
-                    const char *cell = rowof[r]->f[c];
-                    char *end;
-                    double v = strtod(cell, &end);
-                    if (end != cell && *end == '\0' && !isnan(v)) x[n++] = v;
-                }
                 double mean = NAN, lo = NAN, hi = NAN;
-                exp_ci95(x, n, &mean, &lo, &hi);
+                exp_rstat_ci95(&pp->m[m], &mean, &lo, &hi);
+                fputc(',', out);
                 if (pass == 0) {
-                    fputc(',', out);
                     exp_csv_put_num(out, mean);
                 } else {
-                    fputc(',', out);
                     exp_csv_put_num(out, lo);
                     fputc(',', out);
                     exp_csv_put_num(out, hi);
@@ -134,9 +146,6 @@ static void write_point(const exp_sweep *sw, size_t p, const exp_csv_table *reps
         }
         fputc('\n', out);
     }
-    free(x);
-    free(rowof);
-    free(pairs);
 }
 
 /* The header line of sweep.csv: the vary keys, the identifying columns, then
@@ -161,35 +170,41 @@ int exp_sweep_write_csv(const exp_sweep *sw, const char *jobs_dir, FILE *out,
                         size_t *incomplete, char *err, size_t errlen)
 {
     uint32_t R = exp_sweep_replications(sw);
-    exp_csv_table *reps = calloc(R, sizeof *reps);
-    if (!reps) abort();
     exp_csv_table cols = {0};   /* its head: the column set, from the first complete point */
     exp_csv_row *head = &cols.head;
     size_t missing = 0;
     int rc = 0;
+    bool header = false;
     for (size_t p = 1; p <= exp_sweep_points(sw) && rc == 0; p++) {
         uint32_t r = 0;
         while (r < R && exp_jobs_done(jobs_dir, p, r)) r++;
         if (r < R) { missing++; continue; }
+        /* One replication's table at a time, folded into the pairs. */
+        pair_set ps = {0};
         for (r = 0; r < R && rc == 0; r++) {
             char *f = exp_jobs_path(jobs_dir, p, r, "results.csv");
-            if (exp_csv_read(f, &reps[r]) != 0 || exp_csv_col(&reps[r].head, "pub_qos") < 0 ||
-                exp_csv_col(&reps[r].head, "sub_qos") < 0)
+            exp_csv_table rep;
+            if (exp_csv_read(f, &rep) != 0 || exp_csv_col(&rep.head, "pub_qos") < 0 ||
+                exp_csv_col(&rep.head, "sub_qos") < 0)
                 rc = exp_errf(err, errlen, "%s: cannot read, or lacks the pub_qos and sub_qos columns", f);
+            if (rc == 0 && head->n == 0) {
+                head->f = calloc(rep.head.n, sizeof *head->f);
+                if (!head->f) abort();
+                for (size_t i = 0; i < rep.head.n; i++) head->f[head->n++] = exp_strdup(rep.head.f[i]);
+            }
+            if (rc == 0) fold_rep(&ps, &rep, r, head);
+            exp_csv_table_free(&rep);
             free(f);
         }
-        if (rc == 0 && head->n == 0) {
-            head->f = calloc(reps[0].head.n, sizeof *head->f);
-            if (!head->f) abort();
-            for (size_t i = 0; i < reps[0].head.n; i++) head->f[head->n++] = exp_strdup(reps[0].head.f[i]);
+        if (rc == 0 && !header) {
             put_header(sw, head, out);
+            header = true;
         }
-        if (rc == 0) write_point(sw, p, reps, head, out);
-        for (r = 0; r < R; r++) exp_csv_table_free(&reps[r]);
+        if (rc == 0) write_point(sw, p, &ps, head, out);
+        pairs_free(&ps);
     }
-    if (rc == 0 && head->n == 0) put_header(sw, head, out);
+    if (rc == 0 && !header) put_header(sw, head, out);
     exp_csv_table_free(&cols);
-    free(reps);
     if (incomplete) *incomplete = missing;
     return rc;
 }

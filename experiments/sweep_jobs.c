@@ -243,18 +243,13 @@ void exp_jobs_report(const exp_sweep *sw, size_t p, uint32_t r, const char *head
     free(label);
 }
 
-void exp_jobs_check_point(const exp_sweep *sw, const char *jobs_dir, size_t p, const char *prefix,
-                          const char *tail, exp_job_state *state, size_t *reported)
+void exp_jobs_check_point(const exp_sweep *sw, const char *jobs_dir, size_t p,
+                          const char *config_json, const char *prefix, const char *tail,
+                          exp_job_state *state, size_t *reported)
 {
-    char err[1024];
-    exp_config cfg;
-    /* The sweep loaded every point when it was parsed (or merge's sweep.json
-     * inlines its base), so this load succeeds; were it to fail, the jobs are
-     * checked without their config. */
-    bool loaded = exp_sweep_load_point(sw, p, &cfg, err, sizeof err) == 0;
     for (uint32_t r = 0; r < exp_sweep_replications(sw); r++) {
         char why[256];
-        state[r] = exp_jobs_check(jobs_dir, p, r, loaded ? cfg.json : NULL, why, sizeof why);
+        state[r] = exp_jobs_check(jobs_dir, p, r, config_json, why, sizeof why);
         if (state[r] != EXP_JOB_DAMAGED) continue;
         if (*reported < 20) {
             char *name = exp_jobs_name(p, r);
@@ -265,7 +260,6 @@ void exp_jobs_check_point(const exp_sweep *sw, const char *jobs_dir, size_t p, c
         }
         ++*reported;
     }
-    if (loaded) exp_config_free(&cfg);
 }
 
 void exp_jobs_remove_tmp(const char *jobs_dir)

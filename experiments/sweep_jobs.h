@@ -61,12 +61,13 @@ struct exp_sweep;
 void exp_jobs_report(const struct exp_sweep *sw, size_t p, uint32_t r, const char *head, const char *tail);
 
 /* Checks the jobs of point p under jobs_dir (exp_jobs_check) against the
- * point's config, storing each replication's state in state[0..R). A damaged
- * job is reported (exp_jobs_report, head "PREFIXjob NAME in jobs_dir is
- * damaged (why)", then tail) while *reported < 20, and *reported counts them
- * all. Cost: one config load, then the checks. */
-void exp_jobs_check_point(const struct exp_sweep *sw, const char *jobs_dir, size_t p, const char *prefix,
-                          const char *tail, exp_job_state *state, size_t *reported);
+ * point's resolved config config_json (exp_sweep_point_config), storing each
+ * replication's state in state[0..R). A damaged job is reported
+ * (exp_jobs_report, head "PREFIXjob NAME in jobs_dir is damaged (why)", then
+ * tail) while *reported < 20, and *reported counts them all. */
+void exp_jobs_check_point(const struct exp_sweep *sw, const char *jobs_dir, size_t p,
+                          const char *config_json, const char *prefix, const char *tail,
+                          exp_job_state *state, size_t *reported);
 
 /* Removes the job directories left half-written (".tmp-*") under jobs_dir by
  * a run that was killed outright. The caller holds OUT's lock. */

@@ -107,9 +107,14 @@ int exp_cmd_merge(char *const *dirs, int n, const char *out_dir)
     for (int i = 0; i < n; i++) src_jobs[i] = exp_strf("%s/jobs", dirs[i]);
     size_t missing = 0, copied = 0, damaged = 0;
     for (size_t p = 1; p <= exp_sweep_points(sw); p++) {
-        exp_jobs_check_point(sw, jobs_dir, p, "merge: ", "; removed", own_st, &damaged);
-        for (int i = 0; i < n; i++)
-            exp_jobs_check_point(sw, src_jobs[i], p, "merge: ", "; not copied", &src_st[(size_t)i * R], &damaged);
+        char *config = exp_sweep_point_config(sw, p);
+        exp_jobs_check_point(sw, jobs_dir, p, config, "merge: ", "; removed", own_st, &damaged);
+        bool all_done = true;
+        for (uint32_t r = 0; r < R; r++) all_done &= own_st[r] == EXP_JOB_DONE;
+        for (int i = 0; i < n && !all_done; i++)
+            exp_jobs_check_point(sw, src_jobs[i], p, config, "merge: ", "; not copied",
+                                 &src_st[(size_t)i * R], &damaged);
+        free(config);
         for (uint32_t r = 0; r < R; r++) {
             if (own_st[r] == EXP_JOB_DONE) continue;
             char *name = exp_jobs_name(p, r);

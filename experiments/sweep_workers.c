@@ -241,7 +241,9 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
     for (size_t p = 1; p <= exp_sweep_points(sw); p++) {
         if (shard_n > 0 && exp_sweep_shard_of(p, shard_n) != shard_i) continue;
         pts_total++;
-        exp_jobs_check_point(sw, jobs_dir, p, "", "; running it again", state, &damaged);
+        char *config = exp_sweep_point_config(sw, p);
+        exp_jobs_check_point(sw, jobs_dir, p, config, "", "; running it again", state, &damaged);
+        free(config);
         for (uint32_t r = 0; r < R; r++) {
             total++;
             if (state[r] == EXP_JOB_DONE) { skipped++; continue; }
