@@ -142,8 +142,11 @@ static bool is_uint(const cJSON *v, double max)
  * `mqttsim sweep OUT/sweep.json --out OUT` resumes from it. The base is kept
  * as written rather than as the loader's resolved config, because that form
  * has the top-level link copied into every client, where a vary of link.* would
- * no longer reach it. Returns NULL when the base file cannot be read or parsed. */
-static char *resolve(const exp_sweep *sw, const cJSON *root)
+ * no longer reach it. An experiment without "name" gets exp_name, the name the
+ * loader gave it (after the base file or the sweep file): inlined, it would
+ * otherwise be named after sweep.json, and its jobs would differ from the
+ * sweep's. Returns NULL when the base file cannot be read or parsed. */
+static char *resolve(const exp_sweep *sw, const cJSON *root, const char *exp_name)
 {
     cJSON *exp = NULL;
     if (sw->exp_text) {
@@ -153,7 +156,12 @@ static char *resolve(const exp_sweep *sw, const cJSON *root)
         if (text) exp = cJSON_Parse(text);
         free(text);
     }
-    if (!exp) return NULL;
+    if (!cJSON_IsObject(exp)) {
+        cJSON_Delete(exp);
+        return NULL;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(exp, "name") && exp_name)
+        cJSON_AddStringToObject(exp, "name", exp_name);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "name", sw->name);
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(root, "seed");
@@ -532,8 +540,9 @@ exp_sweep *exp_sweep_parse(const char *text, const char *origin, const char *bas
             goto out;
         }
         if (!sw->reps_given) sw->reps = cfg.replications ? cfg.replications : 1;
+        sw->resolved = resolve(sw, root, cfg.name);
         exp_config_free(&cfg);
-        if (!(sw->resolved = resolve(sw, root))) {
+        if (!sw->resolved) {
             rc = exp_errf(err, errlen, "%s: cannot read the base experiment %s", origin, sw->base_path);
             goto out;
         }

@@ -244,6 +244,30 @@ t_damaged_jobs_are_rerun_and_refused() {
   expect_eq "$(grep -c '^0,B,' m/sweep.csv)" 0 "(the damaged point is left out of sweep.csv)"
 }
 
+# OUT/sweep.json runs the very jobs of the sweep that wrote it, also when the
+# experiment has no "name" (it is named after its file, and inlined in
+# sweep.json it would be named "sweep"): a resume from it, and a merge, find
+# every job done.
+t_recorded_sweep_runs_the_same_jobs() {
+  base
+  sed -i 's/"name": "tiny", //' base.json
+  echo '{"base": "base.json", "vary": {"link.loss.p": [0, 0.2]}}' > s.json
+  "$MQTTSIM" sweep s.json --shard 1/2 --out a >/dev/null 2>&1
+  "$MQTTSIM" sweep s.json --shard 2/2 --out b >/dev/null 2>&1
+  err=$("$MQTTSIM" merge a b --out m 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(merge: $err)"
+  err=$("$MQTTSIM" sweep m/sweep.json --out m 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(resume from sweep.json: $err)"
+  expect_contains "$err" "(0 run, 4 already done, 0 failed)"
+  expect_eq "$(grep -c '"name":	"base"' m/jobs/p0001-r00/results.json)" 2 "(the experiment's name)"
+  # An inline experiment without a name takes the sweep file's.
+  { printf '{"vary": {"link.loss.p": [0, 0.2]}, "experiment": '; cat base.json; echo '}'; } > inl.json
+  "$MQTTSIM" sweep inl.json --out i >/dev/null 2>&1
+  err=$("$MQTTSIM" sweep i/sweep.json --out i 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(resume of the inline sweep: $err)"
+  expect_contains "$err" "(0 run, 4 already done, 0 failed)"
+}
+
 t_resume_after_sigint() {
   sweep 3000    # jobs long enough to interrupt (~0.3 s each)
   "$MQTTSIM" sweep s.json -j 1 --out part >out.txt 2>err.txt &
