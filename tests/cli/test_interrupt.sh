@@ -4,11 +4,13 @@
 # to an uninterrupted run's, with no false failure.
 . "$(dirname "$0")/lib.sh"
 
-# s.json: 4 points x 2 replications = 8 jobs of about 0.1 s, and ref/, the
-# uninterrupted sweep.
+# s.json: 4 points x 2 replications = 8 jobs of about 0.1 s (shorter under
+# AddressSanitizer, which is slower), and ref/, the uninterrupted sweep.
 setup() {
+  local duration=1000
+  [ -n "${MQTTSIM_ASAN:-}" ] && duration=300
   cat > base.json <<JSON
-{"name": "i", "seed": 5, "replications": 2, "duration_s": 1000, "drain_s": 30,
+{"name": "i", "seed": 5, "replications": 2, "duration_s": $duration, "drain_s": 30,
  "broker": {"retry_interval_ms": 100, "max_retries": -1},
  "link": {"loss": {"model": "bernoulli", "p": 0.1}, "delay": {"dist": "constant", "ms": 5}},
  "clients": [
