@@ -14,6 +14,7 @@
 #include "experiments/keys.h"
 #include "models/codec.h"
 #include "models/topic.h"
+#include "models/utf8.h"
 #include "sim/time.h"
 
 /*

@@ -10,6 +10,8 @@
 #include "experiments/keys.h"
 #include "experiments/run.h"
 #include "experiments/sweep.h"
+#include "experiments/sweep_merge.h"
+#include "experiments/sweep_workers.h"
 
 #define MQTTSIM_VERSION "0.1.0"
 

@@ -3,7 +3,8 @@
 set -eu
 pkgs="build-essential pkg-config libgsl-dev libcjson-dev libcmocka-dev gnuplot-nox"
 case "${1:-}" in
-  test) pkgs="$pkgs parallel" ;;
+  test) pkgs="$pkgs parallel tshark" ;;
+  fuzz) pkgs="$pkgs clang libclang-rt-14-dev llvm" ;;
 esac
 missing=""
 for p in $pkgs; do
