@@ -18,7 +18,7 @@ FUZZ_OBJ := $(FUZZ_SRC:%.c=$(B)/%.o)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
-.PHONY: all deps test-deps fuzz-deps test asan bench fuzz run clean
+.PHONY: all deps test-deps fuzz-deps test asan bench fuzz run docs clean
 all: $(B)/mqttsim
 
 deps:
@@ -72,6 +72,11 @@ fuzz: fuzz-deps
 run: deps
 	@$(MAKE) --no-print-directory $(B)/mqttsim
 	@bash mk/run.sh $(B)
+
+# Regenerates the table of keys in docs/config.md from experiments/keys.c.
+docs:
+	@$(MAKE) --no-print-directory $(B)/mqttsim
+	@bash mk/docs.sh $(B)/mqttsim
 
 clean:
 	rm -rf build build-asan build-fuzz
