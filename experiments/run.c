@@ -31,6 +31,7 @@ typedef struct {
     size_t n;
     char **expanded;         /* topics and filters expanded from {i} patterns */
     size_t n_expanded;
+    mq_net_window *windows;  /* every entry's outage windows, both directions */
 } scenario;
 
 /* Everything one replication measured. */
@@ -61,6 +62,35 @@ static void scenario_free(scenario *sc)
     free(sc->expanded);
     free(sc->clients);
     free(sc->subs);
+    free(sc->windows);
+}
+
+/* An entry's outages in the network's form; windows are copied to w. */
+static mq_net_outages outages_of(const exp_sched *o, mq_net_window *w)
+{
+    for (size_t i = 0; i < o->n; i++)
+        w[i] = (mq_net_window){o->w[i].at_ns, o->w[i].len_ns};
+    return (mq_net_outages){.n = o->n, .w = w, .mtbf = o->mtbf_ns, .mttr = o->down_ns};
+}
+
+static void tcp_of(const exp_tcp *t, sim_tcp_params *tp)
+{
+    sim_tcp_params_default(tp);
+    tp->mss = t->mss;
+    tp->init_cwnd = t->initial_cwnd;
+    tp->rto_initial = t->rto_initial_ns;
+    tp->rto_min = t->rto_min_ns;
+    tp->rto_max = t->rto_max_ns;
+    tp->rto_formula = t->rto_formula == EXP_RTO_RFC6298 ? SIM_TCP_RTO_RFC6298 : SIM_TCP_RTO_LINUX;
+    tp->retries2 = (int)t->retries2;
+    tp->syn_retries = (int)t->syn_retries;
+    tp->user_timeout = t->user_timeout_ns;
+    tp->delayed_ack = t->delayed_ack_ns;
+}
+
+static mq_retransmit retransmit_of(exp_retransmit r)
+{
+    return r == EXP_TIMER ? MQ_RETRANSMIT_TIMER : MQ_RETRANSMIT_RECONNECT;
 }
 
 /* pattern for client i of its group (config.h: exp_config_expand), kept by
@@ -81,21 +111,28 @@ static const char *expand(scenario *sc, const char *pattern, uint32_t i)
  * place in the config, not on any other client's settings. */
 static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
 {
-    size_t n = 0, nsubs = 0;
+    size_t n = 0, nsubs = 0, nwin = 0;
     *sc = (scenario){0};
     for (size_t e = 0; e < cfg->n_clients; e++) {
         n += cfg->clients[e].count;
         nsubs += cfg->clients[e].count * cfg->clients[e].n_subs;
+        nwin += cfg->clients[e].up_outages.n + cfg->clients[e].down_outages.n;
     }
     sc->clients = calloc(n ? n : 1, sizeof *sc->clients);
     sc->subs = calloc(nsubs ? nsubs : 1, sizeof *sc->subs);
     sc->names = calloc(n ? n : 1, sizeof *sc->names);
     sc->expanded = calloc(n + nsubs + 1, sizeof *sc->expanded);
-    if (!sc->clients || !sc->subs || !sc->names || !sc->expanded)
+    sc->windows = calloc(nwin ? nwin : 1, sizeof *sc->windows);
+    if (!sc->clients || !sc->subs || !sc->names || !sc->expanded || !sc->windows)
         return -1;
-    size_t k = 0, s = 0;
+    size_t k = 0, s = 0, w = 0;
     for (size_t e = 0; e < cfg->n_clients; e++) {
         const exp_client *ec = &cfg->clients[e];
+        /* One copy of the entry's windows serves all its instances. */
+        mq_net_outages up_out = outages_of(&ec->up_outages, &sc->windows[w]);
+        w += ec->up_outages.n;
+        mq_net_outages down_out = outages_of(&ec->down_outages, &sc->windows[w]);
+        w += ec->down_outages.n;
         for (uint32_t i = 0; i < ec->count; i++, k++) {
             mq_net_client *c = &sc->clients[k];
             char buf[64];
@@ -127,6 +164,22 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
                 sc->subs[s] = (mq_sub){.filter = f, .len = (uint16_t)strlen(f), .qos = es->qos};
             }
             c->qos2_method = ec->has_qos2_method ? ec->qos2_method : cfg->qos2_method;
+            c->up_outages = up_out;
+            c->down_outages = down_out;
+            c->own_window = true;
+            c->max_inflight = ec->max_inflight;
+            c->max_queued = ec->max_queued;
+            c->transport = ec->transport == EXP_STREAM ? MQ_TRANSPORT_STREAM
+                                                       : MQ_TRANSPORT_DATAGRAM;
+            c->retransmit = retransmit_of(ec->retransmit);
+            c->keepalive_s = ec->keepalive_s;
+            c->clean_start = ec->clean_start;
+            c->session_expiry_s = ec->session_expiry_s;
+            c->connect_timeout = ec->connect_timeout_ns;
+            c->reconnect_initial = ec->reconnect.initial_ns;
+            c->reconnect_max = ec->reconnect.max_ns;
+            c->reconnect_jitter = ec->reconnect.jitter;
+            tcp_of(&ec->tcp, &c->tcp);
         }
     }
     sc->n = n;
@@ -134,11 +187,15 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
         .seed = cfg->seed, .rep = rep, .version = cfg->mqtt_version ? cfg->mqtt_version : MQ_V311,
         .duration = sim_from_ms(cfg->duration_s * 1000.0),
         .drain = sim_from_ms(cfg->drain_s * 1000.0),
-        .setup_timeout = SIM_S(60),
+        .setup_timeout = 0, /* derived from the clients' settings */
         .broker = {
             .role = MQ_ROLE_BROKER, .max_inflight = cfg->max_inflight,
             .max_queued = cfg->max_queued, .retry_interval = sim_from_ms(cfg->retry_interval_ms),
             .max_retries = cfg->max_retries, .qos2_method = cfg->qos2_method,
+            /* unset: each context's follows its transport */
+            .retransmit = cfg->has_retransmit ? retransmit_of(cfg->retransmit)
+                                              : MQ_RETRANSMIT_AUTO,
+            .queue_qos0 = cfg->queue_qos0_messages,
         },
     };
     return 0;
@@ -195,19 +252,66 @@ out:
 enum {
     M_PUBLISHED, M_EXPECTED, M_UNIQUE, M_DUPLICATES, M_LOST, M_LOSS, M_DUP, M_DELIVERY,
     M_LAT_MEAN, M_LAT_P50, M_LAT_P90, M_LAT_P99, M_LAT_MAX, M_WIRE_PKTS, M_WIRE_BYTES,
-    M_RESENDS, M__COUNT
+    M_RESENDS,
+    /* Wave 2: in results.csv after the columns above and their intervals, so
+     * that a row of the first columns reads as it always did. */
+    M_OOO, M_OOO_RATIO,
+    M_LOST_BY,                                  /* MQ_LOSS__COUNT causes */
+    M_OPENS = M_LOST_BY + MQ_LOSS__COUNT, M_CONNECTS,
+    M_CLOSES,                                   /* MQ_CC__COUNT causes */
+    M_DISCONNECTED = M_CLOSES + MQ_CC__COUNT, M_TCP_SEGMENTS, M_TCP_RETX, M_TCP_RTO,
+    M_TCP_FAST, M_TCP_LOST, M_IP_BYTES,
+    M__COUNT
 };
-#define M_CI_FIRST M_LOSS
-#define M_CI_LAST M_WIRE_BYTES
+#define M_NEW_FIRST M_OOO
 
-static const char *const metric_name[M__COUNT] = {
+/* Metrics with a 95% interval: the ratios, latencies and wire costs. */
+static bool has_ci(int k)
+{
+    return (k >= M_LOSS && k <= M_WIRE_BYTES) || k == M_OOO_RATIO;
+}
+
+static const char *const base_name[M_LOST_BY] = {
     "published", "expected", "unique", "duplicates", "lost", "loss_ratio", "dup_ratio",
     "delivery_ratio", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
     "latency_max_ms", "wire_packets_per_delivered", "wire_bytes_per_delivered", "resends",
+    "out_of_order", "out_of_order_ratio",
 };
+
+static const char *const tail_name[M__COUNT - M_DISCONNECTED] = {
+    "disconnected_s", "tcp_segments", "tcp_retransmissions", "tcp_rto_expiries",
+    "tcp_fast_retransmits", "tcp_segments_lost", "ip_bytes",
+};
+
+/* A metric's column name (results.csv, sweep.csv); lost_* and closes_* are
+ * made from the causes' names. */
+static const char *metric_name(int k)
+{
+    static char made[M__COUNT][48];
+    if (k < M_LOST_BY)
+        return base_name[k];
+    if (k >= M_DISCONNECTED)
+        return tail_name[k - M_DISCONNECTED];
+    if (k == M_OPENS)
+        return "tcp_connections";
+    if (k == M_CONNECTS)
+        return "connects";
+    if (!made[k][0]) {
+        if (k < M_OPENS)
+            snprintf(made[k], sizeof made[k], "lost_%s", mq_loss_cause_name(k - M_LOST_BY));
+        else
+            snprintf(made[k], sizeof made[k], "closes_%s",
+                     mq_conn_close_name((mq_conn_close)(k - M_CLOSES)));
+    }
+    return made[k];
+}
 
 static double metric(const mq_group_result *g, int k)
 {
+    if (k >= M_LOST_BY && k < M_OPENS)
+        return (double)g->lost_by[k - M_LOST_BY];
+    if (k >= M_CLOSES && k < M_DISCONNECTED)
+        return (double)g->conn.closes[k - M_CLOSES];
     switch (k) {
     case M_PUBLISHED: return (double)g->published;
     case M_EXPECTED: return (double)g->expected;
@@ -224,7 +328,18 @@ static double metric(const mq_group_result *g, int k)
     case M_LAT_MAX: return g->lat_max;
     case M_WIRE_PKTS: return g->wire_packets_per_delivered;
     case M_WIRE_BYTES: return g->wire_bytes_per_delivered;
-    default: return (double)g->resends;
+    case M_RESENDS: return g->resends;
+    case M_OOO: return (double)g->out_of_order;
+    case M_OOO_RATIO: return g->out_of_order_ratio;
+    case M_OPENS: return (double)g->conn.opens;
+    case M_CONNECTS: return (double)g->conn.connects;
+    case M_DISCONNECTED: return sim_to_s(g->conn.disconnected_ns);
+    case M_TCP_SEGMENTS: return (double)g->conn.tcp_segments;
+    case M_TCP_RETX: return (double)g->conn.tcp_retransmissions;
+    case M_TCP_RTO: return (double)g->conn.tcp_rto_expiries;
+    case M_TCP_FAST: return (double)g->conn.tcp_fast_retransmits;
+    case M_TCP_LOST: return (double)g->conn.tcp_segments_lost;
+    default: return (double)g->conn.ip_bytes;
     }
 }
 
@@ -246,6 +361,9 @@ typedef struct {
     mq_wire_count by_type[16], by_flow[4];
     uint64_t link_losses, drops[MQ_DROP__COUNT], events[MQ_EV__COUNT], sched_events, messages;
     double sim_s, wall_s;          /* sums in replication order */
+    mq_conn_stats conn;            /* summed over replications */
+    bool stream;                   /* some client runs over the stream transport */
+    int64_t setup_limit;           /* the last replication's (the same in every one) */
 } rep_totals;
 
 static void wire_add(mq_wire_count *sum, const mq_wire_count *w)
@@ -281,6 +399,8 @@ static void totals_add(rep_totals *t, const rep_result *r)
     t->messages += r->st.messages;
     t->sim_s += sim_to_s(r->st.t_last);
     t->wall_s += r->wall_s;
+    mq_conn_stats_add(&t->conn, &r->st.conn);
+    t->setup_limit = r->st.setup_limit;
 }
 
 /* The groups present in any replication, in (pub, sub) order, with the mean
@@ -380,24 +500,34 @@ static char *results_csv(const exp_config *cfg, size_t nreps, const group_summar
     FILE *f = mem_open(&m, "name,seed,replications,pub_qos,sub_qos,qos");
     if (!f)
         return NULL;
-    for (int k = 0; k < M__COUNT; k++)
-        fprintf(f, ",%s", metric_name[k]);
-    for (int k = M_CI_FIRST; k <= M_CI_LAST; k++)
-        fprintf(f, ",%s_ci_lo,%s_ci_hi", metric_name[k], metric_name[k]);
+    /* Two blocks, each its metrics then their intervals: the first is the
+     * wave-1 columns, as they always were. */
+    static const int block[3] = {0, M_NEW_FIRST, M__COUNT};
+    for (int b = 0; b < 2; b++) {
+        for (int k = block[b]; k < block[b + 1]; k++)
+            fprintf(f, ",%s", metric_name(k));
+        for (int k = block[b]; k < block[b + 1]; k++)
+            if (has_ci(k))
+                fprintf(f, ",%s_ci_lo,%s_ci_hi", metric_name(k), metric_name(k));
+    }
     fputc('\n', f);
     for (size_t i = 0; i < ng; i++) {
         exp_csv_put_cell(f, cfg->name ? cfg->name : "");
         fprintf(f, ",%llu,%zu,%u,%u,%u", (unsigned long long)cfg->seed, nreps, gs[i].p, gs[i].s,
                 gs[i].q);
-        for (int k = 0; k < M__COUNT; k++) {
-            fputc(',', f);
-            exp_csv_put_num(f, gs[i].mean[k]);
-        }
-        for (int k = M_CI_FIRST; k <= M_CI_LAST; k++) {
-            fputc(',', f);
-            exp_csv_put_num(f, gs[i].lo[k]);
-            fputc(',', f);
-            exp_csv_put_num(f, gs[i].hi[k]);
+        for (int b = 0; b < 2; b++) {
+            for (int k = block[b]; k < block[b + 1]; k++) {
+                fputc(',', f);
+                exp_csv_put_num(f, gs[i].mean[k]);
+            }
+            for (int k = block[b]; k < block[b + 1]; k++) {
+                if (!has_ci(k))
+                    continue;
+                fputc(',', f);
+                exp_csv_put_num(f, gs[i].lo[k]);
+                fputc(',', f);
+                exp_csv_put_num(f, gs[i].hi[k]);
+            }
         }
         fputc('\n', f);
     }
@@ -445,6 +575,33 @@ static void add_wire(cJSON *o, const mq_wire_count *w)
     cJSON_AddNumberToObject(o, "resends", (double)w->resends);
 }
 
+/* The connection metrics (indices M_OPENS ...) of a total, divided by n. */
+static void conn_means(const mq_conn_stats *c, double n, double *v)
+{
+    mq_group_result g = {.conn = *c};
+    for (int k = M_OPENS; k < M__COUNT; k++)
+        v[k] = metric(&g, k) / n;
+}
+
+/* "connections" and "tcp" objects from metric values v[M_OPENS ...]. */
+static void add_conn(cJSON *o, const double *v)
+{
+    cJSON *c = cJSON_AddObjectToObject(o, "connections");
+    add_num(c, "tcp_connections", v[M_OPENS]);
+    add_num(c, "connects", v[M_CONNECTS]);
+    cJSON *cl = cJSON_AddObjectToObject(c, "closes");
+    for (int k = 0; k < MQ_CC__COUNT; k++)
+        add_num(cl, mq_conn_close_name((mq_conn_close)k), v[M_CLOSES + k]);
+    add_num(c, "disconnected_s", v[M_DISCONNECTED]);
+    cJSON *tc = cJSON_AddObjectToObject(o, "tcp");
+    add_num(tc, "segments", v[M_TCP_SEGMENTS]);
+    add_num(tc, "retransmissions", v[M_TCP_RETX]);
+    add_num(tc, "rto_expiries", v[M_TCP_RTO]);
+    add_num(tc, "fast_retransmits", v[M_TCP_FAST]);
+    add_num(tc, "segments_lost", v[M_TCP_LOST]);
+    add_num(tc, "ip_bytes", v[M_IP_BYTES]);
+}
+
 static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const rep_totals *t,
                           const group_summary *gs, size_t ng, double wall_s)
 {
@@ -465,17 +622,24 @@ static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const
         cJSON_AddNumberToObject(o, "sub_qos", g->s);
         cJSON_AddNumberToObject(o, "qos", g->q);
         for (int k = M_PUBLISHED; k <= M_DELIVERY; k++)
-            add_num(o, metric_name[k], g->mean[k]);
+            add_num(o, metric_name(k), g->mean[k]);
         cJSON *lat = cJSON_AddObjectToObject(o, "latency_ms");
         for (int k = 0; k < 5; k++)
             add_num(lat, lat_key[k], g->mean[M_LAT_MEAN + k]);
         add_num(o, "wire_packets_per_delivered", g->mean[M_WIRE_PKTS]);
         add_num(o, "wire_bytes_per_delivered", g->mean[M_WIRE_BYTES]);
         add_num(o, "resends", g->mean[M_RESENDS]);
+        add_num(o, "out_of_order", g->mean[M_OOO]);
+        add_num(o, "out_of_order_ratio", g->mean[M_OOO_RATIO]);
+        cJSON *lb = cJSON_AddObjectToObject(o, "lost_by_cause");
+        for (int c = 0; c < MQ_LOSS__COUNT; c++)
+            add_num(lb, mq_loss_cause_name(c), g->mean[M_LOST_BY + c]);
+        add_conn(o, g->mean);
         if (t->n > 1) {
             cJSON *ci = cJSON_AddObjectToObject(o, "ci95");
             for (int k = M_LOSS; k <= M_DELIVERY; k++)
-                cJSON_AddItemToObject(ci, metric_name[k], pair(g->lo[k], g->hi[k]));
+                cJSON_AddItemToObject(ci, metric_name(k), pair(g->lo[k], g->hi[k]));
+            cJSON_AddItemToObject(ci, "out_of_order_ratio", pair(g->lo[M_OOO_RATIO], g->hi[M_OOO_RATIO]));
             cJSON *cl = cJSON_AddObjectToObject(ci, "latency_ms");
             for (int k = 0; k < 5; k++)
                 cJSON_AddItemToObject(cl, lat_key[k], pair(g->lo[M_LAT_MEAN + k], g->hi[M_LAT_MEAN + k]));
@@ -498,6 +662,11 @@ static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const
     cJSON_AddNumberToObject(drops, "link", (double)t->link_losses);
     for (int d = 0; d < MQ_DROP__COUNT; d++)
         cJSON_AddNumberToObject(drops, mq_drop_reason_name((mq_drop_reason)d), (double)t->drops[d]);
+    double conn[M__COUNT] = {0};
+    conn_means(&t->conn, 1, conn);
+    add_conn(root, conn); /* totals over the replications, as below */
+    cJSON_AddNumberToObject(cJSON_GetObjectItem(root, "connections"), "setup_limit_s",
+                            sim_to_s(t->setup_limit));
     cJSON *events = cJSON_AddObjectToObject(root, "events");
     cJSON_AddNumberToObject(events, "scheduler", (double)t->sched_events);
     cJSON *proto = cJSON_AddObjectToObject(events, "protocol");
@@ -542,8 +711,25 @@ static void print_cell(const char *text, int width)
 }
 
 /* The metrics of the table after the counts, and their formats. */
-static const int table_metric[5] = {M_LOSS, M_DUP, M_LAT_P50, M_LAT_P99, M_LAT_MAX};
-static const char *const table_fmt[5] = {"%.6f", "%.6f", "%.3f", "%.3f", "%.3f"};
+#define TABLE_N 6
+static const int table_metric[TABLE_N] = {M_LOSS, M_DUP, M_OOO_RATIO, M_LAT_P50, M_LAT_P99,
+                                          M_LAT_MAX};
+static const char *const table_fmt[TABLE_N] = {"%.6f", "%.6f", "%.6f", "%.3f", "%.3f", "%.3f"};
+
+/* One line of named counts, "name value" for each nonzero one. */
+static void print_counts(const char *head, const char *const *names, const double *v, size_t n)
+{
+    char cell[64];
+    int k = 0;
+    printf("%s", head);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == 0)
+            continue;
+        fmt_count(cell, sizeof cell, v[i]);
+        printf("%s %s %s", k++ ? "," : "", names[i], cell);
+    }
+    printf("%s\n", k ? "" : " none");
+}
 
 /* The table: one line per QoS pair with the means (over replications) of
  * the counts, ratios and latencies; with replications, a second line under
@@ -557,9 +743,9 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
     printf("%s: seed %llu, %zu replication%s, %.0f s publishing, %.2f s wall\n",
            cfg->name ? cfg->name : "", (unsigned long long)cfg->seed, nreps,
            nreps == 1 ? "" : "s", cfg->duration_s, wall_s);
-    printf("pub sub qos %10s %10s %10s %10s %10s %12s %12s %12s %12s %12s\n", "published",
-           "expected", "unique", "dups", "lost", "loss_ratio", "dup_ratio", "lat_p50_ms",
-           "lat_p99_ms", "lat_max_ms");
+    printf("pub sub qos %10s %10s %10s %10s %10s %12s %12s %12s %12s %12s %12s\n", "published",
+           "expected", "unique", "dups", "lost", "loss_ratio", "dup_ratio", "ooo_ratio",
+           "lat_p50_ms", "lat_p99_ms", "lat_max_ms");
     for (size_t i = 0; i < ng; i++) {
         const group_summary *g = &gs[i];
         printf("%3u %3u %3u", g->p, g->s, g->q);
@@ -567,7 +753,7 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
             fmt_count(cell, sizeof cell, g->mean[k]);
             print_cell(cell, 10);
         }
-        for (int c = 0; c < 5; c++) {
+        for (int c = 0; c < TABLE_N; c++) {
             double v = g->mean[table_metric[c]];
             if (isnan(v))
                 snprintf(cell, sizeof cell, "-");
@@ -579,7 +765,7 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
         if (nreps == 1)
             continue;
         printf("%66s", "95% CI");
-        for (int c = 0; c < 5; c++) {
+        for (int c = 0; c < TABLE_N; c++) {
             int k = table_metric[c];
             if (isnan(g->lo[k]))
                 snprintf(cell, sizeof cell, "-");
@@ -600,6 +786,33 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
         printf(", %s %s", mq_drop_reason_name((mq_drop_reason)d), cell);
     }
     printf("\n");
+    /* Every lost pair by its one cause, per QoS pair. */
+    const char *names[MQ_LOSS__COUNT > MQ_CC__COUNT ? MQ_LOSS__COUNT : MQ_CC__COUNT];
+    double v[M__COUNT];
+    for (int c = 0; c < MQ_LOSS__COUNT; c++)
+        names[c] = mq_loss_cause_name(c);
+    for (size_t i = 0; i < ng; i++) {
+        const group_summary *g = &gs[i];
+        if (!(g->mean[M_LOST] > 0))
+            continue;
+        char head[64];
+        snprintf(head, sizeof head, "lost by cause (%u, %u):", g->p, g->s);
+        print_counts(head, names, &g->mean[M_LOST_BY], MQ_LOSS__COUNT);
+    }
+    if (!t->stream)
+        return;
+    conn_means(&t->conn, (double)nreps, v);
+    fmt_count(cell, sizeof cell, v[M_OPENS]);
+    printf("connections%s: %s TCP connections, ", nreps == 1 ? "" : " (mean per replication)",
+           cell);
+    fmt_count(cell, sizeof cell, v[M_CONNECTS]);
+    printf("%s CONNACKs, %.6g s disconnected in all; closes:", cell, v[M_DISCONNECTED]);
+    for (int c = 0; c < MQ_CC__COUNT; c++)
+        names[c] = mq_conn_close_name((mq_conn_close)c);
+    print_counts("", names, &v[M_CLOSES], MQ_CC__COUNT);
+    static const char *const tcp_names[6] = {"segments", "retransmissions", "rto_expiries",
+                                             "fast_retransmits", "segments_lost", "ip_bytes"};
+    print_counts("tcp:", tcp_names, &v[M_TCP_SEGMENTS], 6);
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -665,6 +878,8 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
         fprintf(stderr, "mqttsim: out of memory\n");
         goto out;
     }
+    for (size_t e = 0; e < cfg->n_clients; e++)
+        tot->stream |= cfg->clients[e].transport == EXP_STREAM;
     for (size_t r = 0; r < nreps; r++) {
         pr.rep = r;
         if (show && nreps > 1)

@@ -859,6 +859,13 @@ void mq_session_finish(mq_session *s, int64_t now)
     idmap_clear(&s->st.flows);
     drop_queued(s, MQ_DROP_IN_FLIGHT_AT_END);
     release_held(s, MQ_DROP__COUNT);
+    /* A PUBLISH still arriving on a stream is receiver state too: its
+     * message goes, and the rest of it would be delivered to no one. */
+    if (s->rx_msg) {
+        mq_msg_unref(s->rx_msg);
+        s->rx_msg = NULL;
+        s->rx_lost = true;
+    }
     s->dg_connecting = false;
     subs_unwait(s);
     s->reconnect_at = s->connect_deadline = MQ_NEVER;

@@ -11,7 +11,7 @@ small_sweep() {
   local figs='"delivery", "duplicates", "latency", "wire", "cdf"'
   [ $# -ge 2 ] && figs=$2
   cat > base.json <<JSON
-{"name": "small", "seed": 11, "duration_s": 5, "drain_s": 30,
+{"name": "small", "seed": 11, "duration_s": 5, "drain_s": 30, "transport": "datagram",
  "link": {"loss": {"model": "bernoulli", "p": 0}, "delay": {"dist": "constant", "ms": 10}},
  "clients": [
    {"role": "publisher", "topic": "q/0", "qos": 0, "rate_hz": 10},

@@ -5,7 +5,7 @@ G="$MQTTSIM_ROOT/tests/golden"
 
 lossless_qos2() {  # $1: broker method, $2: loss p
   cat > q2.json <<JSON
-{"name": "q2", "seed": 3, "duration_s": 1, "drain_s": 10,
+{"name": "q2", "seed": 3, "duration_s": 1, "drain_s": 10, "transport": "datagram",
  "broker": {"qos2_method": "$1"},
  "link": {"loss": {"model": "bernoulli", "p": $2}, "delay": {"dist": "constant", "ms": 10}},
  "clients": [
@@ -119,12 +119,14 @@ t_trace_counts_the_messages_it_shows() {
   expect_contains "$(head -1 trace.txt)" "q2: trace of the first 10 messages"
 }
 
-# Nine QoS pairs with exponential delays: latency_cdf.csv (about 14 KB) is
-# larger than results.json (about 9 KB) and results.csv, and written after them.
+# Nine QoS pairs with widely spread (lognormal) delays: latency_cdf.csv
+# (about 28 KB) is larger than results.json (about 21 KB) and results.csv, and
+# written after them.
 nine_pairs() {
   cat > nine.json <<JSON
-{"name": "nine", "seed": 3, "duration_s": 30, "drain_s": 30,
- "link": {"loss": {"model": "bernoulli", "p": 0.1}, "delay": {"dist": "exponential", "mean_ms": 20}},
+{"name": "nine", "seed": 3, "duration_s": 200, "drain_s": 30, "transport": "datagram",
+ "link": {"loss": {"model": "bernoulli", "p": 0.1},
+          "delay": {"dist": "lognormal", "mean_ms": 20, "sd_ms": 200}},
  "clients": [
    {"role": "publisher", "topic": "q/0", "qos": 0, "rate_hz": 20},
    {"role": "publisher", "topic": "q/1", "qos": 1, "rate_hz": 20},
