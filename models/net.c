@@ -949,9 +949,7 @@ static int st_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
         }
     }
     sc->tx[d] += len + zeros;
-    int rc = sim_tcp_write(te, buf, len);
-    if (rc == 0 && zeros)
-        rc = sim_tcp_write_zeros(te, zeros);
+    int rc = sim_tcp_write_with_zeros(te, buf, len, zeros);
     if (rc == SIM_TCP_ENOMEM || sim_tcp_path_failed(e->c->path))
         return -1;
     if (rc != 0)
