@@ -952,6 +952,8 @@ typedef struct {
     size_t nkeys, capkeys;
     const scenario *sc;
     bool oom;              /* some text is missing: the trace fails */
+    int width;             /* of the packet column: 34, or 40 with streams */
+    strbuf conns;          /* stream connection events */
 } tracer;
 
 /* The text block of message msg, or NULL beyond the messages asked for (or
@@ -987,18 +989,22 @@ static void trace_publish(void *ctx, int64_t now, int client, uint64_t msg, uint
         return;
     sb_printf(b, "message %llu: %s publishes at QoS %u on \"%s\" at %.3f ms\n",
               (unsigned long long)msg, c->name, qos, c->topic, sim_to_ms(now));
-    sb_printf(b, "  %12s  %-8s | %-34s | %s\n", "time", "sender", "packet", "receiver");
+    sb_printf(b, "  %12s  %-8s | %-*s | %s\n", "time", "sender", t->width, "packet", "receiver");
 }
 
-static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_packet *p,
-                         uint64_t msg, bool lost)
+/* How a packet is shown: sent on a datagram link (arrived or lost), or on
+ * a stream written, read whole by its receiver, or never read (its
+ * connection ended first). */
+enum { TR_SENT, TR_LOST, TR_WRITTEN, TR_READ, TR_UNREAD };
+
+static void trace_line(tracer *t, int64_t now, int client, bool up, const mq_packet *p,
+                       uint64_t msg, int how)
 {
-    tracer *t = ctx;
     const char *name = t->sc->clients[client].name;
     bool is_flow_sender_pkt = p->type == MQ_PUBLISH || p->type == MQ_PUBREL;
     bool is_ack = p->type == MQ_PUBACK || p->type == MQ_PUBREC || p->type == MQ_PUBCOMP;
     bool flow_up = is_flow_sender_pkt ? up : !up;
-    if (p->type == MQ_PUBLISH && p->qos > 0) {
+    if (p->type == MQ_PUBLISH && p->qos > 0 && how != TR_READ && how != TR_UNREAD) {
         size_t i;
         for (i = 0; i < t->nkeys; i++)
             if (t->keys[i].client == client && t->keys[i].flow_up == flow_up && t->keys[i].id == p->id)
@@ -1043,12 +1049,65 @@ static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_p
         left = name;
         right = "broker";
     }
+    static const char *const right_mark[] = {"-->", "--X  LOST", "==>", "==> read", "==X  unread"};
+    static const char *const left_mark[] = {"<-- ", "LOST  X-- ", "<== ", "read <== ",
+                                            "unread  X== "};
     char cell[120];
     if (rightward)
-        snprintf(cell, sizeof cell, "%s %s", pkt, lost ? "--X  LOST" : "-->");
+        snprintf(cell, sizeof cell, "%s %s", pkt, right_mark[how]);
     else
-        snprintf(cell, sizeof cell, "%s%s", lost ? "LOST  X-- " : "<-- ", pkt);
-    sb_printf(b, "  %9.3f ms  %-8s | %-34s | %s\n", sim_to_ms(now), left, cell, right);
+        snprintf(cell, sizeof cell, "%s%s", left_mark[how], pkt);
+    sb_printf(b, "  %9.3f ms  %-8s | %-*s | %s\n", sim_to_ms(now), left, t->width, cell, right);
+}
+
+static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_packet *p,
+                         uint64_t msg, bool lost)
+{
+    tracer *t = ctx;
+    bool stream = t->sc->clients[client].transport == MQ_TRANSPORT_STREAM;
+    trace_line(t, now, client, up, p, msg, stream ? TR_WRITTEN : lost ? TR_LOST : TR_SENT);
+}
+
+static void trace_received(void *ctx, int64_t now, int client, bool up, const mq_packet *p,
+                           uint64_t msg, bool lost)
+{
+    trace_line(ctx, now, client, up, p, msg, lost ? TR_UNREAD : TR_READ);
+}
+
+/* Connection events, in one block of their own. */
+static void trace_conn(void *ctx, int64_t now, int client, uint32_t conn, bool broker_side,
+                       mq_net_conn_event ev, int detail)
+{
+    tracer *t = ctx;
+    const char *name = t->sc->clients[client].name;
+    char what[120];
+    switch (ev) {
+    case MQ_NET_OPEN: snprintf(what, sizeof what, "%s opens connection %u", name, conn); break;
+    case MQ_NET_ESTABLISHED:
+        snprintf(what, sizeof what, "%s: connection %u established (TCP)", name, conn);
+        break;
+    case MQ_NET_ACCEPTED:
+        snprintf(what, sizeof what, "broker accepts %s's connection %u", name, conn);
+        break;
+    case MQ_NET_CONNECTED:
+        snprintf(what, sizeof what, "%s connected (CONNACK, session present %d) on connection %u",
+                 name, detail, conn);
+        break;
+    case MQ_NET_CLOSE:
+        if (broker_side)
+            snprintf(what, sizeof what, "broker closes %s's connection %u (%s)", name, conn,
+                     mq_conn_close_name((mq_conn_close)detail));
+        else
+            snprintf(what, sizeof what, "%s closes its connection %u (%s)", name, conn,
+                     mq_conn_close_name((mq_conn_close)detail));
+        break;
+    default:
+        snprintf(what, sizeof what, "%s: %s connection %u is down (%s)",
+                 broker_side ? "broker" : name, broker_side ? "the" : "its", conn,
+                 mq_conn_close_name((mq_conn_close)detail));
+        break;
+    }
+    sb_printf(&t->conns, "  %9.3f ms  %s\n", sim_to_ms(now), what);
 }
 
 static void trace_deliver(void *ctx, int64_t now, int client, uint64_t msg, uint8_t qos, bool first)
@@ -1056,8 +1115,8 @@ static void trace_deliver(void *ctx, int64_t now, int client, uint64_t msg, uint
     tracer *t = ctx;
     strbuf *b = trace_block(t, msg);
     if (b)
-        sb_printf(b, "  %9.3f ms  %-8s | %-34s | %s delivers it (QoS %u)%s\n", sim_to_ms(now), "",
-                  "", t->sc->clients[client].name, qos, first ? "" : " again: DUPLICATE");
+        sb_printf(b, "  %9.3f ms  %-8s | %-*s | %s delivers it (QoS %u)%s\n", sim_to_ms(now), "",
+                  t->width, "", t->sc->clients[client].name, qos, first ? "" : " again: DUPLICATE");
 }
 
 static void trace_drop(void *ctx, int64_t now, int client, bool broker_side, uint64_t msg,
@@ -1066,8 +1125,9 @@ static void trace_drop(void *ctx, int64_t now, int client, bool broker_side, uin
     tracer *t = ctx;
     strbuf *b = trace_block(t, msg);
     if (b)
-        sb_printf(b, "  %9.3f ms  %-8s | dropped: %-25s |\n", sim_to_ms(now),
-                  broker_side ? "broker" : t->sc->clients[client].name, mq_drop_reason_name(why));
+        sb_printf(b, "  %9.3f ms  %-8s | dropped: %-*s |\n", sim_to_ms(now),
+                  broker_side ? "broker" : t->sc->clients[client].name, t->width - 9,
+                  mq_drop_reason_name(why));
 }
 
 int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
@@ -1082,13 +1142,21 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
         goto out;
     }
     t.sc = &sc;
+    bool stream = false;
+    for (size_t e = 0; e < cfg->n_clients; e++)
+        stream |= cfg->clients[e].transport == EXP_STREAM;
+    t.width = stream ? 40 : 34;
     mq_net_hooks hooks = {.ctx = &t, .publish = trace_publish, .packet = trace_packet,
                           .deliver = trace_deliver, .drop = trace_drop};
+    if (stream) {
+        hooks.received = trace_received;
+        hooks.conn = trace_conn;
+    }
     if (run_rep(cfg, 0, &hooks, messages, r, err, sizeof err) != 0) {
         fprintf(stderr, "mqttsim: %s\n", err);
         goto out;
     }
-    bool oom = t.oom;
+    bool oom = t.oom || t.conns.oom;
     size_t traced = 0;   /* messages are numbered from 1 as published, up to n */
     for (size_t i = 1; i < t.capblocks; i++) {
         oom |= t.blocks[i].oom;
@@ -1108,6 +1176,12 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
     fprintf(out, "%s: trace of %s (seed %llu, replication 0; broker QoS 2 method %s)\n\n",
             cfg->name ? cfg->name : "", what, (unsigned long long)cfg->seed,
             cfg->qos2_method == MQ_QOS2_A ? "A" : "B");
+    if (stream) {
+        /* Over streams a packet is written into its connection, read whole
+         * by the receiver later (==> read), or never (==X unread: the
+         * connection ended first); TCP's own segments are not shown. */
+        fprintf(out, "connections (over the whole run):\n%s\n", t.conns.s ? t.conns.s : "  none\n");
+    }
     for (size_t i = 1; i <= traced; i++)
         if (t.blocks[i].s)
             fprintf(out, "%s\n", t.blocks[i].s);
@@ -1118,6 +1192,7 @@ out:
         free(t.blocks[i].s);
     free(t.blocks);
     free(t.keys);
+    free(t.conns.s);
     free(r);
     return status;
 }

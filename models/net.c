@@ -1397,7 +1397,8 @@ static void start_publishing(mq_net *net)
  * repeatedly) or 20 mean down times (random: exceeded with chance 2e-9),
  * each with one more attempt's time. The limit is the largest bound, and at
  * least 60 s (what it always was: a config that sets up faster keeps its
- * runs, event for event). An impossible setup (every frame lost, or a
+ * runs, event for event), and twice the bound otherwise (a setup that takes
+ * exactly the bound must not lose the tie). An impossible setup (every frame lost, or a
  * connect_timeout shorter than a connection takes) still gets a finite
  * limit, so that the run fails and says why.
  */
@@ -1505,6 +1506,8 @@ static double client_bound_ms(const mq_net_client *c, double *attempt_ms)
             a = 20;
         double ladder = rtt, step = rto0 > 3000 ? rto0 : 3000;
         double n = attempts(q);
+        if (!isfinite(n))
+            n = 20;
         for (double k = 1; k < n && k < 1000; k++) {
             ladder += step;
             step = fmin(2 * step, rtomax);
@@ -1536,6 +1539,9 @@ int64_t mq_net_setup_limit(const mq_net_config *cfg, const mq_net_client *client
         if (b > worst)
             worst = b;
     }
+    /* Twice the bound: a setup that takes exactly the bound must not lose
+     * the tie to the limit. */
+    worst *= 2;
     if (!(worst < 4e12)) /* ms: about the cap */
         return LIMIT_CAP;
     int64_t t = sim_from_ms(worst);
@@ -1551,7 +1557,16 @@ static void setup_cause(const client *c, char *buf, size_t cap)
                    cc->down_outages.mtbf > 0;
     const char *state = !c->ever_up && !c->mqtt_up ? "not connected" : "connected, not subscribed";
     double rtt = setup_rtt_ms(cc, true);
-    if (c->stream && 2 * rtt >= sim_to_ms(connect_timeout_of(cc)))
+    sim_tcp_params tp;
+    tcp_params_of(cc, &tp);
+    double synack = sim_to_ms(tp.rto_initial) * (ldexp(1, tp.synack_retries + 1) - 1);
+    if (c->stream && rtt >= synack)
+        snprintf(buf, cap,
+                 "%s: %s: a round trip on its link (about %.3g s at the configured delays and "
+                 "bandwidth) outlasts the broker's SYN-ACK retransmissions (%.3g s, Linux's "
+                 "tcp_synack_retries %d from rto_initial_ms): the handshake cannot complete",
+                 cc->name, state, rtt / 1e3, synack / 1e3, tp.synack_retries);
+    else if (c->stream && 2 * rtt >= sim_to_ms(connect_timeout_of(cc)))
         snprintf(buf, cap,
                  "%s: %s: its connect_timeout_s (%g s) is shorter than connecting takes on its "
                  "link (about %.3g s for SYN, SYN-ACK, CONNECT and CONNACK at the configured "
@@ -1570,8 +1585,9 @@ static void setup_cause(const client *c, char *buf, size_t cap)
                  state);
     else
         snprintf(buf, cap,
-                 "%s: %s: no loss and no outage on its link; its delays (round trip about "
-                 "%.3g s on average) outlasted the limit", cc->name, state, rtt / 1e3);
+                 "%s: %s: no loss and no outage on its link; its round trip (about %.3g s on "
+                 "average with the configured delays and bandwidth, more when frames queue "
+                 "behind resends) outlasted the limit", cc->name, state, rtt / 1e3);
 }
 
 /* ---- construction and the run ----------------------------------------- */

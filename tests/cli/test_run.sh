@@ -119,6 +119,81 @@ t_trace_counts_the_messages_it_shows() {
   expect_contains "$(head -1 trace.txt)" "q2: trace of the first 10 messages"
 }
 
+# Over streams the trace shows each connection's life, and each packet
+# twice: when it was written into the connection and when its receiver had
+# it whole (decoded it), one one-way delay later here.
+t_trace_stream_connections_and_reads() {
+  cat > st.json <<JSON
+{"name": "st", "seed": 3, "duration_s": 20, "drain_s": 20,
+ "link": {"delay": {"dist": "constant", "ms": 10}},
+ "clients": [
+   {"role": "publisher", "topic": "a/b", "qos": 1, "rate_hz": 10},
+   {"role": "subscriber", "subscribe": [{"filter": "a/#", "qos": 1}], "keepalive_s": 2,
+    "link": {"outages": [[5, 6]]}}]}
+JSON
+  "$MQTTSIM" trace st.json --messages 60 > trace.txt
+  expect_eq "$?" 0
+  expect_contains "$(cat trace.txt)" "connections (over the whole run):"
+  expect_contains "$(cat trace.txt)" "      0.000 ms  c0.0 opens connection 1"
+  expect_contains "$(cat trace.txt)" "     20.000 ms  c0.0: connection 1 established (TCP)"
+  expect_contains "$(cat trace.txt)" "     30.000 ms  broker accepts c0.0's connection 1"
+  expect_contains "$(cat trace.txt)" "     40.000 ms  c1.0 connected (CONNACK, session present 0) on connection 1"
+  # The outage outlasts 1.5 x keepalive: both ends close, the subscriber comes back.
+  expect_contains "$(cat trace.txt)" "broker closes c1.0's connection 1 (keepalive)"
+  expect_contains "$(cat trace.txt)" "c1.0 closes its connection 1 (keepalive)"
+  expect_contains "$(cat trace.txt)" "c1.0 opens connection 2"
+  # The first message, written and read on each hop, then acknowledged.
+  block=$(awk '/^message 1:/ { on = 1 } on && /^$/ { exit } on' trace.txt)
+  t=$(echo "$block" | sed -n 3p | awk '{ print $1 }')
+  expect_contains "$block" "PUBLISH id=1 QoS 1 DUP 0 ==>"
+  expect_contains "$block" "PUBLISH id=1 QoS 1 DUP 0 ==> read"
+  expect_contains "$block" "read <== PUBACK id=1"
+  read_at=$(echo "$block" | grep -m1 "==> read" | awk '{ print $1 }')
+  expect_eq "$(awk -v a="$t" -v b="$read_at" 'BEGIN { printf "%.3f", b - a }')" "10.000" "(read one delay after written)"
+  # A message written into the connection the outage killed is never read.
+  expect_contains "$(cat trace.txt)" "==X  unread"
+  # Datagram traces keep their form.
+  "$MQTTSIM" trace st.json --messages 1 --set transport=datagram > dg.txt
+  expect_contains "$(cat dg.txt)" "PUBLISH id=1 QoS 1 DUP 0 -->"
+  case "$(cat dg.txt)" in *connections*|*"==>"*) fail "a datagram trace shows stream lines";; esac
+}
+
+# A setup that cannot complete fails the run (exit 1, nothing written) with
+# the cause the config points to; without loss, loss is never blamed. The
+# setup limit follows the config, so a one-way delay of 25 s (setup takes
+# 100 s, more than the old fixed 60 s allowed) is runnable where a
+# connection can be made.
+t_setup_failure_names_its_cause() {
+  cat > slow.json <<JSON
+{"name": "slow", "duration_s": 1, "drain_s": 10,
+ "link": {"delay": {"dist": "constant", "ms": 25000}},
+ "clients": [
+   {"role": "publisher", "topic": "t/1", "qos": 1, "rate_hz": 10},
+   {"role": "subscriber", "subscribe": [{"filter": "t/#", "qos": 1}]}]}
+JSON
+  "$MQTTSIM" run slow.json --out o1 -q 2>err.txt
+  expect_eq "$?" 1
+  expect_contains "$(cat err.txt)" "its connect_timeout_s (30 s) is shorter than connecting takes on its link (about 100 s"
+  case "$(cat err.txt)" in *lost*) fail "a lossless setup blamed on loss: $(cat err.txt)";; esac
+  expect_no_file o1
+  "$MQTTSIM" run slow.json --out o2 -q --set transport=datagram 2>err.txt
+  expect_eq "$?" 0 "(datagram, 25 s one-way: $(cat err.txt))"
+  "$MQTTSIM" run slow.json --out o2 -q --set clients.0.connect_timeout_s=300 \
+    --set clients.1.connect_timeout_s=300 --set drain_s=300 2>err.txt
+  expect_eq "$?" 0 "(stream, a connect timeout longer than setup: $(cat err.txt))"
+  # A round trip beyond the broker's SYN-ACK retransmissions (63 s) cannot connect.
+  "$MQTTSIM" run slow.json --out o1 -q --set link.delay.ms=40000 \
+    --set clients.0.connect_timeout_s=300 --set clients.1.connect_timeout_s=300 2>err.txt
+  expect_eq "$?" 1
+  expect_contains "$(cat err.txt)" "outlasts the broker's SYN-ACK retransmissions (63 s"
+  "$MQTTSIM" run slow.json --out o3 -q --set link.delay.ms=10 \
+    --set 'link.loss={"model": "bernoulli", "p": 1}' 2>err.txt
+  expect_eq "$?" 1
+  expect_contains "$(cat err.txt)" "c0.0: not connected: its link loses every frame (loss rate up 1, down 1)"
+  "$MQTTSIM" run slow.json --out o4 -q --set link.delay.ms=10 --set 'link.outages=[[0, 300]]' 2>err.txt
+  expect_eq "$?" 0 "(an outage through the start delays setup, within the limit: $(cat err.txt))"
+}
+
 # Nine QoS pairs with widely spread (lognormal) delays: latency_cdf.csv
 # (about 28 KB) is larger than results.json (about 21 KB) and results.csv, and
 # written after them.
