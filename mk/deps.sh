@@ -3,7 +3,8 @@
 set -eu
 pkgs="build-essential pkg-config libgsl-dev libcjson-dev libcmocka-dev gnuplot-nox"
 case "${1:-}" in
-  test) pkgs="$pkgs parallel" ;;
+  # The testbed's tests: Mosquitto and its clients, ping, ip, capsh.
+  test) pkgs="$pkgs parallel mosquitto mosquitto-clients iputils-ping iproute2 libcap2-bin" ;;
 esac
 missing=""
 for p in $pkgs; do
