@@ -31,6 +31,21 @@ link_count() { awk -v d="\"$2\":" -v k="\"$3\":" '$1 == d {in_d = 1} in_d && $1 
 
 # ping's min and avg RTT in ms from its summary line.
 ping_rtt() { sed -n 's|.*= \([0-9.]*\)/\([0-9.]*\)/.*|\1 \2|p' "$1"; }
+# ping_run NAME LINK PING_ARGS [TESTBED OPTIONS]: a testbed run of config NAME
+# on LINK whose publisher pings the broker; fails the test on a non-zero exit.
+ping_run() {
+  local name=$1 link=$2 args=$3; shift 3
+  tb_cfg "$name" "$link"
+  PING_ARGS="$args" tb "$name.json" --out o --client-cmd "$PING_CMD" "$@" >out.txt 2>err.txt
+  expect_eq "$?" 0 "$(cat err.txt)"
+}
+# expect_rtt MIN MAX_AVG WHY: ping's min RTT >= MIN and its average <= MAX_AVG.
+expect_rtt() {
+  read -r min avg <<< "$(ping_rtt o/rep0/c0.0/ping)"
+  echo "    rtt min $min ms, avg $avg ms ($3)"
+  awk -v m="$min" -v a="$avg" -v lo="$1" -v hi="$2" 'BEGIN {exit !(m >= lo && a <= hi)}' ||
+    fail "rtt min $min avg $avg, expected >= $1 and <= $2"
+}
 # ping's count of echo requests sent, and the time it spent sending them (ms).
 ping_sent() { sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$1"; }
 ping_time() { sed -n 's/.* time \([0-9]*\)ms$/\1/p' "$1"; }
@@ -142,12 +157,8 @@ t_refuses_when_a_namespace_of_its_name_exists() {
 # (the real-time tolerance: the relay's slippage, measured in testbed.json,
 # plus the kernel's own path through two TUN devices and back).
 t_relay_rtt_lossless() {
-  tb_cfg tbrtt '{"delay": {"dist": "constant", "ms": 10}}'
-  PING_ARGS="-c 40 -i 0.025" tb tbrtt.json --out o --client-cmd "$PING_CMD" >out.txt 2>err.txt
-  expect_eq "$?" 0 "$(cat err.txt)"
-  read -r min avg <<< "$(ping_rtt o/rep0/c0.0/ping)"
-  echo "    rtt min $min ms, avg $avg ms (10 ms each way)"
-  awk -v m="$min" -v a="$avg" 'BEGIN {exit !(m >= 20.0 && a <= 22.0)}' || fail "rtt min $min avg $avg, expected >= 20 and <= 22"
+  ping_run tbrtt '{"delay": {"dist": "constant", "ms": 10}}' "-c 40 -i 0.025"
+  expect_rtt 20.0 22.0 "10 ms each way"
   expect_contains "$(cat o/rep0/c0.0/ping)" "40 received"
   expect_eq "$(link_count o/testbed.json up sent)" 40 "(echo requests through the relay)"
   expect_eq "$(link_count o/testbed.json down delivered)" 40 "(echo replies)"
@@ -168,9 +179,7 @@ t_relay_rtt_lossless() {
 # Bernoulli p = 0.2 on both directions: the relay's losses per direction
 # against p, within 4 standard errors sqrt(p (1-p) / sent).
 t_relay_bernoulli_loss() {
-  tb_cfg tbloss '{"loss": {"model": "bernoulli", "p": 0.2}, "delay": {"dist": "constant", "ms": 1}}'
-  PING_ARGS="-c 300 -i 0.005 -w 3" tb tbloss.json --out o --client-cmd "$PING_CMD" >out.txt 2>err.txt
-  expect_eq "$?" 0 "$(cat err.txt)"
+  ping_run tbloss '{"loss": {"model": "bernoulli", "p": 0.2}, "delay": {"dist": "constant", "ms": 1}}' "-c 300 -i 0.005 -w 3"
   local d sent lost
   for d in up down; do
     sent=$(link_count o/testbed.json $d sent); lost=$(link_count o/testbed.json $d lost)
@@ -186,12 +195,8 @@ t_relay_bernoulli_loss() {
 # 200 kbit/s and no delay: a 1000-byte IP packet (ping -s 972) serialises in
 # exactly 40 ms each way, so the round trip is 80 ms, within 2 ms.
 t_relay_bandwidth_serialises() {
-  tb_cfg tbbw '{"bandwidth_bps": 200000}'
-  PING_ARGS="-c 5 -i 0.25 -s 972" tb tbbw.json --out o --client-cmd "$PING_CMD" >out.txt 2>err.txt
-  expect_eq "$?" 0 "$(cat err.txt)"
-  read -r min avg <<< "$(ping_rtt o/rep0/c0.0/ping)"
-  echo "    rtt min $min ms, avg $avg ms (2 x 40 ms serialisation)"
-  awk -v m="$min" -v a="$avg" 'BEGIN {exit !(m >= 80.0 && a <= 82.0)}' || fail "rtt min $min avg $avg, expected >= 80 and <= 82"
+  ping_run tbbw '{"bandwidth_bps": 200000}' "-c 5 -i 0.25 -s 972"
+  expect_rtt 80.0 82.0 "2 x 40 ms serialisation"
   expect_eq "$(link_count o/testbed.json up bytes_delivered)" 5000
 }
 
@@ -203,9 +208,7 @@ t_relay_bandwidth_serialises() {
 # round trip's jitter, 2 ms) and at most 0.4 s plus two of ping's gaps
 # between requests (30 ms each at most, allowing for its timer).
 t_relay_outage_window() {
-  tb_cfg tbout '{"delay": {"dist": "constant", "ms": 1}}'
-  PING_ARGS="-D -c 60 -i 0.02 -w 3" tb tbout.json --out o --outage up:0.6:0.4 --client-cmd "$PING_CMD" >out.txt 2>err.txt
-  expect_eq "$?" 0 "$(cat err.txt)"
+  ping_run tbout '{"delay": {"dist": "constant", "ms": 1}}' "-D -c 60 -i 0.02 -w 3" --outage up:0.6:0.4
   local n sent hole
   n=$(link_count o/testbed.json up lost_outage); sent=$(ping_sent o/rep0/c0.0/ping)
   expect_eq "$(link_count o/testbed.json up lost)" 0
@@ -313,9 +316,7 @@ t_cleanup_after_sigkill_of_the_testbed() {
 # --keep: the namespaces get names, the devices stay with their addresses,
 # and the printed commands remove all of it.
 t_keep_names_the_network_and_says_how_to_remove_it() {
-  tb_cfg tbkeep '{"delay": {"dist": "constant", "ms": 1}}'
-  PING_ARGS="-c 2 -i 0.1" tb tbkeep.json --out o --keep --client-cmd "$PING_CMD" >out.txt 2>err.txt
-  expect_eq "$?" 0 "$(cat err.txt)"
+  ping_run tbkeep '{"delay": {"dist": "constant", "ms": 1}}' "-c 2 -i 0.1" --keep
   expect_contains "$(cat out.txt)" "ip netns delete mqttsim-tbkeep-broker"
   expect_eq "$(ip netns list | grep -c '^mqttsim-tbkeep-')" 3
   expect_contains "$(ip -n mqttsim-tbkeep-c0.0 -o addr show tb0)" "inet 198.18.1.1 peer 198.18.0.1/32"
