@@ -8,8 +8,11 @@
 #include <string.h>
 #include "experiments/compare.h"
 #include "experiments/config.h"
+#include "experiments/keys.h"
 #include "experiments/run.h"
 #include "experiments/sweep.h"
+#include "experiments/sweep_merge.h"
+#include "experiments/sweep_workers.h"
 #include "experiments/testbed.h"
 
 #define MQTTSIM_VERSION "0.1.0"
@@ -208,17 +211,19 @@ static int collect_sets(const command *cmd, const opt_val *opts, int nopts, set_
     }
     for (int i = 0; i < nopts; i++) {
         const opt_val *o = &opts[i];
-        uint64_t v;
+        int64_t v;
         char buf[64];
         if (o->id == O_SET) {
             sets_add(l, (char *)o->arg, false);
         } else if (o->id == O_SEED || o->id == O_REPS) {
+            /* Read as --set reads seed=..., so --seed 1e3 is --set seed=1e3. */
             bool seed = o->id == O_SEED;
-            if (!parse_u64(o->arg, seed ? 0 : 1, seed ? EXP_SEED_MAX : 1000000, &v))
+            if (!exp_config_parse_int(o->arg, seed ? 0 : 1,
+                                      seed ? (int64_t)EXP_SEED_MAX : EXP_MAX_COUNT, &v))
                 return usage_error(cmd, "%s: expected an integer from %d to %" PRIu64 ", got '%s'",
                                    o->as, seed ? 0 : 1,
-                                   seed ? (uint64_t)EXP_SEED_MAX : (uint64_t)1000000, o->arg);
-            snprintf(buf, sizeof buf, "%s=%" PRIu64, seed ? "seed" : "replications", v);
+                                   seed ? (uint64_t)EXP_SEED_MAX : (uint64_t)EXP_MAX_COUNT, o->arg);
+            snprintf(buf, sizeof buf, "%s=%" PRId64, seed ? "seed" : "replications", v);
             char *item = strdup(buf);
             if (!item) {
                 fprintf(stderr, "mqttsim: out of memory\n");
@@ -230,8 +235,22 @@ static int collect_sets(const command *cmd, const opt_val *opts, int nopts, set_
     return 0;
 }
 
+/* Warns (stderr) of a config that would measure nothing: no subscriber's
+ * filter matches any publisher's topic, or the publishers are expected to
+ * publish less than one message. */
+static void warn_if_measures_nothing(const char *path, const exp_config *cfg)
+{
+    if (exp_config_match(cfg) == 0)
+        fprintf(stderr, "warning: %s: no subscriber's filter matches any publisher's topic: "
+                        "the run will measure nothing\n", path);
+    double n = exp_config_expected_messages(cfg);
+    if (n < 1)
+        fprintf(stderr, "warning: %s: the publishers are expected to publish %.3g messages in "
+                        "all (rate_hz x duration_s): the run may measure nothing\n", path, n);
+}
+
 /* Loads a config with the collected sets; prints the loader's message on
- * failure. Returns 0 or the exit status. */
+ * failure, its warnings on success. Returns 0 or the exit status. */
 static int load_config(const char *path, const set_list *sets, exp_config *cfg)
 {
     char err[1024];
@@ -240,6 +259,10 @@ static int load_config(const char *path, const set_list *sets, exp_config *cfg)
         fprintf(stderr, "%s\n", err);
         if (exp_config_is_sweep_file(path))
             fprintf(stderr, "(%s looks like a sweep file: try 'mqttsim sweep %s')\n", path, path);
+    } else {
+        if (cfg->warnings)
+            fputs(cfg->warnings, stderr);
+        warn_if_measures_nothing(path, cfg);
     }
     return rc;
 }
@@ -376,24 +399,28 @@ static int cmd_merge(const command *cmd, const opt_val *opts, int nopts, char **
     return exp_cmd_merge(pos, npos, out);
 }
 
-static const opt_spec CHECK_OPTS[] = {{"help", 'h', false, O_HELP}, {NULL, 0, false, 0}};
+static const opt_spec CHECK_OPTS[] = {
+    {"set", 0, true, O_SET}, {"seed", 0, true, O_SEED}, {"reps", 0, true, O_REPS},
+    {"help", 'h', false, O_HELP}, {NULL, 0, false, 0}};
 
 static int cmd_check(const command *cmd, const opt_val *opts, int nopts, char **pos, int npos)
 {
-    (void)opts;
-    (void)nopts;
     int rc0 = one_positional(cmd, npos, "CONFIG or SWEEP");
     if (rc0)
         return rc0;
-    if (exp_config_is_sweep_file(pos[0]))
+    if (exp_config_is_sweep_file(pos[0])) {
+        if (nopts > 0)
+            return usage_error(cmd, "%s applies to a config, not to a sweep file", opts[0].as);
         return exp_cmd_check_sweep(pos[0]);
-    char err[1024];
-    exp_config cfg;
-    int rc = exp_config_load(pos[0], NULL, 0, &cfg, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "%s\n", err);
-        return rc;
     }
+    set_list sets;
+    exp_config cfg = {0};
+    int rc = collect_sets(cmd, opts, nopts, &sets);
+    if (!rc)
+        rc = load_config(pos[0], &sets, &cfg);
+    sets_free(&sets);
+    if (rc)
+        return rc;
     uint64_t pubs = 0, subs = 0;
     for (size_t i = 0; i < cfg.n_clients; i++) {
         if (cfg.clients[i].role == EXP_PUBLISHER)
@@ -405,6 +432,20 @@ static int cmd_check(const command *cmd, const opt_val *opts, int nopts, char **
            "%" PRIu32 " replication%s)\n",
            pos[0], cfg.name, pubs, pubs == 1 ? "" : "s", subs, subs == 1 ? "" : "s",
            cfg.duration_s, cfg.replications, cfg.replications == 1 ? "" : "s");
+    /* A run holds every client at once: say what a large one costs. */
+    bool qos0 = true;
+    for (size_t i = 0; i < cfg.n_clients; i++) {
+        const exp_client *c = &cfg.clients[i];
+        qos0 &= c->role != EXP_PUBLISHER || c->qos == 0;
+        for (size_t j = 0; j < c->n_subs; j++)
+            qos0 &= c->subs[j].qos == 0;
+    }
+    int each = qos0 ? EXP_CLIENT_BYTES_QOS0 : EXP_CLIENT_BYTES;
+    double bytes = (double)(pubs + subs) * each;
+    if (bytes >= 1e9)
+        printf("note: %" PRIu64 " clients need about %.0f GB of memory while they run (about "
+               "%d KB each at QoS %s)\n", pubs + subs, bytes / 1e9, each / 1000,
+               qos0 ? "0" : "1 and 2");
     exp_config_free(&cfg);
     return EXIT_OK;
 }
@@ -461,12 +502,16 @@ static const command COMMANDS[] = {
      "  -h, --help            show this help\n"
      "Exit status: 0 success, 1 run failure, 2 bad usage or bad config.\n",
      TRACE_OPTS, cmd_trace},
-    {"check", "mqttsim check CONFIG|SWEEP",
+    {"check", "mqttsim check CONFIG|SWEEP [--set key.path=value]... [--seed N] [--reps N]",
      "Validates a config or a sweep file (one with a top-level \"vary\") without running\n"
      "it, and prints a summary.",
      "options:\n"
+     "  --set key.path=value  override a config key (as for 'run'); repeatable\n"
+     "  --seed N              the seed (same as --set seed=N)\n"
+     "  --reps N              the number of replications (same as --set replications=N)\n"
      "  -h, --help            show this help\n"
-     "Exit status: 0 valid, 2 bad usage or bad file.\n",
+     "Warnings (stderr) name keys not simulated yet, faults after the run's end, and a\n"
+     "config that would measure nothing. Exit status: 0 valid, 2 bad usage or bad file.\n",
      CHECK_OPTS, cmd_check},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
@@ -485,7 +530,8 @@ static void print_main_help(FILE *f)
             "  check CONFIG|SWEEP      validate a config or sweep file without running it\n"
             "  testbed CONFIG          run the experiment on real TCP and Mosquitto, in namespaces\n"
             "  compare DIR DIR         put two runs' results side by side, with a verdict each\n"
-            "  help [COMMAND]          show this help, or a command's\n\n"
+            "  help [COMMAND]          show this help, or a command's\n"
+            "  help config             list every config key with its default\n\n"
             "options:\n"
             "  -h, --help              show this help\n"
             "  --version               print the version\n\n"
@@ -527,6 +573,21 @@ int main(int argc, char **argv)
     if (strcmp(first, "help") == 0) {
         if (argc == 2) {
             print_main_help(stdout);
+            return EXIT_OK;
+        }
+        if (strcmp(argv[2], "config") == 0) {
+            /* --markdown: the table of docs/config.md (make docs). */
+            bool md = argc == 4 && strcmp(argv[3], "--markdown") == 0;
+            if (argc > 4 || (argc == 4 && !md)) {
+                fprintf(stderr, "mqttsim help config: unexpected '%s'\n"
+                                "usage: mqttsim help config [--markdown]\n", argv[3]);
+                return EXIT_USAGE;
+            }
+            if (!md)
+                printf("Config keys (docs/config.md explains how they combine). N is an array "
+                       "index;\nevery link key also goes in link.up, link.down, clients.N.link "
+                       "and its up and down.\n\n");
+            exp_key_print(stdout, md);
             return EXIT_OK;
         }
         char *help_argv[] = {argv[2], "--help", NULL};

@@ -12,7 +12,10 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
+#include "experiments/csv.h"
+#include "experiments/fsutil.h"
 #include "experiments/stats.h"
+#include "experiments/str.h"
 #include "models/codec.h"
 #include "models/metrics.h"
 #include "models/net.h"
@@ -26,6 +29,8 @@ typedef struct {
     mq_sub *subs;            /* every instance's subscriptions, back to back */
     char **names;
     size_t n;
+    char **expanded;         /* topics and filters expanded from {i} patterns */
+    size_t n_expanded;
 } scenario;
 
 /* Everything one replication measured. */
@@ -51,8 +56,24 @@ static void scenario_free(scenario *sc)
     for (size_t i = 0; i < sc->n && sc->names; i++)
         free(sc->names[i]);
     free(sc->names);
+    for (size_t i = 0; i < sc->n_expanded; i++)
+        free(sc->expanded[i]);
+    free(sc->expanded);
     free(sc->clients);
     free(sc->subs);
+}
+
+/* pattern for client i of its group (config.h: exp_config_expand), kept by
+ * the scenario; NULL when out of memory. */
+static const char *expand(scenario *sc, const char *pattern, uint32_t i)
+{
+    int n = exp_config_expand(pattern, i, NULL, 0);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!s)
+        return NULL;
+    exp_config_expand(pattern, i, s, (size_t)n + 1);
+    sc->expanded[sc->n_expanded++] = s;
+    return s;
 }
 
 /* Expands cfg's client entries into instances. Component names are
@@ -69,7 +90,8 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
     sc->clients = calloc(n ? n : 1, sizeof *sc->clients);
     sc->subs = calloc(nsubs ? nsubs : 1, sizeof *sc->subs);
     sc->names = calloc(n ? n : 1, sizeof *sc->names);
-    if (!sc->clients || !sc->subs || !sc->names)
+    sc->expanded = calloc(n + nsubs + 1, sizeof *sc->expanded);
+    if (!sc->clients || !sc->subs || !sc->names || !sc->expanded)
         return -1;
     size_t k = 0, s = 0;
     for (size_t e = 0; e < cfg->n_clients; e++) {
@@ -88,17 +110,22 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
             c->down = ec->down;
             c->retry_interval = sim_from_ms(ec->retry_interval_ms);
             c->max_retries = ec->max_retries;
-            c->topic = ec->topic;
+            c->topic = ec->topic_pattern ? expand(sc, ec->topic, i) : ec->topic;
             c->qos = ec->qos;
             c->rate_hz = ec->rate_hz;
             c->poisson = ec->arrival == EXP_POISSON;
             c->payload_bytes = ec->payload_bytes;
             c->subs = &sc->subs[s];
             c->n_subs = ec->n_subs;
-            for (size_t j = 0; j < ec->n_subs; j++, s++)
-                sc->subs[s] = (mq_sub){.filter = ec->subs[j].filter,
-                                       .len = (uint16_t)strlen(ec->subs[j].filter),
-                                       .qos = ec->subs[j].qos};
+            if (ec->role == EXP_PUBLISHER && !c->topic)
+                return -1;
+            for (size_t j = 0; j < ec->n_subs; j++, s++) {
+                const exp_sub *es = &ec->subs[j];
+                const char *f = es->pattern ? expand(sc, es->filter, i) : es->filter;
+                if (!f)
+                    return -1;
+                sc->subs[s] = (mq_sub){.filter = f, .len = (uint16_t)strlen(f), .qos = es->qos};
+            }
             c->qos2_method = ec->has_qos2_method ? ec->qos2_method : cfg->qos2_method;
         }
     }
@@ -208,16 +235,62 @@ typedef struct {
     double mean[M__COUNT], lo[M__COUNT], hi[M__COUNT];
 } group_summary;
 
-static void summarise(rep_result *const *reps, size_t n, group_summary out[9], size_t *ngroups)
+/* The replications run so far, folded in as each one finishes: running
+ * statistics per group and metric, and the totals of the counters. Its size
+ * does not grow with the number of replications; only the first one's CDF
+ * (latency_cdf.csv) is kept, as text. */
+typedef struct {
+    size_t n;
+    bool present[3][3];
+    exp_rstat m[3][3][M__COUNT];   /* over the replications where the metric is defined */
+    mq_wire_count by_type[16], by_flow[4];
+    uint64_t link_losses, drops[MQ_DROP__COUNT], events[MQ_EV__COUNT], sched_events, messages;
+    double sim_s, wall_s;          /* sums in replication order */
+} rep_totals;
+
+static void wire_add(mq_wire_count *sum, const mq_wire_count *w)
 {
-    double *x = malloc((n ? n : 1) * sizeof *x);
+    sum->packets += w->packets;
+    sum->bytes += w->bytes;
+    sum->resends += w->resends;
+}
+
+/* Folds replication r into t. O(groups x metrics). */
+static void totals_add(rep_totals *t, const rep_result *r)
+{
+    t->n++;
+    for (uint8_t p = 0; p < 3; p++)
+        for (uint8_t s = 0; s < 3; s++) {
+            t->present[p][s] |= r->g[p][s].present;
+            for (int k = 0; k < M__COUNT; k++) {
+                double v = metric(&r->g[p][s], k);
+                if (!isnan(v))
+                    exp_rstat_add(&t->m[p][s][k], v);
+            }
+        }
+    for (int i = 0; i < 16; i++)
+        wire_add(&t->by_type[i], &r->by_type[i]);
+    for (int f = 0; f < 4; f++)
+        wire_add(&t->by_flow[f], &r->by_flow[f]);
+    t->link_losses += r->link_losses;
+    for (int d = 0; d < MQ_DROP__COUNT; d++)
+        t->drops[d] += r->drops[d];
+    for (int e = 0; e < MQ_EV__COUNT; e++)
+        t->events[e] += r->events[e];
+    t->sched_events += r->st.events;
+    t->messages += r->st.messages;
+    t->sim_s += sim_to_s(r->st.t_last);
+    t->wall_s += r->wall_s;
+}
+
+/* The groups present in any replication, in (pub, sub) order, with the mean
+ * and (with replications) the 95% interval of each metric. */
+static void summarise(const rep_totals *t, group_summary out[9], size_t *ngroups)
+{
     *ngroups = 0;
     for (uint8_t p = 0; p < 3; p++)
         for (uint8_t s = 0; s < 3; s++) {
-            bool present = false;
-            for (size_t r = 0; r < n; r++)
-                present |= reps[r]->g[p][s].present;
-            if (!present)
+            if (!t->present[p][s])
                 continue;
             group_summary *gs = &out[(*ngroups)++];
             gs->present = true;
@@ -225,67 +298,16 @@ static void summarise(rep_result *const *reps, size_t n, group_summary out[9], s
             gs->s = s;
             gs->q = p < s ? p : s;
             for (int k = 0; k < M__COUNT; k++) {
-                size_t m = 0;
-                for (size_t r = 0; r < n; r++) {
-                    double v = metric(&reps[r]->g[p][s], k);
-                    if (!isnan(v) && x)
-                        x[m++] = v;
-                }
-                if (m == 0) {
-                    gs->mean[k] = gs->lo[k] = gs->hi[k] = NAN;
-                    continue;
-                }
-                exp_ci95(x, m, &gs->mean[k], &gs->lo[k], &gs->hi[k]);
-                if (n == 1)
+                exp_rstat_ci95(&t->m[p][s][k], &gs->mean[k], &gs->lo[k], &gs->hi[k]);
+                if (t->n == 1)
                     gs->lo[k] = gs->hi[k] = NAN;
             }
         }
-    free(x);
 }
 
 /* ---- result files ----------------------------------------------------- */
 
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof buf)
-        return -1;
-    memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
-/* Writes text to dir/name through a temporary file and a rename, so a reader
- * (or an interrupted run) never sees half a file. */
-static int write_atomic(const char *dir, const char *name, const char *text)
-{
-    char tmp[4096], dst[4096];
-    snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    size_t len = strlen(text);
-    int ok = fwrite(text, 1, len, f) == len;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, dst) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-/* A growable string for CSV text. */
+/* A growable string for trace text. */
 typedef struct {
     char *s;
     size_t len, cap;
@@ -294,8 +316,7 @@ typedef struct {
 
 static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Appends to b, growing it; on out of memory sets b->oom and stops adding,
- * so the caller can refuse to write a cut-short file (sb_take). */
+/* Appends to b, growing it; on out of memory sets b->oom and stops adding. */
 static void sb_printf(strbuf *b, const char *fmt, ...)
 {
     for (;;) {
@@ -323,72 +344,78 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
     }
 }
 
-/* The text built in b, or NULL (freeing it) if it was cut short. */
-static char *sb_take(strbuf *b)
+/* Text written through a stdio stream into memory (open_memstream). */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *f;
+} memtext;
+
+/* Opens m's stream and writes head (a CSV header line) to it. Returns the
+ * stream, or NULL when out of memory. */
+static FILE *mem_open(memtext *m, const char *head)
 {
-    if (b->oom) {
-        free(b->s);
+    *m = (memtext){0};
+    m->f = open_memstream(&m->buf, &m->len);
+    if (m->f)
+        fputs(head, m->f);
+    return m->f;
+}
+
+/* The text written to m, or NULL (freeing it) when a write failed, as when
+ * memory ran out: a file cut short is never written. */
+static char *mem_text(memtext *m)
+{
+    bool bad = ferror(m->f) != 0;
+    if (fclose(m->f) != 0 || bad) {
+        free(m->buf);
         return NULL;
     }
-    return b->s;
-}
-
-static void sb_num(strbuf *b, double v)
-{
-    if (!isnan(v))
-        sb_printf(b, "%.12g", v);
-}
-
-static void csv_quote(strbuf *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\n")) {
-        sb_printf(b, "%s", s);
-        return;
-    }
-    sb_printf(b, "\"");
-    for (; *s; s++)
-        sb_printf(b, *s == '"' ? "\"\"" : "%c", *s);
-    sb_printf(b, "\"");
+    return m->buf;
 }
 
 static char *results_csv(const exp_config *cfg, size_t nreps, const group_summary *gs, size_t ng)
 {
-    strbuf b = {0};
-    sb_printf(&b, "name,seed,replications,pub_qos,sub_qos,qos");
+    memtext m;
+    FILE *f = mem_open(&m, "name,seed,replications,pub_qos,sub_qos,qos");
+    if (!f)
+        return NULL;
     for (int k = 0; k < M__COUNT; k++)
-        sb_printf(&b, ",%s", metric_name[k]);
+        fprintf(f, ",%s", metric_name[k]);
     for (int k = M_CI_FIRST; k <= M_CI_LAST; k++)
-        sb_printf(&b, ",%s_ci_lo,%s_ci_hi", metric_name[k], metric_name[k]);
-    sb_printf(&b, "\n");
+        fprintf(f, ",%s_ci_lo,%s_ci_hi", metric_name[k], metric_name[k]);
+    fputc('\n', f);
     for (size_t i = 0; i < ng; i++) {
-        csv_quote(&b, cfg->name ? cfg->name : "");
-        sb_printf(&b, ",%llu,%zu,%u,%u,%u", (unsigned long long)cfg->seed, nreps, gs[i].p,
-                  gs[i].s, gs[i].q);
+        exp_csv_put_cell(f, cfg->name ? cfg->name : "");
+        fprintf(f, ",%llu,%zu,%u,%u,%u", (unsigned long long)cfg->seed, nreps, gs[i].p, gs[i].s,
+                gs[i].q);
         for (int k = 0; k < M__COUNT; k++) {
-            sb_printf(&b, ",");
-            sb_num(&b, gs[i].mean[k]);
+            fputc(',', f);
+            exp_csv_put_num(f, gs[i].mean[k]);
         }
         for (int k = M_CI_FIRST; k <= M_CI_LAST; k++) {
-            sb_printf(&b, ",");
-            sb_num(&b, gs[i].lo[k]);
-            sb_printf(&b, ",");
-            sb_num(&b, gs[i].hi[k]);
+            fputc(',', f);
+            exp_csv_put_num(f, gs[i].lo[k]);
+            fputc(',', f);
+            exp_csv_put_num(f, gs[i].hi[k]);
         }
-        sb_printf(&b, "\n");
+        fputc('\n', f);
     }
-    return sb_take(&b);
+    return mem_text(&m);
 }
 
 static char *cdf_csv(const rep_result *r)
 {
-    strbuf b = {0};
-    sb_printf(&b, "pub_qos,sub_qos,qos,latency_ms,cdf\n");
+    memtext m;
+    FILE *f = mem_open(&m, "pub_qos,sub_qos,qos,latency_ms,cdf\n");
+    if (!f)
+        return NULL;
     for (int p = 0; p < 3; p++)
         for (int s = 0; s < 3; s++)
             for (size_t i = 0; i < r->cdf_n[p][s]; i++)
-                sb_printf(&b, "%d,%d,%d,%.6g,%.9g\n", p, s, p < s ? p : s, r->cdf_ms[p][s][i],
-                          r->cdf_frac[p][s][i]);
-    return sb_take(&b);
+                fprintf(f, "%d,%d,%d,%.6g,%.9g\n", p, s, p < s ? p : s, r->cdf_ms[p][s][i],
+                        r->cdf_frac[p][s][i]);
+    return mem_text(&m);
 }
 
 static cJSON *num_or_null(double v)
@@ -411,14 +438,20 @@ static cJSON *pair(double lo, double hi)
 
 static const char *const lat_key[5] = {"mean", "p50", "p90", "p99", "max"};
 
-static char *results_json(const exp_config *cfg, const exp_run_opts *opts,
-                          rep_result *const *reps, size_t nreps, const group_summary *gs,
-                          size_t ng, double wall_s)
+static void add_wire(cJSON *o, const mq_wire_count *w)
+{
+    cJSON_AddNumberToObject(o, "packets", (double)w->packets);
+    cJSON_AddNumberToObject(o, "bytes", (double)w->bytes);
+    cJSON_AddNumberToObject(o, "resends", (double)w->resends);
+}
+
+static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const rep_totals *t,
+                          const group_summary *gs, size_t ng, double wall_s)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "name", cfg->name ? cfg->name : "");
     cJSON_AddNumberToObject(root, "seed", (double)cfg->seed);
-    cJSON_AddNumberToObject(root, "replications", (double)nreps);
+    cJSON_AddNumberToObject(root, "replications", (double)t->n);
     if (opts->rep_index >= 0)
         cJSON_AddNumberToObject(root, "rep_index", opts->rep_index);
     cJSON *conf = cfg->json ? cJSON_Parse(cfg->json) : NULL;
@@ -439,7 +472,7 @@ static char *results_json(const exp_config *cfg, const exp_run_opts *opts,
         add_num(o, "wire_packets_per_delivered", g->mean[M_WIRE_PKTS]);
         add_num(o, "wire_bytes_per_delivered", g->mean[M_WIRE_BYTES]);
         add_num(o, "resends", g->mean[M_RESENDS]);
-        if (nreps > 1) {
+        if (t->n > 1) {
             cJSON *ci = cJSON_AddObjectToObject(o, "ci95");
             for (int k = M_LOSS; k <= M_DELIVERY; k++)
                 cJSON_AddItemToObject(ci, metric_name[k], pair(g->lo[k], g->hi[k]));
@@ -454,70 +487,32 @@ static char *results_json(const exp_config *cfg, const exp_run_opts *opts,
 
     /* Counters below are sums over replications. */
     cJSON *wire = cJSON_AddObjectToObject(root, "wire");
-    for (uint8_t t = MQ_CONNECT; t <= MQ_AUTH; t++) {
-        uint64_t pk = 0, by = 0, rs = 0;
-        for (size_t r = 0; r < nreps; r++) {
-            pk += reps[r]->by_type[t].packets;
-            by += reps[r]->by_type[t].bytes;
-            rs += reps[r]->by_type[t].resends;
-        }
-        if (!pk)
-            continue;
-        cJSON *o = cJSON_AddObjectToObject(wire, mq_type_name(t));
-        cJSON_AddNumberToObject(o, "packets", (double)pk);
-        cJSON_AddNumberToObject(o, "bytes", (double)by);
-        cJSON_AddNumberToObject(o, "resends", (double)rs);
-    }
+    for (uint8_t ty = MQ_CONNECT; ty <= MQ_AUTH; ty++)
+        if (t->by_type[ty].packets)
+            add_wire(cJSON_AddObjectToObject(wire, mq_type_name(ty)), &t->by_type[ty]);
     cJSON *byq = cJSON_AddObjectToObject(wire, "by_qos");
     static const char *const flow_name[4] = {"0", "1", "2", "control"};
-    for (int f = 0; f < 4; f++) {
-        uint64_t pk = 0, by = 0, rs = 0;
-        for (size_t r = 0; r < nreps; r++) {
-            pk += reps[r]->by_flow[f].packets;
-            by += reps[r]->by_flow[f].bytes;
-            rs += reps[r]->by_flow[f].resends;
-        }
-        cJSON *o = cJSON_AddObjectToObject(byq, flow_name[f]);
-        cJSON_AddNumberToObject(o, "packets", (double)pk);
-        cJSON_AddNumberToObject(o, "bytes", (double)by);
-        cJSON_AddNumberToObject(o, "resends", (double)rs);
-    }
+    for (int f = 0; f < 4; f++)
+        add_wire(cJSON_AddObjectToObject(byq, flow_name[f]), &t->by_flow[f]);
     cJSON *drops = cJSON_AddObjectToObject(root, "drops");
-    uint64_t ll = 0;
-    for (size_t r = 0; r < nreps; r++)
-        ll += reps[r]->link_losses;
-    cJSON_AddNumberToObject(drops, "link", (double)ll);
-    for (int d = 0; d < MQ_DROP__COUNT; d++) {
-        uint64_t v = 0;
-        for (size_t r = 0; r < nreps; r++)
-            v += reps[r]->drops[d];
-        cJSON_AddNumberToObject(drops, mq_drop_reason_name((mq_drop_reason)d), (double)v);
-    }
+    cJSON_AddNumberToObject(drops, "link", (double)t->link_losses);
+    for (int d = 0; d < MQ_DROP__COUNT; d++)
+        cJSON_AddNumberToObject(drops, mq_drop_reason_name((mq_drop_reason)d), (double)t->drops[d]);
     cJSON *events = cJSON_AddObjectToObject(root, "events");
-    uint64_t ev = 0, msgs = 0;
-    double sim_s = 0, wall_run = 0;
-    for (size_t r = 0; r < nreps; r++) {
-        ev += reps[r]->st.events;
-        msgs += reps[r]->st.messages;
-        sim_s += sim_to_s(reps[r]->st.t_last);
-        wall_run += reps[r]->wall_s;
-    }
-    cJSON_AddNumberToObject(events, "scheduler", (double)ev);
+    cJSON_AddNumberToObject(events, "scheduler", (double)t->sched_events);
     cJSON *proto = cJSON_AddObjectToObject(events, "protocol");
-    for (int e = 0; e < MQ_EV__COUNT; e++) {
-        uint64_t v = 0;
-        for (size_t r = 0; r < nreps; r++)
-            v += reps[r]->events[e];
-        cJSON_AddNumberToObject(proto, mq_event_name((mq_event)e), (double)v);
-    }
+    for (int e = 0; e < MQ_EV__COUNT; e++)
+        cJSON_AddNumberToObject(proto, mq_event_name((mq_event)e), (double)t->events[e]);
     cJSON *tm = cJSON_AddObjectToObject(root, "timings");
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     cJSON_AddNumberToObject(tm, "wall_s", wall_s);
-    cJSON_AddNumberToObject(tm, "simulated_s", sim_s);
-    cJSON_AddNumberToObject(tm, "messages", (double)msgs);
-    cJSON_AddNumberToObject(tm, "messages_per_wall_s", wall_run > 0 ? (double)msgs / wall_run : 0);
-    cJSON_AddNumberToObject(tm, "events_per_wall_s", wall_run > 0 ? (double)ev / wall_run : 0);
+    cJSON_AddNumberToObject(tm, "simulated_s", t->sim_s);
+    cJSON_AddNumberToObject(tm, "messages", (double)t->messages);
+    cJSON_AddNumberToObject(tm, "messages_per_wall_s",
+                            t->wall_s > 0 ? (double)t->messages / t->wall_s : 0);
+    cJSON_AddNumberToObject(tm, "events_per_wall_s",
+                            t->wall_s > 0 ? (double)t->sched_events / t->wall_s : 0);
     cJSON_AddNumberToObject(tm, "peak_rss_kib", (double)ru.ru_maxrss);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
@@ -526,22 +521,39 @@ static char *results_json(const exp_config *cfg, const exp_run_opts *opts,
 
 /* ---- the table -------------------------------------------------------- */
 
-static void print_cell(double v, double lo, double hi, const char *fmt, int width)
+/* A mean of counts: an integer as one, otherwise with two decimals (0.45,
+ * 2719.35), or two significant digits below 1 (0.004): never rounded to a
+ * count that no replication had. */
+static void fmt_count(char *buf, size_t n, double v)
 {
-    char buf[64];
-    if (isnan(v))
-        snprintf(buf, sizeof buf, "-");
-    else if (!isnan(lo))
-        snprintf(buf, sizeof buf, "%.4g±%.2g", v, (hi - lo) / 2);
-    else
-        snprintf(buf, sizeof buf, fmt, v);
-    /* "±" takes two bytes but one column. */
-    printf(" %*s", width + (strstr(buf, "±") ? 1 : 0), buf);
+    if (v == floor(v) || !isfinite(v)) {
+        snprintf(buf, n, "%.0f", v);
+        return;
+    }
+    int digits = (int)floor(log10(fabs(v))) + 3;
+    snprintf(buf, n, "%.*g", digits < 2 ? 2 : digits, v);
 }
 
-static void print_table(const exp_config *cfg, size_t nreps, const group_summary *gs, size_t ng,
-                        const rep_result *r0, double wall_s)
+/* Prints text right-aligned in width columns; "±" takes two bytes but one
+ * column. */
+static void print_cell(const char *text, int width)
 {
+    printf(" %*s", width + (strstr(text, "±") ? 1 : 0), text);
+}
+
+/* The metrics of the table after the counts, and their formats. */
+static const int table_metric[5] = {M_LOSS, M_DUP, M_LAT_P50, M_LAT_P99, M_LAT_MAX};
+static const char *const table_fmt[5] = {"%.6f", "%.6f", "%.3f", "%.3f", "%.3f"};
+
+/* The table: one line per QoS pair with the means (over replications) of
+ * the counts, ratios and latencies; with replications, a second line under
+ * each with the half-widths of the 95% intervals in the same columns; then
+ * the drops by cause, so that every loss shows where it came from. */
+static void print_table(const exp_config *cfg, const rep_totals *t, const group_summary *gs,
+                        size_t ng, double wall_s)
+{
+    size_t nreps = t->n;
+    char cell[64];
     printf("%s: seed %llu, %zu replication%s, %.0f s publishing, %.2f s wall\n",
            cfg->name ? cfg->name : "", (unsigned long long)cfg->seed, nreps,
            nreps == 1 ? "" : "s", cfg->duration_s, wall_s);
@@ -551,22 +563,43 @@ static void print_table(const exp_config *cfg, size_t nreps, const group_summary
     for (size_t i = 0; i < ng; i++) {
         const group_summary *g = &gs[i];
         printf("%3u %3u %3u", g->p, g->s, g->q);
-        for (int k = M_PUBLISHED; k <= M_LOST; k++)
-            print_cell(g->mean[k], NAN, NAN, "%.0f", 10);
-        print_cell(g->mean[M_LOSS], g->lo[M_LOSS], g->hi[M_LOSS], "%.6f", 12);
-        print_cell(g->mean[M_DUP], g->lo[M_DUP], g->hi[M_DUP], "%.6f", 12);
-        print_cell(g->mean[M_LAT_P50], g->lo[M_LAT_P50], g->hi[M_LAT_P50], "%.3f", 12);
-        print_cell(g->mean[M_LAT_P99], g->lo[M_LAT_P99], g->hi[M_LAT_P99], "%.3f", 12);
-        print_cell(g->mean[M_LAT_MAX], g->lo[M_LAT_MAX], g->hi[M_LAT_MAX], "%.3f", 12);
+        for (int k = M_PUBLISHED; k <= M_LOST; k++) {
+            fmt_count(cell, sizeof cell, g->mean[k]);
+            print_cell(cell, 10);
+        }
+        for (int c = 0; c < 5; c++) {
+            double v = g->mean[table_metric[c]];
+            if (isnan(v))
+                snprintf(cell, sizeof cell, "-");
+            else
+                snprintf(cell, sizeof cell, table_fmt[c], v);
+            print_cell(cell, 12);
+        }
+        printf("\n");
+        if (nreps == 1)
+            continue;
+        printf("%66s", "95% CI");
+        for (int c = 0; c < 5; c++) {
+            int k = table_metric[c];
+            if (isnan(g->lo[k]))
+                snprintf(cell, sizeof cell, "-");
+            else {
+                /* Two significant digits, without an exponent. */
+                double half = (g->hi[k] - g->lo[k]) / 2;
+                snprintf(cell, sizeof cell, half < 100 ? "±%.2g" : "±%.0f", half);
+            }
+            print_cell(cell, 12);
+        }
         printf("\n");
     }
-    if (nreps == 1) {
-        printf("drops: link %llu, queue_full %llu, retries_exhausted %llu, in_flight_at_end %llu\n",
-               (unsigned long long)r0->link_losses,
-               (unsigned long long)r0->drops[MQ_DROP_QUEUE_FULL],
-               (unsigned long long)r0->drops[MQ_DROP_RETRIES_EXHAUSTED],
-               (unsigned long long)r0->drops[MQ_DROP_IN_FLIGHT_AT_END]);
+    printf(nreps == 1 ? "drops:" : "drops (mean per replication):");
+    fmt_count(cell, sizeof cell, (double)t->link_losses / (double)nreps);
+    printf(" link %s", cell);
+    for (int d = 0; d < MQ_DROP__COUNT; d++) {
+        fmt_count(cell, sizeof cell, (double)t->drops[d] / (double)nreps);
+        printf(", %s %s", mq_drop_reason_name((mq_drop_reason)d), cell);
     }
+    printf("\n");
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -600,7 +633,6 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
         first = (size_t)opts->rep_index;
         nreps = 1;
     }
-    rep_result **reps = calloc(nreps, sizeof *reps);
     group_summary gs[9];
     size_t ng = 0;
     int status = 1;
@@ -615,65 +647,74 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     struct stat sb;
     bool made = stat(dir, &sb) != 0;
     errno = 0;
-    if ((!made && !S_ISDIR(sb.st_mode)) || mkdir_p(dir) != 0 || access(dir, W_OK) != 0) {
+    if ((!made && !S_ISDIR(sb.st_mode)) || exp_fs_mkdir_p(dir) != 0 || access(dir, W_OK) != 0) {
         fprintf(stderr, "mqttsim: --out %s: %s\n", dir,
                 !made && !S_ISDIR(sb.st_mode) ? "exists and is not a directory"
                 : errno ? strerror(errno) : "not a writable directory");
-        free(reps);
         return 2;
     }
     double t0 = now_s();
     bool show = !opts->quiet && isatty(2);
     progress pr = {.nreps = nreps};
     mq_net_hooks hooks = {.ctx = &pr, .progress = show_progress};
-    if (!reps)
+    /* One replication's results at a time, folded into the totals. */
+    rep_result *rep = malloc(sizeof *rep);
+    rep_totals *tot = calloc(1, sizeof *tot);
+    char *json = NULL, *csv = NULL, *cdf = NULL;
+    if (!rep || !tot) {
+        fprintf(stderr, "mqttsim: out of memory\n");
         goto out;
+    }
     for (size_t r = 0; r < nreps; r++) {
-        reps[r] = malloc(sizeof *reps[r]);
-        if (!reps[r]) {
-            fprintf(stderr, "mqttsim: out of memory\n");
-            goto out;
-        }
         pr.rep = r;
         if (show && nreps > 1)
             fprintf(stderr, "\rreplication %zu/%zu ...", r + 1, nreps);
-        if (run_rep(cfg, first + r, show ? &hooks : NULL, 0, reps[r], err, sizeof err) != 0) {
+        if (run_rep(cfg, first + r, show ? &hooks : NULL, 0, rep, err, sizeof err) != 0) {
             if (show)
                 fprintf(stderr, "\n");
             fprintf(stderr, "mqttsim: %s: replication %zu: %s\n", cfg->name ? cfg->name : "",
                     first + r, err);
             goto out;
         }
+        if (r == 0 && !(cdf = cdf_csv(rep))) {
+            fprintf(stderr, "mqttsim: out of memory\n");
+            goto out;
+        }
+        totals_add(tot, rep);
     }
     if (show)
         fprintf(stderr, "\r%*s\r", 60, "");
     double wall_s = now_s() - t0;
-    summarise(reps, nreps, gs, &ng);
+    summarise(tot, gs, &ng);
 
-    char *json = results_json(cfg, opts, reps, nreps, gs, ng, wall_s);
-    char *csv = results_csv(cfg, nreps, gs, ng);
-    char *cdf = cdf_csv(reps[0]);
-    int werr = !json || !csv || !cdf || write_atomic(dir, "results.json", json) != 0 ||
-               write_atomic(dir, "results.csv", csv) != 0 ||
-               write_atomic(dir, "latency_cdf.csv", cdf) != 0;
+    json = results_json(cfg, opts, tot, gs, ng, wall_s);
+    csv = results_csv(cfg, nreps, gs, ng);
+    /* The three files are one set: all new, or (on a failed write) all as
+     * they were, never a mix. */
+    int werr = !json || !csv;
+    if (!werr) {
+        const exp_fs_file set[] = {{"results.json", json, strlen(json)},
+                                   {"results.csv", csv, strlen(csv)},
+                                   {"latency_cdf.csv", cdf, strlen(cdf)}};
+        werr = exp_fs_write_set(dir, set, 3) != 0;
+    }
     if (werr)
         fprintf(stderr, "mqttsim: cannot write results to %s: %s\n", dir, strerror(errno));
     else
         status = 0;
     if (!opts->quiet) {
-        print_table(cfg, nreps, gs, ng, reps[0], wall_s);
+        print_table(cfg, tot, gs, ng, wall_s);
         if (!werr)
             printf("results: %s/results.json, %s/results.csv\n", dir, dir);
     }
-    free(json);
-    free(csv);
-    free(cdf);
 out:
     if (status != 0 && made)
         rmdir(dir); /* only if still empty */
-    for (size_t r = 0; reps && r < nreps; r++)
-        free(reps[r]);
-    free(reps);
+    free(json);
+    free(csv);
+    free(cdf);
+    free(tot);
+    free(rep);
     return status;
 }
 
@@ -689,16 +730,37 @@ typedef struct {
 } flow_key;
 
 typedef struct {
-    uint32_t n;            /* messages traced */
+    uint32_t n;            /* messages asked for */
     strbuf *blocks;        /* one per message, [0] for connection setup */
+    size_t capblocks;      /* grown as messages come, so a large n costs nothing */
     flow_key *keys;
     size_t nkeys, capkeys;
     const scenario *sc;
+    bool oom;              /* some text is missing: the trace fails */
 } tracer;
 
+/* The text block of message msg, or NULL beyond the messages asked for (or
+ * when memory ran out, noted in t->oom). */
 static strbuf *trace_block(tracer *t, uint64_t msg)
 {
-    return msg <= t->n ? &t->blocks[msg] : NULL;
+    if (msg > t->n)
+        return NULL;
+    if (msg >= t->capblocks) {
+        size_t cap = t->capblocks ? t->capblocks : 64;
+        while (cap <= msg)
+            cap *= 2;
+        if (cap > (size_t)t->n + 1)
+            cap = (size_t)t->n + 1;
+        strbuf *b = realloc(t->blocks, cap * sizeof *b);
+        if (!b) {
+            t->oom = true;
+            return NULL;
+        }
+        memset(b + t->capblocks, 0, (cap - t->capblocks) * sizeof *b);
+        t->blocks = b;
+        t->capblocks = cap;
+    }
+    return &t->blocks[msg];
 }
 
 static void trace_publish(void *ctx, int64_t now, int client, uint64_t msg, uint8_t qos)
@@ -730,8 +792,10 @@ static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_p
             if (t->nkeys == t->capkeys) {
                 size_t cap = t->capkeys ? t->capkeys * 2 : 64;
                 flow_key *k = realloc(t->keys, cap * sizeof *k);
-                if (!k)
+                if (!k) {
+                    t->oom = true;
                     return;
+                }
                 t->keys = k;
                 t->capkeys = cap;
             }
@@ -798,8 +862,7 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
     tracer t = {.n = messages};
     int status = 1;
     rep_result *r = malloc(sizeof *r);
-    t.blocks = calloc((size_t)messages + 1, sizeof *t.blocks);
-    if (!r || !t.blocks || scenario_build(cfg, 0, &sc) != 0) {
+    if (!r || scenario_build(cfg, 0, &sc) != 0) {
         fprintf(stderr, "mqttsim: out of memory\n");
         goto out;
     }
@@ -810,16 +873,33 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
         fprintf(stderr, "mqttsim: %s\n", err);
         goto out;
     }
-    fprintf(out, "%s: trace of the first %u message%s (seed %llu, replication 0; broker QoS 2 "
-            "method %s)\n\n", cfg->name ? cfg->name : "", messages, messages == 1 ? "" : "s",
-            (unsigned long long)cfg->seed, cfg->qos2_method == MQ_QOS2_A ? "A" : "B");
-    for (uint32_t i = 1; i <= messages; i++)
+    bool oom = t.oom;
+    size_t traced = 0;   /* messages are numbered from 1 as published, up to n */
+    for (size_t i = 1; i < t.capblocks; i++) {
+        oom |= t.blocks[i].oom;
+        if (t.blocks[i].s)
+            traced = i;
+    }
+    if (oom) {
+        fprintf(stderr, "mqttsim: out of memory for the trace text\n");
+        goto out;
+    }
+    char what[96];
+    if (traced == messages)
+        snprintf(what, sizeof what, "the first %zu message%s", traced, traced == 1 ? "" : "s");
+    else
+        snprintf(what, sizeof what, "all %zu message%s published, fewer than the %u asked for", traced,
+                 traced == 1 ? "" : "s", messages);
+    fprintf(out, "%s: trace of %s (seed %llu, replication 0; broker QoS 2 method %s)\n\n",
+            cfg->name ? cfg->name : "", what, (unsigned long long)cfg->seed,
+            cfg->qos2_method == MQ_QOS2_A ? "A" : "B");
+    for (size_t i = 1; i <= traced; i++)
         if (t.blocks[i].s)
             fprintf(out, "%s\n", t.blocks[i].s);
     status = 0;
 out:
     scenario_free(&sc);
-    for (uint32_t i = 0; t.blocks && i <= messages; i++)
+    for (size_t i = 0; i < t.capblocks; i++)
         free(t.blocks[i].s);
     free(t.blocks);
     free(t.keys);

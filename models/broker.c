@@ -5,13 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/subs.h"
 #include "models/topic.h"
-
-typedef struct {
-    char *filter; /* owned copy */
-    uint16_t len;
-    uint8_t qos;
-} bsub;
 
 /* One client connection. Its address is the broker-side session's io ctx,
  * so clients are allocated one by one and never move. */
@@ -20,14 +15,13 @@ typedef struct {
     int index;
     mq_session *s;
     mq_session_io host; /* the host's callbacks for this connection */
-    bsub *subs;
-    size_t n_subs, cap_subs;
 } conn;
 
 struct mq_broker {
     mq_session_config cfg;
     conn **c;
     size_t n, cap;
+    mq_subs *subs; /* subscribers are client indexes: routing goes in client order */
     uint64_t routed, forwarded;
 };
 
@@ -60,38 +54,41 @@ static void c_event(void *ctx, mq_event ev, const mq_packet *p)
         c->host.event(c->host.ctx, ev, p);
 }
 
-/* The QoS this client gets topic at: the highest QoS among its matching
- * subscriptions, or -1 when none matches. Cost: O(subscriptions x topic). */
-static int client_qos(const conn *c, const char *topic, size_t len)
+/* One message being forwarded. */
+typedef struct {
+    mq_broker *b;
+    int64_t now;
+    mq_msg *m;
+    uint8_t qos;
+} fwd;
+
+static void forward(void *ctx, uint32_t client, uint8_t sub_qos)
 {
-    int best = -1;
-    for (size_t i = 0; i < c->n_subs; i++) {
-        const bsub *x = &c->subs[i];
-        if (x->qos > best && mq_topic_match(x->filter, x->len, topic, len))
-            best = x->qos;
-    }
-    return best;
+    fwd *f = ctx;
+    f->b->forwarded++;
+    mq_session_publish(f->b->c[client]->s, f->now, f->m, sub_qos < f->qos ? sub_qos : f->qos);
 }
 
 /* A client's inbound flow says deliver (QoS 0/1 at PUBLISH, QoS 2 at PUBLISH
  * for method B and at PUBREL for method A): offer m to every matching client
- * once, at the downgraded QoS. The publisher gets its own message back if it
- * subscribes to it. Walking the clients directly, rather than filling a
- * route buffer, keeps this allocation-free and safe if a host's callback
- * routes another message before the loop ends. */
+ * once, in client order, at the downgraded QoS. The publisher gets its own
+ * message back if it subscribes to it. The index fixes the set of clients
+ * before the first is offered the message, and needs no allocation for it;
+ * a host's callback may route another message meanwhile. Cost: O(topic
+ * levels + matching subscriptions), plus the sessions' publishes. */
 static void c_deliver(void *ctx, int64_t now, mq_msg *m, uint8_t qos, bool dup)
 {
     conn *c = ctx;
     mq_broker *b = c->b;
     (void)dup; /* the onward flow is a new one: DUP=0 */
     b->routed++;
-    for (size_t i = 0; i < b->n; i++) {
-        int q = client_qos(b->c[i], m->topic, m->topic_len);
-        if (q < 0)
-            continue;
-        b->forwarded++;
-        mq_session_publish(b->c[i]->s, now, m, (uint8_t)(q < qos ? q : qos));
-    }
+    fwd f = {b, now, m, qos};
+    int rc = mq_subs_match(b->subs, m->topic, m->topic_len, forward, &f);
+    /* Only a match nested in another's callbacks can fail, and no session
+     * callback routes a message (mq_session_on_packet is not among the
+     * calls a callback may make). */
+    assert(rc >= 0);
+    (void)rc;
 }
 
 static uint8_t c_subscribe(void *ctx, const char *filter, size_t len, uint8_t qos)
@@ -111,6 +108,11 @@ mq_broker *mq_broker_new(const mq_session_config *cfg)
     b->cfg = *cfg;
     b->cfg.role = MQ_ROLE_BROKER;
     b->cfg.client_id = NULL;
+    b->subs = mq_subs_new();
+    if (!b->subs) {
+        free(b);
+        return NULL;
+    }
     return b;
 }
 
@@ -123,11 +125,9 @@ void mq_broker_free(mq_broker *b)
     for (size_t i = 0; i < b->n; i++) {
         conn *c = b->c[i];
         mq_session_free(c->s);
-        for (size_t j = 0; j < c->n_subs; j++)
-            free(c->subs[j].filter);
-        free(c->subs);
         free(c);
     }
+    mq_subs_free(b->subs);
     free(b->c);
     free(b);
 }
@@ -177,52 +177,42 @@ size_t mq_broker_clients(const mq_broker *b)
     return b->n;
 }
 
-/* Replaces the QoS of an identical filter (byte for byte) or adds a copy.
+/* Replaces the QoS of an identical filter (byte for byte) or adds it.
  * A QoS above 2, an invalid filter or out of memory answer 0x80 and change
- * nothing. Cost: O(client's subscriptions + len). */
+ * nothing. Cost: O(len) expected (see mq_subs_add). */
 uint8_t mq_broker_subscribe(mq_broker *b, int client, const char *filter, size_t len,
                             uint8_t qos)
 {
     assert(client >= 0 && (size_t)client < b->n);
-    conn *c = b->c[client];
     if (qos > 2 || !filter || !mq_topic_filter_valid(filter, len))
         return 0x80;
-    for (size_t i = 0; i < c->n_subs; i++) {
-        if (c->subs[i].len == len && memcmp(c->subs[i].filter, filter, len) == 0) {
-            c->subs[i].qos = qos;
-            return qos;
-        }
-    }
-    if (c->n_subs == c->cap_subs) {
-        size_t cap = c->cap_subs ? 2 * c->cap_subs : 4;
-        bsub *ns = realloc(c->subs, cap * sizeof *ns);
-        if (!ns)
-            return 0x80;
-        c->subs = ns;
-        c->cap_subs = cap;
-    }
-    char *copy = malloc(len ? len : 1);
-    if (!copy)
-        return 0x80;
-    memcpy(copy, filter, len);
-    c->subs[c->n_subs++] = (bsub){copy, (uint16_t)len, qos};
-    return qos;
+    return mq_subs_add(b->subs, (uint32_t)client, filter, len, qos) < 0 ? 0x80 : qos;
 }
 
-/* Cost: O(total subscriptions x topic length); no allocation. */
+/* Fills one route per matching client. */
+typedef struct {
+    mq_route *out;
+    size_t cap, k;
+    uint8_t qos;
+} routes;
+
+static void put_route(void *ctx, uint32_t client, uint8_t sub_qos)
+{
+    routes *r = ctx;
+    if (r->k < r->cap)
+        r->out[r->k] = (mq_route){(int)client, sub_qos < r->qos ? sub_qos : r->qos};
+    r->k++;
+}
+
+/* Cost: O(topic levels + matching subscriptions); no allocation. */
 size_t mq_broker_route(const mq_broker *b, const char *topic, size_t len, uint8_t pub_qos,
                        mq_route *out, size_t cap)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        int q = client_qos(b->c[i], topic, len);
-        if (q < 0)
-            continue;
-        if (k < cap)
-            out[k] = (mq_route){(int)i, (uint8_t)(q < pub_qos ? q : pub_qos)};
-        k++;
-    }
-    return k;
+    routes r = {out, cap, 0, pub_qos};
+    int rc = mq_subs_match(b->subs, topic, len, put_route, &r);
+    assert(rc >= 0); /* as in c_deliver */
+    (void)rc;
+    return r.k;
 }
 
 uint64_t mq_broker_routed(const mq_broker *b)

@@ -155,9 +155,4 @@ const char *mq_type_name(uint8_t type);
 /* A short name for an MQ_ERR_* code. */
 const char *mq_codec_strerror(int err);
 
-/* True if s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF) and contains no U+0000, as MQTT requires
- * of every UTF-8 Encoded String. Cost: O(len). */
-bool mq_utf8_valid(const char *s, size_t len);
-
 #endif

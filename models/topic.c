@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "models/codec.h"
+#include "models/utf8.h"
 
 /* Topic level by level (3.1.1 §4.7.1, 5.0 §4.7.1). A topic of n '/' has n+1
  * levels, any of them possibly empty; `t_done` says the topic has no level

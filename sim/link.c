@@ -2,7 +2,10 @@
 #include "sim/link.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
+#include <gsl/gsl_randist.h>
 
 /*
  * Randomness, in a fixed order per frame (it matters for common random
@@ -24,6 +27,16 @@
  * FIFO ring and every event (ctx = the link) delivers the ring's head. With
  * reorder on, each frame gets a record (ctx = the record) from a pool of
  * blocks that never move, linked in send order for sim_link_release.
+ *
+ * Outages. Scheduled and random windows live in one sorted array of disjoint
+ * [start, end) intervals; a cursor marks the first window that ends after the
+ * last time checked, so checking a frame walks each window once over a run.
+ * Random windows are appended lazily, from their own stream, as time reaches
+ * them; those the cursor has passed are folded into running totals once they
+ * are half the array, so a long run with short outages keeps a bounded array.
+ * Scheduled windows are never folded (they are few, and a window may still be
+ * added in the past). Nothing of this is touched unless an outage source was
+ * configured (has_outages), so links without outages run exactly as before.
  */
 
 typedef struct {
@@ -41,8 +54,13 @@ typedef struct xrec {
     struct xrec *prev, *next; /* in-transit list in send order; next links the free list */
 } xrec;
 
+typedef struct {
+    sim_time start, end;
+} window;
+
 #define RING_INIT  16u
 #define BLOCK_INIT 16u
+#define FOLD_MIN   64u /* passed random windows kept before folding */
 
 struct sim_link {
     sim_sched *s;
@@ -62,6 +80,20 @@ struct sim_link {
     xrec **blocks;
     size_t n_blocks, block_size; /* block_size: records in the next block */
     xrec *free_list, *head, *tail;
+    /* outages */
+    bool has_outages;
+    bool forced;              /* sim_link_set_down(true) in force */
+    sim_time forced_since;
+    uint64_t n_forced;
+    sim_time forced_ns;       /* completed forced-down time */
+    window *win;              /* sorted, disjoint, non-empty */
+    size_t n_win, win_cap, cur;
+    uint64_t folded_n;        /* random windows folded out of win[] */
+    sim_time folded_ns;
+    gsl_rng *out_rng;         /* random outages: the stream, else NULL */
+    double mtbf_ns, mttr_ns;
+    sim_time gen_until;       /* random windows are drawn up to this time */
+    uint64_t out_frames_lost, out_bytes_lost;
 };
 
 sim_link *sim_link_new(sim_sched *s, const sim_link_params *p, gsl_rng *rng,
@@ -120,6 +152,7 @@ void sim_link_free(sim_link *l)
     for (size_t i = 0; i < l->n_blocks; i++)
         free(l->blocks[i]);
     free(l->blocks);
+    free(l->win);
     free(l);
 }
 
@@ -148,6 +181,162 @@ double sim_loss_rate(const sim_loss *loss)
     }
     assert(!"unknown loss model");
     return 0;
+}
+
+static sim_time sat_add(sim_time a, sim_time b)
+{
+    return b > SIM_NEVER - a ? SIM_NEVER : a + b;
+}
+
+/* Makes room for one more window. 0, or -1 when out of memory. */
+static int win_reserve(sim_link *l)
+{
+    if (l->n_win < l->win_cap)
+        return 0;
+    size_t ncap = l->win_cap ? l->win_cap * 2 : 8;
+    window *w = realloc(l->win, ncap * sizeof *w);
+    if (!w)
+        return -1;
+    l->win = w;
+    l->win_cap = ncap;
+    return 0;
+}
+
+int sim_link_add_outage(sim_link *l, sim_time start, sim_time end)
+{
+    assert(0 <= start && start <= end);
+    assert(!l->out_rng);
+    if (start == end)
+        return 0;
+    if (win_reserve(l))
+        return -1;
+    /* Windows i..j-1 overlap or touch [start, end]; they become one. */
+    size_t i = 0;
+    while (i < l->n_win && l->win[i].end < start)
+        i++;
+    size_t j = i;
+    while (j < l->n_win && l->win[j].start <= end)
+        j++;
+    window w = {start, end};
+    if (j > i) {
+        if (l->win[i].start < w.start)
+            w.start = l->win[i].start;
+        if (l->win[j - 1].end > w.end)
+            w.end = l->win[j - 1].end;
+    }
+    /* Replace win[i..j) by w: the tail moves by 1 - (j - i). */
+    memmove(&l->win[i + 1], &l->win[j], (l->n_win - j) * sizeof *l->win);
+    l->win[i] = w;
+    l->n_win = l->n_win - (j - i) + 1;
+    l->cur = 0; /* re-walked once at the next check */
+    l->has_outages = true;
+    return 0;
+}
+
+void sim_link_random_outages(sim_link *l, sim_time mtbf, sim_time mttr, gsl_rng *rng)
+{
+    assert(mtbf > 0 && mttr > 0 && rng);
+    assert(!l->out_rng && l->n_win == 0);
+    l->out_rng = rng;
+    l->mtbf_ns = (double)mtbf;
+    l->mttr_ns = (double)mttr;
+    l->gen_until = 0;
+    l->has_outages = true;
+}
+
+/* An exponential sample of the given mean in ns, rounded, clamped to 1e18 ns
+ * (31 years) so that time sums stay far from overflow. */
+static sim_time exp_ns(gsl_rng *r, double mean)
+{
+    double x = gsl_ran_exponential(r, mean);
+    return x >= 1e18 ? (sim_time)1000000000000000000LL : (sim_time)llround(x);
+}
+
+/* Draws random windows until they cover every time <= t. Amortised O(1) per
+ * window. Returns -1 when out of memory (the window that did not fit is
+ * lost: the run should then be abandoned, as for any allocation failure). */
+static int gen_random(sim_link *l, sim_time t)
+{
+    while (l->gen_until <= t && l->gen_until != SIM_NEVER) {
+        sim_time up = exp_ns(l->out_rng, l->mtbf_ns);
+        sim_time down = exp_ns(l->out_rng, l->mttr_ns);
+        sim_time s = sat_add(l->gen_until, up);
+        sim_time e = sat_add(s, down);
+        if (e > s) {
+            if (win_reserve(l))
+                return -1;
+            l->win[l->n_win++] = (window){s, e};
+        }
+        l->gen_until = e;
+    }
+    return 0;
+}
+
+/* Folds the random windows before the cursor (all ended at or before the
+ * last time checked) into the totals once they are half of the array. */
+static void fold_passed(sim_link *l)
+{
+    if (!l->out_rng || l->cur < FOLD_MIN || 2 * l->cur < l->n_win)
+        return;
+    for (size_t i = 0; i < l->cur; i++) {
+        l->folded_n++;
+        l->folded_ns += l->win[i].end - l->win[i].start;
+    }
+    memmove(l->win, &l->win[l->cur], (l->n_win - l->cur) * sizeof *l->win);
+    l->n_win -= l->cur;
+    l->cur = 0;
+}
+
+/* The outage check at time t (t never decreases between calls, except after
+ * sim_link_add_outage reset the cursor). */
+static bool down_at(sim_link *l, sim_time t)
+{
+    if (l->forced)
+        return true;
+    if (l->out_rng)
+        (void)gen_random(l, t); /* out of memory: the windows drawn so far apply */
+    while (l->cur < l->n_win && l->win[l->cur].end <= t)
+        l->cur++;
+    bool down = l->cur < l->n_win && l->win[l->cur].start <= t;
+    fold_passed(l);
+    return down;
+}
+
+bool sim_link_is_down(sim_link *l)
+{
+    return l->has_outages && down_at(l, sim_sched_now(l->s));
+}
+
+void sim_link_set_down(sim_link *l, bool down)
+{
+    sim_time now = sim_sched_now(l->s);
+    l->has_outages = true;
+    if (down && !l->forced) {
+        l->forced = true;
+        l->forced_since = now;
+        l->n_forced++;
+    } else if (!down && l->forced) {
+        l->forced = false;
+        l->forced_ns += now - l->forced_since;
+    }
+}
+
+void sim_link_outage_stats_get(sim_link *l, sim_link_outage_stats *out)
+{
+    sim_time now = sim_sched_now(l->s);
+    memset(out, 0, sizeof *out);
+    if (l->out_rng)
+        (void)gen_random(l, now);
+    out->outages = l->folded_n;
+    out->down_ns = l->folded_ns;
+    for (size_t i = 0; i < l->n_win && l->win[i].start < now; i++) {
+        out->outages++;
+        out->down_ns += (l->win[i].end < now ? l->win[i].end : now) - l->win[i].start;
+    }
+    out->forced = l->n_forced;
+    out->forced_ns = l->forced_ns + (l->forced ? now - l->forced_since : 0);
+    out->frames_lost = l->out_frames_lost;
+    out->bytes_lost = l->out_bytes_lost;
 }
 
 /* Steps the loss model for one frame; 1 if the frame is lost. Always draws
@@ -182,11 +371,6 @@ static sim_time serialisation_ns(size_t bytes, uint64_t bps)
     unsigned __int128 num = (unsigned __int128)bytes * 8000000000u + bps / 2;
     unsigned __int128 q = num / bps;
     return q > (unsigned __int128)SIM_NEVER ? SIM_NEVER : (sim_time)q;
-}
-
-static sim_time sat_add(sim_time a, sim_time b)
-{
-    return b > SIM_NEVER - a ? SIM_NEVER : a + b;
 }
 
 static void fifo_fire(sim_sched *s, void *ctx)
@@ -273,6 +457,11 @@ int sim_link_send(sim_link *l, void *frame, size_t bytes)
     l->busy_until = sat_add(start, serialisation_ns(bytes, l->p.bandwidth_bps));
     l->st.frames_sent++;
     l->st.bytes_sent += bytes;
+    if (l->has_outages && down_at(l, now)) {
+        l->out_frames_lost++;
+        l->out_bytes_lost += bytes;
+        lost = 1;
+    }
     if (lost) {
         l->st.frames_lost++;
         l->st.bytes_lost += bytes;

@@ -74,6 +74,63 @@ size_t sim_link_in_transit(const sim_link *l);
 
 const sim_link_stats *sim_link_stats_get(const sim_link *l);
 
+/*
+ * Outages. A direction can be down: every frame *sent* while it is down is
+ * lost (counted in frames_lost/bytes_lost as any loss, and in the outage
+ * statistics below). Frames already in transit when an outage begins are not
+ * touched: the outage sits at the sender's end of the line, and what has left
+ * it arrives. The loss model and the delay are drawn for a frame sent during
+ * an outage exactly as for any other frame (two uniforms and one delay
+ * sample, and the Gilbert-Elliott chain is stepped), and it still occupies
+ * the line for its serialisation time, so configuring outages never shifts
+ * the link stream's draws: every frame outside the outages sees what it would
+ * have seen without them.
+ *
+ * Three sources, combined by "or": scheduled windows, random windows (at most
+ * one of these two per direction), and a host-driven switch.
+ */
+
+/* Adds the scheduled window [start, end): a frame sent at t with
+ * start <= t < end is lost. Overlapping or touching windows are merged (not
+ * an error); an empty window (start == end) adds nothing. Windows may be
+ * added at any time, also in the past (they then only count in the
+ * statistics). Asserts 0 <= start <= end and that random outages are not
+ * configured. Returns 0, or -1 when out of memory (nothing changed then).
+ * O(n) in the windows held; checking a frame against the windows costs
+ * O(1) amortised (a cursor walks the sorted list as time advances). */
+int sim_link_add_outage(sim_link *l, sim_time start, sim_time end);
+
+/* Random outages: alternating up and down periods from time 0, up times
+ * exponential with mean mtbf, down times exponential with mean mttr (both
+ * > 0, in ns), each rounded to the nanosecond; a down period that rounds to
+ * 0 ns is no outage. Drawn lazily, in order, from rng alone (borrowed: free
+ * it after the link; use a stream of its own, such as "<link stream>.outages",
+ * so the link's own draws stay put): two exponentials per up/down cycle, so
+ * the windows do not depend on when frames are sent. Asserts that no
+ * scheduled window was added and that this is called once. */
+void sim_link_random_outages(sim_link *l, sim_time mtbf, sim_time mttr, gsl_rng *rng);
+
+/* Host-driven fault: sets the direction down (true) or up (false) from now
+ * on, independently of the windows. Idempotent. */
+void sim_link_set_down(sim_link *l, bool down);
+
+/* Whether a frame sent now would be lost to an outage. O(1) amortised; may
+ * draw random windows up to now. */
+bool sim_link_is_down(sim_link *l);
+
+typedef struct {
+    uint64_t outages;       /* windows (scheduled or random) begun before now */
+    sim_time down_ns;       /* their total length within [0, now) */
+    uint64_t forced;        /* times sim_link_set_down(true) took it down */
+    sim_time forced_ns;     /* total time down by sim_link_set_down, up to now */
+    uint64_t frames_lost;   /* frames sent while down (included in frames_lost) */
+    uint64_t bytes_lost;
+} sim_link_outage_stats;
+
+/* Outage statistics up to the scheduler's current time (scheduled windows
+ * and forced downs that overlap are counted in both). O(windows held). */
+void sim_link_outage_stats_get(sim_link *l, sim_link_outage_stats *out);
+
 /* Theoretical stationary loss rate of a loss model: p, or for Gilbert-Elliott
  * (p_bg*loss_good + p_gb*loss_bad) / (p_gb + p_bg) (loss_good when both
  * transition probabilities are 0: the chain starts and stays good). */

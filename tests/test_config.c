@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <cjson/cJSON.h>
 #include "experiments/config.h"
+#include "experiments/keys.h"
 
 #define ERRLEN 1024
 
@@ -629,9 +632,9 @@ static void misspelt_keys_get_a_suggestion(void **state)
         {"{\"clients\":[{\"role\":\"subscriber\",\"subscribe\":[{\"fliter\":\"t\"}]}]}",
          "x.json: clients.0.subscribe.0.fliter: unknown key; did you mean 'filter'?"},
         {"{\"zzz\":1}", "x.json: zzz: unknown key; expected one of: name, seed, replications, "
-                        "duration_s, drain_s, mqtt_version, broker, link, clients"},
+                        "duration_s, drain_s, mqtt_version, transport, broker, link, tcp, clients"},
         {"{\"link\":{\"jitter\":1}}", "x.json: link.jitter: unknown key; expected one of: loss, "
-                                      "delay, bandwidth_bps, reorder, up, down"},
+                                      "delay, bandwidth_bps, reorder, outages, up, down"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_error(cases[i].text, NULL, cases[i].msg);
@@ -697,7 +700,7 @@ static void set_rejects_paths_outside_the_schema(void **state)
         {"link.los.p=0.2", "--set: link.los: unknown key; did you mean 'loss'?"},
         {"clients.0.rate_h=3", "--set: clients.0.rate_h: unknown key; did you mean 'rate_hz'?"},
         {"bogus=1", "--set: bogus: unknown key; expected one of: name, seed, replications, "
-                    "duration_s, drain_s, mqtt_version, broker, link, clients"},
+                    "duration_s, drain_s, mqtt_version, transport, broker, link, tcp, clients"},
         {"clients.5.qos=1", "--set: clients.5: no such element (clients has 2)"},
         {"clients.x.qos=1", "--set: clients.x: expected an array index (0, 1, ...)"},
         {"clients.-1.qos=1", "--set: clients.-1: expected an array index (0, 1, ...)"},
@@ -705,7 +708,7 @@ static void set_rejects_paths_outside_the_schema(void **state)
          "--set: clients.0.subscribe: no such element (the config has no clients.0.subscribe)"},
         {"seed.x=1", "--set: seed.x: seed takes a value, it has no keys"},
         {"link.up.up=1", "--set: link.up.up: unknown key; expected one of: loss, delay, "
-                         "bandwidth_bps, reorder"},
+                         "bandwidth_bps, reorder, outages"},
         {"link..p=1", "--set: link..p: empty key in the path"},
         {"=1", "--set: expected key.path=value, got '=1'"},
         {"noequals", "--set: expected key.path=value, got 'noequals'"},
@@ -747,11 +750,11 @@ static void check_path_knows_the_schema(void **state)
                          "loss_good, loss_bad"},
         {"dur", "dur: unknown key; did you mean 'duration_s'?"},
         {"re", "re: unknown key; expected one of: name, seed, replications, duration_s, "
-               "drain_s, mqtt_version, broker, link, clients"},
+               "drain_s, mqtt_version, transport, broker, link, tcp, clients"},
         {"clients.x", "clients.x: expected an array index (0, 1, ...)"},
         {"seed.x", "seed.x: seed takes a value, it has no keys"},
         {"clients.0.link.up.down", "clients.0.link.up.down: unknown key; expected one of: "
-                                   "loss, delay, bandwidth_bps, reorder"},
+                                   "loss, delay, bandwidth_bps, reorder, outages"},
         {"", "empty key path"},
         {"link..p", "link..p: empty key in the path"},
         {"link.", "link.: empty key in the path"},
@@ -801,15 +804,16 @@ static void load_reads_a_file_and_is_sweep_file_tells_sweeps(void **state)
     exp_config_free(&cfg);
 
     assert_int_equal(exp_config_load(missing, NULL, 0, &cfg, err, sizeof err), 2);
-    char want[256];
+    char want[512];
     snprintf(want, sizeof want, "%s: cannot read: No such file or directory", missing);
     assert_string_equal(err, want);
     assert_int_equal(exp_config_load(bad, NULL, 0, &cfg, err, sizeof err), 2);
     snprintf(want, sizeof want, "%s:1:14: invalid JSON near '}'", bad);
     assert_string_equal(err, want);
     assert_int_equal(exp_config_load(sweep, NULL, 0, &cfg, err, sizeof err), 2);
-    snprintf(want, sizeof want, "%s: base: unknown key; expected one of: name, seed, "
-             "replications, duration_s, drain_s, mqtt_version, broker, link, clients", sweep);
+    /* A sweep file given where a config belongs says so (it was "base: unknown key"). */
+    snprintf(want, sizeof want, "%s: a sweep file (it has a top-level \"vary\"), not an "
+             "experiment config", sweep);
     assert_string_equal(err, want);
 
     assert_true(exp_config_is_sweep_file(sweep));
@@ -833,6 +837,849 @@ static void load_reads_a_file_and_is_sweep_file_tells_sweeps(void **state)
     rmdir(dir);
 }
 
+/* ------------------------------------------------------------ wave 2 keys -- */
+
+/* Loads text with sets[0..n) (NULL-terminated list). */
+static int load_list(const char *text, exp_config *cfg, char *err, const char *const *sets)
+{
+    size_t n = 0;
+    while (sets[n])
+        n++;
+    return exp_config_load_text(text, "x.json", "cfgdir", (char *const *)sets, n, cfg, err,
+                                ERRLEN);
+}
+
+static void expect_error_list(const char *text, const char *const *sets, const char *msg)
+{
+    exp_config cfg;
+    char err[ERRLEN];
+    int rc = load_list(text, &cfg, err, sets);
+    if (rc != 2 || strcmp(err, msg) != 0) {
+        print_error("set %s...\n  expected: %s\n  got (%d): %s\n", sets[0] ? sets[0] : "(none)",
+                    msg, rc, err);
+        fail();
+    }
+    assert_null(cfg.clients);
+}
+
+static void wave2_defaults_are_linux_mosquitto_and_paho(void **state)
+{
+    (void)state;
+    exp_config cfg;
+    expect_ok(BASE, NULL, &cfg);
+    assert_int_equal(cfg.transport, EXP_STREAM);
+    assert_false(cfg.has_retransmit);
+    assert_false(cfg.persistence);
+    assert_true(cfg.autosave_interval_ns == 1800000000000LL);
+    assert_false(cfg.queue_qos0_messages);
+    assert_int_equal(cfg.restarts.n, 0);
+    assert_true(cfg.restarts.mtbf_ns == 0);
+    assert_true(cfg.duration_ns == 10000000000LL && cfg.drain_ns == 60000000000LL);
+    assert_true(cfg.retry_interval_ns == 200000000LL);
+    const exp_tcp *tcps[3] = {&cfg.tcp, &cfg.clients[0].tcp, &cfg.clients[1].tcp};
+    for (int i = 0; i < 3; i++) {
+        const exp_tcp *t = tcps[i];
+        assert_int_equal(t->mss, 1460);
+        assert_true(t->rto_min_ns == 200000000LL);
+        assert_true(t->rto_max_ns == 120000000000LL);
+        assert_true(t->rto_initial_ns == 1000000000LL);
+        assert_int_equal(t->rto_formula, EXP_RTO_LINUX);
+        assert_int_equal(t->retries2, 15);
+        assert_int_equal(t->syn_retries, 6);
+        assert_true(t->user_timeout_ns == 0 && t->delayed_ack_ns == 0);
+        assert_int_equal(t->initial_cwnd, 10);
+    }
+    for (int i = 0; i < 2; i++) {
+        const exp_client *c = &cfg.clients[i];
+        assert_int_equal(c->transport, EXP_STREAM);
+        assert_int_equal(c->keepalive_s, 60);
+        assert_true(c->clean_start);
+        assert_int_equal(c->session_expiry_s, 0);
+        assert_true(c->reconnect.initial_ns == 1000000000LL);
+        assert_true(c->reconnect.max_ns == 60000000000LL);
+        assert_true(c->reconnect.jitter == 0.0);
+        assert_true(c->connect_timeout_ns == 30000000000LL);
+        assert_false(c->has_retransmit);
+        assert_int_equal(c->retransmit, EXP_RECONNECT); /* stream */
+        assert_int_equal(c->broker_retransmit, EXP_RECONNECT);
+        assert_int_equal(c->max_inflight, 20);
+        assert_int_equal(c->max_queued, 1000);
+        assert_false(c->client_persistence);
+        assert_int_equal(c->resets.n, 0);
+        assert_int_equal(c->reset_kind, EXP_RESET_RST);
+        assert_int_equal(c->crashes.n, 0);
+        assert_int_equal(c->up_outages.n + c->down_outages.n, 0);
+        assert_true(c->retry_interval_ns == 200000000LL);
+    }
+    /* Not simulated yet: left out of the resolved config, and no warning. */
+    assert_null(strstr(cfg.json, "transport"));
+    assert_null(strstr(cfg.json, "keepalive"));
+    assert_null(strstr(cfg.json, "outages"));
+    assert_null(cfg.warnings);
+    /* With every key, the full resolved config shows them. */
+    char *all = exp_config_json(&cfg, true);
+    assert_non_null(all);
+    assert_non_null(strstr(all, "\"transport\":\"stream\",\"broker\":{"));
+    assert_non_null(strstr(all, "\"tcp\":{\"mss\":1460,\"rto_min_ms\":200,\"rto_max_ms\":120000,"
+                                "\"rto_initial_ms\":1000,\"rto_formula\":\"linux\",\"retries2\":15,"
+                                "\"syn_retries\":6,\"user_timeout_ms\":0,\"delayed_ack_ms\":0,"
+                                "\"initial_cwnd\":10}"));
+    assert_non_null(strstr(all, "\"persistence\":false,\"autosave_interval_s\":1800,"
+                                "\"queue_qos0_messages\":false,\"restarts\":[]}"));
+    assert_null(strstr(all, "\"broker\":{\"qos2_method\":\"A\",\"max_inflight\":20,"
+                            "\"max_queued\":1000,\"retry_interval_ms\":200,\"max_retries\":-1,"
+                            "\"retransmit\"")); /* unset on the broker: left out */
+    assert_non_null(strstr(all, "\"reconnect\":{\"initial_ms\":1000,\"max_ms\":60000,\"jitter\":0}"));
+    assert_null(strstr(all, "session_expiry_s")); /* MQTT 5.0 only */
+    free(all);
+    exp_config_free(&cfg);
+}
+
+static void wave2_keys_are_read_into_the_structs(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {
+        "transport=datagram", "mqtt_version=5", "tcp={\"mss\":1000,\"rto_min_ms\":0.5}",
+        "broker={\"persistence\":true,\"autosave_interval_s\":0,\"queue_qos0_messages\":true,"
+        "\"restarts\":[[30,5],[10,1.5]],\"max_inflight\":7}",
+        "clients.0.tcp={\"rto_min_ms\":50,\"delayed_ack_ms\":40,\"rto_formula\":\"rfc6298\"}",
+        "clients.0.keepalive_s=0", "clients.0.clean_start=false", "clients.0.session_expiry_s=600",
+        "clients.0.reconnect={\"initial_ms\":250,\"jitter\":0.1}", "clients.0.connect_timeout_s=2.5",
+        "clients.0.retransmit=reconnect", "clients.0.max_inflight=3", "clients.0.client_persistence=true",
+        "clients.0.resets=[4,2,9]", "clients.0.reset_kind=silent",
+        "clients.1.crashes={\"mtbf_s\":100,\"down_s\":0}", "clients.1.transport=stream",
+        "clients.1.retry_interval_ms=75", "clients.1.max_retries=4", NULL};
+    exp_config cfg;
+    char err[ERRLEN];
+    if (load_list(BASE, &cfg, err, sets) != 0) {
+        print_error("%s\n", err);
+        fail();
+    }
+    assert_int_equal(cfg.transport, EXP_DATAGRAM);
+    assert_true(cfg.persistence && cfg.queue_qos0_messages);
+    assert_true(cfg.autosave_interval_ns == 0);
+    assert_int_equal(cfg.restarts.n, 2); /* sorted by time */
+    assert_true(cfg.restarts.w[0].at_ns == 10000000000LL && cfg.restarts.w[0].len_ns == 1500000000LL);
+    assert_true(cfg.restarts.w[1].at_ns == 30000000000LL && cfg.restarts.w[1].len_ns == 5000000000LL);
+    assert_int_equal(cfg.tcp.mss, 1000);
+    assert_true(cfg.tcp.rto_min_ns == 500000);
+    const exp_client *p = &cfg.clients[0], *s = &cfg.clients[1];
+    /* The client's tcp merges over the top-level one key by key. */
+    assert_int_equal(p->tcp.mss, 1000);
+    assert_true(p->tcp.rto_min_ns == 50000000LL);
+    assert_true(p->tcp.delayed_ack_ns == 40000000LL);
+    assert_int_equal(p->tcp.rto_formula, EXP_RTO_RFC6298);
+    assert_true(p->tcp.rto_max_ns == 120000000000LL);
+    assert_int_equal(s->tcp.mss, 1000);
+    assert_true(s->tcp.rto_min_ns == 500000);
+    assert_int_equal(p->transport, EXP_DATAGRAM); /* the top-level one */
+    assert_int_equal(s->transport, EXP_STREAM);
+    assert_int_equal(p->keepalive_s, 0);
+    assert_false(p->clean_start);
+    assert_int_equal(p->session_expiry_s, 600);
+    assert_true(p->reconnect.initial_ns == 250000000LL && p->reconnect.max_ns == 60000000000LL);
+    assert_true(p->reconnect.jitter == 0.1);
+    assert_true(p->connect_timeout_ns == 2500000000LL);
+    /* Retransmission: the client's own, else by each connection's transport. */
+    assert_true(p->has_retransmit);
+    assert_int_equal(p->retransmit, EXP_RECONNECT);
+    assert_int_equal(p->broker_retransmit, EXP_TIMER);
+    assert_false(s->has_retransmit);
+    assert_int_equal(s->retransmit, EXP_RECONNECT);
+    assert_int_equal(s->broker_retransmit, EXP_RECONNECT);
+    /* max_inflight: the client's own, else the broker's; max_queued: the broker's. */
+    assert_int_equal(p->max_inflight, 3);
+    assert_int_equal(s->max_inflight, 7);
+    assert_int_equal(s->max_queued, 1000);
+    assert_true(p->client_persistence);
+    assert_int_equal(p->resets.n, 3);
+    assert_true(p->resets.w[0].at_ns == 2000000000LL && p->resets.w[2].at_ns == 9000000000LL);
+    assert_int_equal(p->reset_kind, EXP_RESET_SILENT);
+    assert_true(s->crashes.n == 0 && s->crashes.mtbf_ns == 100000000000LL && s->crashes.down_ns == 0);
+    /* A subscriber's own resend settings, written only where they are its own. */
+    assert_true(s->retry_interval_ms == 75.0 && s->retry_interval_ns == 75000000LL);
+    assert_int_equal(s->max_retries, 4);
+    assert_non_null(strstr(cfg.json, "\"qos2_method\":\"A\",\"link\""));
+    assert_non_null(strstr(cfg.json, "{\"role\":\"subscriber\",\"count\":1,"
+                                     "\"retry_interval_ms\":75,\"max_retries\":4,"
+                                     "\"subscribe\":[{\"filter\":\"t/#\",\"qos\":1}],"
+                                     "\"qos2_method\":\"A\""));
+    /* The keys not simulated yet are named in a warning. */
+    assert_non_null(cfg.warnings);
+    assert_string_equal(cfg.warnings,
+                        "warning: x.json: not simulated yet, so these keys change nothing in "
+                        "this run: transport, broker.persistence, broker.autosave_interval_s, "
+                        "broker.queue_qos0_messages, broker.restarts, tcp.mss and 17 more\n");
+    /* The full resolved config loads back to itself. */
+    char *all = exp_config_json(&cfg, true);
+    assert_non_null(all);
+    assert_non_null(strstr(all, "\"restarts\":[[10,1.5],[30,5]]"));
+    assert_non_null(strstr(all, "\"resets\":[2,4,9]"));
+    assert_non_null(strstr(all, "\"crashes\":{\"mtbf_s\":100,\"down_s\":0}"));
+    assert_non_null(strstr(all, "\"session_expiry_s\":600"));
+    exp_config again;
+    assert_int_equal(exp_config_load_text(all, "again.json", NULL, NULL, 0, &again, err, sizeof err), 0);
+    char *all2 = exp_config_json(&again, true);
+    assert_string_equal(all, all2);
+    assert_string_equal(cfg.json, again.json);
+    free(all);
+    free(all2);
+    exp_config_free(&again);
+    exp_config_free(&cfg);
+}
+
+static void wave2_cross_key_rules_name_both_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *set1, *set2, *msg;
+    } cases[] = {
+        {"tcp.rto_min_ms=500", "tcp.rto_max_ms=400",
+         "--set: tcp.rto_min_ms: expected at most tcp.rto_max_ms (400, by --set), got 500"},
+        {"tcp.rto_min_ms=200000", NULL,
+         "--set: tcp.rto_min_ms: expected at most the default rto_max_ms (120000), got 200000"},
+        {"tcp.rto_max_ms=100", NULL,
+         "--set: tcp.rto_max_ms: expected at least the default rto_min_ms (200), got 100"},
+        {"tcp.rto_max_ms=300", "clients.0.tcp.rto_min_ms=301",
+         "--set: clients.0.tcp.rto_min_ms: expected at most tcp.rto_max_ms (300, by --set), got 301"},
+        {"clients.1.reconnect.initial_ms=70000", NULL,
+         "--set: clients.1.reconnect.initial_ms: expected at most the default max_ms (60000), "
+         "got 70000"},
+        {"clients.1.reconnect={\"initial_ms\":5,\"max_ms\":4}", NULL,
+         "--set: clients.1.reconnect.initial_ms: expected at most clients.1.reconnect.max_ms (4, "
+         "by --set), got 5"},
+        {"clients.1.reconnect.max_ms=10", NULL,
+         "--set: clients.1.reconnect.max_ms: expected at least the default initial_ms (1000), got 10"},
+        {"clients.0.session_expiry_s=60", NULL,
+         "--set: clients.0.session_expiry_s: MQTT 5.0 only, and mqtt_version is 4 (the default): "
+         "set mqtt_version to 5, or leave this key out"},
+        {"clients.1.session_expiry_s=0", "mqtt_version=4",
+         "--set: clients.1.session_expiry_s: MQTT 5.0 only, and mqtt_version is 4: set "
+         "mqtt_version to 5, or leave this key out"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *sets[3] = {cases[i].set1, cases[i].set2, NULL};
+        expect_error_list(BASE, sets, cases[i].msg);
+    }
+    /* In the file, the message names the file. */
+    expect_error("{\"tcp\":{\"rto_min_ms\":9,\"rto_max_ms\":8},\"clients\":[]}", NULL,
+                 "x.json: tcp.rto_min_ms: expected at most tcp.rto_max_ms (8), got 9");
+}
+
+static void wave2_schedules(void **state)
+{
+    (void)state;
+    exp_config cfg;
+    char err[ERRLEN];
+    /* Outages: overlapping windows merge; a later layer replaces the whole value. */
+    static const char *const merge[] = {
+        "link.outages=[[5,2],[1,1],[6,3],[2,0.5],[20,1]]", "clients.1.link.up.outages=[[3,1]]",
+        "clients.0.link.outages={\"mtbf_s\":600,\"mttr_s\":2.5}", NULL};
+    if (load_list(BASE, &cfg, err, merge) != 0) {
+        print_error("%s\n", err);
+        fail();
+    }
+    const exp_sched *o = &cfg.clients[1].down_outages;
+    assert_int_equal(o->n, 3);
+    assert_true(o->w[0].at_ns == 1000000000LL && o->w[0].len_ns == 1500000000LL);
+    assert_true(o->w[1].at_ns == 5000000000LL && o->w[1].len_ns == 4000000000LL);
+    assert_true(o->w[2].at_ns == 20000000000LL && o->w[2].len_ns == 1000000000LL);
+    o = &cfg.clients[1].up_outages;
+    assert_true(o->n == 1 && o->w[0].at_ns == 3000000000LL && o->w[0].len_ns == 1000000000LL);
+    o = &cfg.clients[0].up_outages;
+    assert_true(o->n == 0 && o->mtbf_ns == 600000000000LL && o->down_ns == 2500000000LL);
+    assert_int_equal(cfg.link_up_outages.n, 3);
+    /* 20 s is before the run's end (duration_s + drain_s = 70 s): no warning of it. */
+    assert_non_null(cfg.warnings);
+    assert_null(strstr(cfg.warnings, "after the run's end"));
+    char *all = exp_config_json(&cfg, true);
+    assert_non_null(strstr(all, "\"link\":{\"loss\":{\"model\":\"none\"},\"delay\":{\"dist\":"
+                                "\"constant\",\"ms\":0},\"bandwidth_bps\":0,\"reorder\":false,"
+                                "\"outages\":[[1,1.5],[5,4],[20,1]]}"));
+    assert_non_null(strstr(all, "\"link\":{\"up\":{\"loss\":{\"model\":\"none\"},\"delay\":{\"dist\":"
+                                "\"constant\",\"ms\":0},\"bandwidth_bps\":0,\"reorder\":false,"
+                                "\"outages\":[[3,1]]},"));
+    exp_config again;
+    assert_int_equal(exp_config_load_text(all, "again.json", NULL, NULL, 0, &again, err, sizeof err), 0);
+    char *all2 = exp_config_json(&again, true);
+    assert_string_equal(all, all2);
+    free(all);
+    free(all2);
+    exp_config_free(&again);
+    exp_config_free(&cfg);
+
+    /* Faults after the run's end are warned of, not refused. */
+    static const char *const late[] = {"duration_s=5", "drain_s=1", "broker.restarts=[[2,1],[7,1]]",
+                                       "clients.0.resets=[6.5]", NULL};
+    assert_int_equal(load_list(BASE, &cfg, err, late), 0);
+    assert_string_equal(cfg.warnings,
+                        "warning: --set: broker.restarts.1: at 7 s, after the run's end "
+                        "(duration_s + drain_s = 6 s): it never happens\n"
+                        "warning: --set: clients.0.resets.0: at 6.5 s, after the run's end "
+                        "(duration_s + drain_s = 6 s): it never happens\n"
+                        "warning: x.json: not simulated yet, so these keys change nothing in this "
+                        "run: broker.restarts, clients.0.resets\n");
+    exp_config_free(&cfg);
+
+    static const struct {
+        const char *set, *msg;
+    } bad[] = {
+        {"broker.restarts=5", "--set: broker.restarts: expected [], a list of [t_s, down_s] "
+                              "pairs, or {\"mtbf_s\": ..., \"down_s\": ...}, got 5"},
+        {"broker.restarts=[3]", "--set: broker.restarts.0: expected a pair [t_s, down_s], got 3"},
+        {"broker.restarts=[[1,2,3]]",
+         "--set: broker.restarts.0: expected a pair [t_s, down_s], got an array"},
+        {"broker.restarts=[[-1,2]]",
+         "--set: broker.restarts.0.0: expected a number of seconds from 0 to 1e9, got -1"},
+        {"broker.restarts=[[1,\"x\"]]",
+         "--set: broker.restarts.0.1: expected a number of seconds from 0 to 1e9, got \"x\""},
+        {"broker.restarts=[[1,5],[3,1]]",
+         "--set: broker.restarts.1: starts at 3 s, before broker.restarts.0 (1 s + 5 s) has "
+         "ended: these windows must not overlap"},
+        {"clients.1.crashes=[[9,1],[2,8]]",
+         "--set: clients.1.crashes.0: starts at 9 s, before clients.1.crashes.1 (2 s + 8 s) has "
+         "ended: these windows must not overlap"},
+        {"link.outages=[[1,0]]",
+         "--set: link.outages.0.1: expected a number of seconds > 0 and <= 1e9, got 0"},
+        {"link.outages={\"mtbf_s\":5}",
+         "--set: link.outages.mttr_s: required key missing; expected a number of seconds > 0 "
+         "and <= 1e9"},
+        {"link.outages={\"mtbf_s\":0,\"mttr_s\":1}",
+         "--set: link.outages.mtbf_s: expected a number of seconds > 0 and <= 1e9, got 0"},
+        {"link.outages={\"mtbf\":5}", "--set: link.outages.mtbf: unknown key; did you mean 'mtbf_s'?"},
+        {"clients.0.resets=[[1,2]]",
+         "--set: clients.0.resets.0: expected a number of seconds from 0 to 1e9, got an array"},
+        {"clients.0.resets={\"mtbf_s\":1,\"down_s\":1}",
+         "--set: clients.0.resets.down_s: unknown key; expected one of: mtbf_s"},
+        {"clients.0.reset_kind=soft", "--set: clients.0.reset_kind: expected a reset kind (one "
+                                      "of \"rst\", \"silent\"), got \"soft\""},
+        {"transport=tcp", "--set: transport: expected a transport (one of \"stream\", "
+                          "\"datagram\"), got \"tcp\""},
+        {"tcp.mss=100", "--set: tcp.mss: expected an integer number of bytes from 536 to 65495, "
+                        "got 100"},
+        {"clients.0.keepalive_s=65536", "--set: clients.0.keepalive_s: expected an integer "
+                                        "number of seconds from 0 to 65535 (0: off), got 65536"},
+        {"clients.0.reconnect.jitter=1.5", "--set: clients.0.reconnect.jitter: expected a "
+                                           "fraction from 0 to 1, got 1.5"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_error(BASE, bad[i].set, bad[i].msg);
+}
+
+/* Asserts that check_path accepts path (msg NULL) or refuses it with msg. */
+static void expect_path(const char *path, const char *msg)
+{
+    char err[ERRLEN];
+    int rc = exp_config_check_path(path, err, sizeof err);
+    if (msg ? rc != 2 || strcmp(err, msg) != 0 : rc != 0) {
+        print_error("%s\n  expected: %s\n  got (%d): %s\n", path, msg ? msg : "ok", rc, err);
+        fail();
+    }
+}
+
+static void wave2_paths_reach_into_schedules(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "transport", "tcp", "tcp.rto_formula", "clients.3.tcp.mss", "broker.restarts",
+        "broker.restarts.mtbf_s", "broker.restarts.0", "broker.restarts.2.1", "link.outages",
+        "link.outages.mttr_s", "link.down.outages.0.0", "clients.0.link.up.outages",
+        "clients.0.resets.4", "clients.0.reconnect.jitter", "clients.1.crashes.down_s",
+    };
+    char err[ERRLEN];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        expect_path(good[i], NULL);
+    static const struct {
+        const char *path, *msg;
+    } bad[] = {
+        {"broker.restarts.0.1.2", "broker.restarts.0.1.2: broker.restarts.0.1 takes a value, it "
+                                  "has no keys"},
+        {"clients.0.resets.0.0", "clients.0.resets.0.0: clients.0.resets.0 takes a value, it "
+                                 "has no keys"},
+        {"link.outages.mtbf", "link.outages.mtbf: unknown key; did you mean 'mtbf_s'?"},
+        {"tcp.rto_mn_ms", "tcp.rto_mn_ms: unknown key; did you mean 'rto_min_ms'?"},
+        {"clients.0.reconnect.x", "clients.0.reconnect.x: unknown key; expected one of: "
+                                  "initial_ms, max_ms, jitter"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_path(bad[i].path, bad[i].msg);
+    /* --set into a schedule: an entry's field, a random form made from nothing. */
+    exp_config cfg;
+    static const char *const sets[] = {"broker.restarts=[[1,2]]", "broker.restarts.0.1=3",
+                                       "clients.0.crashes.mtbf_s=50",
+                                       "clients.0.crashes.down_s=1", NULL};
+    assert_int_equal(load_list(BASE, &cfg, err, sets), 0);
+    assert_true(cfg.restarts.w[0].len_ns == 3000000000LL);
+    assert_true(cfg.clients[0].crashes.mtbf_ns == 50000000000LL);
+    exp_config_free(&cfg);
+    static const char *const noentry[] = {"broker.restarts.0.1=3", NULL};
+    expect_error_list(BASE, noentry,
+                      "--set: broker.restarts: no such element (the config has no "
+                      "broker.restarts)");
+}
+
+static void fleet_patterns_expand_per_client(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_int_equal(exp_config_expand("s/{i}/t", 0, buf, sizeof buf), 5);
+    assert_string_equal(buf, "s/0/t");
+    assert_int_equal(exp_config_expand("s/{i}/{i}", 12345, buf, sizeof buf), 13);
+    assert_string_equal(buf, "s/12345/12345");
+    assert_int_equal(exp_config_expand("{{x}}/{i}", 7, buf, sizeof buf), 5);
+    assert_string_equal(buf, "{x}/7");
+    assert_int_equal(exp_config_expand("plain", 3, buf, sizeof buf), 5);
+    assert_string_equal(buf, "plain");
+    /* Cut short like snprintf: the whole length comes back. */
+    assert_int_equal(exp_config_expand("abc{i}", 99, buf, 4), 5);
+    assert_string_equal(buf, "abc");
+    assert_int_equal(exp_config_expand("x", 0, NULL, 0), 1);
+    static const char *const not_patterns[] = {"{j}", "a{", "a}", "{i", "{ i}", "}{", "{{i}"};
+    for (size_t i = 0; i < sizeof not_patterns / sizeof not_patterns[0]; i++)
+        assert_int_equal(exp_config_expand(not_patterns[i], 0, buf, sizeof buf), -1);
+
+    exp_config cfg;
+    char err[ERRLEN];
+    static const char *const fleet[] = {
+        "clients.0={\"role\":\"publisher\",\"count\":100,\"topic\":\"dev/{i}/up\"}",
+        "clients.1={\"role\":\"subscriber\",\"count\":100,\"subscribe\":[{\"filter\":\"dev/{i}/+\","
+        "\"qos\":1},{\"filter\":\"all\",\"qos\":0}]}", NULL};
+    assert_int_equal(load_list(BASE, &cfg, err, fleet), 0);
+    assert_string_equal(cfg.clients[0].topic, "dev/{i}/up"); /* the pattern, not 100 topics */
+    assert_true(cfg.clients[0].topic_pattern);
+    assert_true(cfg.clients[1].subs[0].pattern);
+    assert_false(cfg.clients[1].subs[1].pattern);
+    assert_non_null(strstr(cfg.json, "\"topic\":\"dev/{i}/up\""));
+    exp_config_free(&cfg);
+
+    static const struct {
+        const char *set, *msg;
+    } bad[] = {
+        {"clients.0.topic=a/{n}", "--set: clients.0.topic: expected a topic name, in which braces "
+                                  "may only hold {i} (the client's index in its group), or be "
+                                  "doubled ({{, }}) for a brace itself, got \"a/{n}\""},
+        {"clients.1.subscribe.0.filter=a/}", "--set: clients.1.subscribe.0.filter: expected a "
+                                             "topic filter, in which braces may only hold {i} "
+                                             "(the client's index in its group), or be doubled "
+                                             "({{, }}) for a brace itself, got \"a/}\""},
+        {"clients.1.subscribe.0.filter=a/{i}#", "--set: clients.1.subscribe.0.filter: expected a "
+                                                "topic filter (non-empty; '+' alone in its level; "
+                                                "'#' alone in the last level), got \"a/{i}#\", "
+                                                "which for client 0 of the group is not one"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_error(BASE, bad[i].set, bad[i].msg);
+
+    /* A pattern that fits for client 0 but not for the last (longest) one. */
+    size_t n = 65535 - 1 + 3; /* "{i}" becomes 1 digit for clients 0 to 9, 2 for client 10 */
+    char *topic = malloc(n + 1);
+    assert_non_null(topic);
+    memset(topic, 'x', n);
+    memcpy(topic + n - 3, "{i}", 3);
+    topic[n] = '\0';
+    size_t tl = strlen(topic);
+    char *set = malloc(tl + 64);
+    assert_non_null(set);
+    snprintf(set, tl + 64, "clients.0={\"role\":\"publisher\",\"count\":%d,\"topic\":\"%s\"}", 10, topic);
+    const char *one[] = {set, NULL};
+    assert_int_equal(load_list(BASE, &cfg, err, one), 0); /* index 9: 65535 bytes */
+    exp_config_free(&cfg);
+    snprintf(set, tl + 64, "clients.0={\"role\":\"publisher\",\"count\":%d,\"topic\":\"%s\"}", 11, topic);
+    assert_int_equal(load_list(BASE, &cfg, err, one), 2); /* index 10: 65536 bytes */
+    assert_string_equal(err, "--set: clients.0.topic: expected a topic name of at most 65535 "
+                             "bytes, got one of 65536 bytes for client 10 of the group");
+    free(set);
+    free(topic);
+}
+
+/* Every numeric key of the table, at and just past the edges of its range:
+ * the edges load, the values past them are refused with "expected <what>".
+ * This ties each row's range to its message. Link parameters that depend on
+ * a model, and the keys of a schedule's random form, have their own tests. */
+static void every_numeric_key_refuses_just_past_its_range(void **state)
+{
+    (void)state;
+    size_t tried = 0;
+    for (size_t i = 0; i < exp_n_keys; i++) {
+        const exp_key *k = &exp_keys[i];
+        bool num = k->type == EXP_K_INT || k->type == EXP_K_NUM || k->type == EXP_K_MS ||
+                   k->type == EXP_K_S;
+        const exp_key *parent = NULL;
+        char ppath[128];
+        snprintf(ppath, sizeof ppath, "%s", k->path);
+        char *dot = strrchr(ppath, '.');
+        if (dot) {
+            *dot = '\0';
+            parent = exp_key_find(ppath);
+        }
+        if (!num || (k->at == EXP_AT_LINK && (k->flags & EXP_F_NODEF)) ||
+            (parent && parent->type == EXP_K_SCHEDULE))
+            continue;
+        /* clients.* is 0 (the publisher) unless the key is for subscribers only. */
+        const char *idx = (k->flags & (EXP_F_PUB | EXP_F_SUB)) == EXP_F_SUB ||
+                                  strstr(k->path, "subscribe.*")
+                              ? "1"
+                              : "0";
+        char path[160];
+        size_t j = 0;
+        for (const char *p = k->path; *p && j + 2 < sizeof path; p++) {
+            if (*p == '*' && p == strstr(k->path, "*")) {
+                j += (size_t)snprintf(path + j, sizeof path - j, "%s", idx);
+            } else if (*p == '*') {
+                path[j++] = '0';
+            } else {
+                path[j++] = *p;
+            }
+        }
+        path[j] = '\0';
+        bool open = (k->flags & EXP_F_LO_OPEN) != 0;
+        bool integer = k->type == EXP_K_INT;
+        double least = open ? (k->type == EXP_K_MS ? 1e-6 : k->type == EXP_K_S ? 1e-9 : 1e-8)
+                            : k->lo;
+        double below = open ? k->lo : k->lo - 1;
+        double above = integer ? k->hi + 1 : k->hi * 2;
+        double good[2] = {least, k->hi}, bad[2] = {below, above};
+        /* A group of EXP_MAX_CLIENTS leaves no room for the other client. */
+        if (strcmp(k->path, "clients.*.count") == 0)
+            good[1] = k->hi - 1;
+        /* The partner of a key that another bounds moves with it. */
+        const char *partner = NULL;
+        if (strcmp(k->path, "tcp.rto_min_ms") == 0)
+            partner = "tcp.rto_max_ms";
+        else if (strcmp(k->path, "tcp.rto_max_ms") == 0)
+            partner = "tcp.rto_min_ms";
+        else if (strstr(k->path, "reconnect.initial_ms"))
+            partner = "clients.0.reconnect.max_ms";
+        else if (strstr(k->path, "reconnect.max_ms"))
+            partner = "clients.0.reconnect.initial_ms";
+        for (int g = 0; g < 2; g++) {
+            char set[200], pset[200];
+            snprintf(set, sizeof set, "%s=%.17g", path, good[g]);
+            if (partner)
+                snprintf(pset, sizeof pset, "%s=%.17g", partner, good[g]);
+            else
+                snprintf(pset, sizeof pset, "name=edges");
+            const char *sets[] = {"mqtt_version=5", set, pset, NULL};
+            exp_config cfg;
+            char err[ERRLEN];
+            if (load_list(BASE, &cfg, err, sets) != 0) {
+                print_error("%s: %s\n", set, err);
+                fail();
+            }
+            exp_config_free(&cfg);
+            snprintf(set, sizeof set, "%s=%.17g", path, bad[g]);
+            char want[400];
+            snprintf(want, sizeof want, "--set: %s: expected %s, got ", path, k->what);
+            if (load_list(BASE, &cfg, err, sets) != 2 || strncmp(err, want, strlen(want)) != 0) {
+                print_error("%s\n  expected: %s...\n  got: %s\n", set, want, err);
+                fail();
+            }
+        }
+        tried++;
+    }
+    assert_true(tried >= 36); /* the filter above left most keys in */
+}
+
+/* ------------------------------------------------------- issue 13 defects -- */
+
+/* A time that rounds to 0 ns used to pass and then abort the run. */
+static void times_that_round_to_0_ns_are_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *set, *msg;
+    } cases[] = {
+        {"broker.retry_interval_ms=1e-7",
+         "--set: broker.retry_interval_ms: expected a number of milliseconds > 0 and <= 1e9, got "
+         "1e-07, which rounds to 0 ns (the clock counts whole nanoseconds: the least is 1e-06)"},
+        {"clients.0.retry_interval_ms=4.9e-7",
+         "--set: clients.0.retry_interval_ms: expected a number of milliseconds > 0 and <= 1e9, "
+         "got 4.9e-07, which rounds to 0 ns (the clock counts whole nanoseconds: the least is "
+         "1e-06)"},
+        {"duration_s=1e-10", "--set: duration_s: expected a number of seconds > 0 and <= 1e9, got "
+                             "1e-10, which rounds to 0 ns (the clock counts whole nanoseconds: the "
+                             "least is 1e-09)"},
+        {"link.outages=[[1,1e-12]]",
+         "--set: link.outages.0.1: expected a number of seconds > 0 and <= 1e9, got 1e-12, which "
+         "rounds to 0 ns (the clock counts whole nanoseconds: the least is 1e-09)"},
+        {"broker.restarts={\"mtbf_s\":1e-10,\"down_s\":1}",
+         "--set: broker.restarts.mtbf_s: expected a number of seconds > 0 and <= 1e9, got 1e-10, "
+         "which rounds to 0 ns (the clock counts whole nanoseconds: the least is 1e-09)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_error(BASE, cases[i].set, cases[i].msg);
+    exp_config cfg;
+    expect_ok(BASE, "broker.retry_interval_ms=5e-7", &cfg); /* 0.5 ns rounds to 1 */
+    assert_true(cfg.retry_interval_ns == 1 && cfg.clients[0].retry_interval_ns == 1);
+    exp_config_free(&cfg);
+}
+
+/* A rate whose period does not fit int64 ns, and a PUBLISH over MQTT's
+ * packet limit, used to pass and then fail or misbehave in the run. */
+static void rates_and_packets_the_run_cannot_do_are_refused(void **state)
+{
+    (void)state;
+    expect_error(BASE, "clients.0.rate_hz=1e-12",
+                 "--set: clients.0.rate_hz: expected a rate in messages per second > 0 and <= 1e9, "
+                 "got 1e-12, below the least rate whose period the clock holds, 1e-08 (one "
+                 "message in 3.2 years)");
+    exp_config cfg;
+    expect_ok(BASE, "clients.0.rate_hz=1e-8", &cfg);
+    exp_config_free(&cfg);
+
+    /* Remaining Length = 2 + topic + 2 (identifier, QoS > 0) + 1 (5.0 property
+     * length) + payload <= 268435455: the most payload per QoS and version. */
+    static const struct {
+        int qos, version;
+        long most;
+    } limits[] = {{1, 4, 268369916}, {0, 4, 268369918}, {2, 5, 268369915}};
+    size_t tl = 65535;
+    char *set = malloc(tl + 200);
+    assert_non_null(set);
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        for (long extra = 0; extra < 2; extra++) {
+            int w = snprintf(set, tl + 200, "clients.0={\"role\":\"publisher\",\"qos\":%d,"
+                             "\"topic\":\"", limits[i].qos);
+            memset(set + w, 'x', tl);
+            snprintf(set + w + tl, 200, "\",\"payload_bytes\":%ld}", limits[i].most + extra);
+            char version[32];
+            snprintf(version, sizeof version, "mqtt_version=%d", limits[i].version);
+            const char *sets[] = {version, set, NULL};
+            char err[ERRLEN], want[300];
+            int rc = load_list(BASE, &cfg, err, sets);
+            snprintf(want, sizeof want, "--set: clients.0.payload_bytes: expected at most %ld "
+                     "bytes with this topic and QoS (MQTT's limit on a packet's Remaining "
+                     "Length is 268435455 bytes), got %ld", limits[i].most, limits[i].most + extra);
+            if (extra ? rc != 2 || strcmp(err, want) != 0 : rc != 0) {
+                print_error("QoS %d, version %d, payload %ld: %s\n", limits[i].qos,
+                            limits[i].version, limits[i].most + extra, rc ? err : "accepted");
+                fail();
+            }
+            if (!rc)
+                exp_config_free(&cfg);
+        }
+    }
+    free(set);
+}
+
+static void topic_messages_say_what_is_wrong(void **state)
+{
+    (void)state;
+    size_t tl = 70000;
+    char *set = malloc(tl + 40);
+    assert_non_null(set);
+    int w = snprintf(set, tl + 40, "clients.0.topic=");
+    memset(set + w, 'a', tl);
+    set[w + tl] = '\0';
+    expect_error(BASE, set,
+                 "--set: clients.0.topic: expected a topic name of at most 65535 bytes, got one "
+                 "of 70000 bytes");
+    memcpy(set, "clients.1.subscribe.0.filter=", 29);
+    memset(set + 29, 'a', tl);
+    set[29 + tl] = '\0';
+    expect_error(BASE, set,
+                 "--set: clients.1.subscribe.0.filter: expected a topic filter of at most 65535 "
+                 "bytes, got one of 70000 bytes");
+    free(set);
+    expect_error(BASE, "clients.0.topic=a\xff" "b",
+                 "--set: clients.0.topic: expected a topic name in well-formed UTF-8, got 3 bytes "
+                 "that are not");
+    expect_error(BASE, "clients.1.subscribe.0.filter=\xc3(",
+                 "--set: clients.1.subscribe.0.filter: expected a topic filter in well-formed "
+                 "UTF-8, got 2 bytes that are not");
+    /* U+0000 cannot sit in a C string: it was shown as what came before it. */
+    expect_error("{\"clients\":[{\"role\":\"publisher\",\"topic\":\"a\\u0000b\"},"
+                 "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"#\",\"qos\":0}]}]}",
+                 NULL,
+                 "x.json:1:43: \\u0000 (U+0000) in a string: MQTT forbids it in topic names and "
+                 "filters, and no key of a config takes it");
+    expect_error(BASE, "clients.0.topic=\"a\\u0000\"",
+                 "--set: clients.0.topic: \\u0000 (U+0000) in a string: MQTT forbids it in topic "
+                 "names and filters, and no key of a config takes it");
+    /* An escaped backslash before u0000 is no U+0000. */
+    exp_config cfg;
+    expect_ok(BASE, "clients.0.topic=\"a\\\\u0000\"", &cfg);
+    assert_string_equal(cfg.clients[0].topic, "a\\u0000");
+    exp_config_free(&cfg);
+    /* Nesting deeper than cJSON's limit was "invalid JSON". */
+    char deep[2200];
+    size_t n = (size_t)snprintf(deep, sizeof deep, "{\"a\":");
+    for (int i = 0; i < 1001; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 1001; i++)
+        deep[n++] = ']';
+    snprintf(deep + n, sizeof deep - n, "}");
+    expect_error(deep, NULL,
+                 "x.json:1:1005: nested deeper than 1000 levels, the most a config may nest");
+}
+
+/* A resolved config loads back to itself, also when later link layers change
+ * the loss model or delay dist (the old model's parameters used to linger). */
+static void expect_fixed_point(const char *text, char *const *sets, size_t nsets)
+{
+    exp_config a, b;
+    char err[ERRLEN];
+    if (exp_config_load_text(text, "fp.json", NULL, sets, nsets, &a, err, sizeof err) != 0) {
+        print_error("%s\n", err);
+        fail();
+    }
+    for (int all = 0; all < 2; all++) {
+        char *ja = exp_config_json(&a, all);
+        assert_non_null(ja);
+        assert_int_equal(exp_config_load_text(ja, "again.json", NULL, NULL, 0, &b, err, sizeof err), 0);
+        char *jb = exp_config_json(&b, all);
+        if (strcmp(ja, jb) != 0) {
+            print_error("resolved:\n%s\nreloaded:\n%s\n", ja, jb);
+            fail();
+        }
+        free(ja);
+        free(jb);
+        exp_config_free(&b);
+    }
+    exp_config_free(&a);
+}
+
+static void resolved_config_reloads_to_itself_after_model_changes(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{\"link\":{\"up\":{\"loss\":{\"model\":\"bernoulli\",\"p\":0.1}},"
+        "\"down\":{\"loss\":{\"model\":\"bernoulli\",\"p\":0.2}}},\"clients\":["
+        "{\"role\":\"publisher\",\"topic\":\"a\",\"link\":{\"loss\":{\"model\":\"none\"}}},"
+        "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"a\",\"qos\":1}]}]}",
+        "{\"link\":{\"loss\":{\"model\":\"gilbert_elliott\",\"p_gb\":0.1,\"p_bg\":0.5},"
+        "\"down\":{\"loss\":{\"model\":\"none\"}}},\"clients\":["
+        "{\"role\":\"publisher\",\"topic\":\"a\",\"link\":{\"up\":{\"loss\":{\"model\":\"none\"}}}},"
+        "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"a\",\"qos\":1}],"
+        "\"link\":{\"loss\":{\"model\":\"bernoulli\",\"p\":0.3}}}]}",
+        "{\"link\":{\"up\":{\"delay\":{\"dist\":\"uniform\",\"min_ms\":1,\"max_ms\":9}},"
+        "\"down\":{\"delay\":{\"dist\":\"uniform\",\"min_ms\":2,\"max_ms\":3}}},\"clients\":["
+        "{\"role\":\"publisher\",\"topic\":\"a\",\"link\":{\"delay\":{\"dist\":\"exponential\","
+        "\"mean_ms\":4}}},"
+        "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"a\",\"qos\":1}]}]}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        expect_fixed_point(texts[i], NULL, 0);
+    /* And the other models' parameters are zero, not the old model's. */
+    exp_config cfg;
+    char err[ERRLEN];
+    assert_int_equal(exp_config_load_text(texts[0], "fp.json", NULL, NULL, 0, &cfg, err, sizeof err), 0);
+    assert_true(cfg.clients[0].up.loss.p == 0 && cfg.clients[0].down.loss.p == 0);
+    assert_true(cfg.clients[1].down.loss.p == 0.2);
+    exp_config_free(&cfg);
+    assert_int_equal(exp_config_load_text(texts[2], "fp.json", NULL, NULL, 0, &cfg, err, sizeof err), 0);
+    assert_true(cfg.clients[0].up.delay.b == 0);
+    exp_config_free(&cfg);
+}
+
+/* The text of file dir/name (static storage), or NULL. */
+static const char *read_text(const char *dir, const char *name)
+{
+    static char text[65536];
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
+/* Every shipped experiment, and for every shipped sweep its base with each
+ * value of each varied key, as the sweep sets them. */
+static void shipped_experiments_reload_to_themselves(void **state)
+{
+    (void)state;
+    const char *root = getenv("MQTTSIM_ROOT");
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/experiments", root ? root : ".");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    size_t configs = 0, points = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        const char *text = read_text(dir, e->d_name);
+        assert_non_null(text);
+        cJSON *j = cJSON_Parse(text);
+        assert_non_null(j);
+        const cJSON *vary = cJSON_GetObjectItemCaseSensitive(j, "vary");
+        if (!vary) {
+            expect_fixed_point(text, NULL, 0);
+            configs++;
+        } else {
+            const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "base");
+            assert_true(cJSON_IsString(base)); /* the shipped sweeps name their base */
+            char *btext = strdup(read_text(dir, base->valuestring));
+            assert_non_null(btext);
+            for (const cJSON *k = vary->child; k; k = k->next)
+                for (const cJSON *v = k->child; v; v = v->next) {
+                    char *val = cJSON_PrintUnformatted(v), set[512];
+                    snprintf(set, sizeof set, "%s=%s", k->string, val);
+                    cJSON_free(val);
+                    char *sets[] = {set};
+                    expect_fixed_point(btext, sets, 1);
+                    points++;
+                }
+            free(btext);
+        }
+        cJSON_Delete(j);
+    }
+    closedir(d);
+    assert_true(configs >= 5 && points >= 20);
+}
+
+static void match_tells_whether_anything_is_measured(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pub, *sub;
+        int count_pub, count_sub, want;
+    } cases[] = {
+        {"t/1", "t/#", 1, 1, 1},
+        {"t/1", "u/#", 1, 1, 0},
+        {"$SYS/x", "#", 1, 1, 0}, /* a wildcard first level does not match $ topics */
+        {"dev/{i}", "dev/{i}", 3, 3, 1},
+        {"dev/{i}", "dev/7", 5, 1, 0},
+        {"dev/{i}", "dev/7", 8, 1, 1},
+        {"dev/{i}", "dev/999", 1000, 1, -1}, /* too many clients to try them all */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"clients\":[{\"role\":\"publisher\",\"count\":%d,\"topic\":\"%s\"},"
+                 "{\"role\":\"subscriber\",\"count\":%d,\"subscribe\":[{\"filter\":\"x/y\",\"qos\":0},"
+                 "{\"filter\":\"%s\",\"qos\":1}]}]}",
+                 cases[i].count_pub, cases[i].pub, cases[i].count_sub, cases[i].sub);
+        exp_config cfg;
+        expect_ok(text, NULL, &cfg);
+        if (exp_config_match(&cfg) != cases[i].want) {
+            print_error("%s ~ %s: expected %d\n", cases[i].pub, cases[i].sub, cases[i].want);
+            fail();
+        }
+        exp_config_free(&cfg);
+    }
+    exp_config cfg;
+    expect_ok(BASE, "clients.0.count=4", &cfg);
+    assert_true(exp_config_expected_messages(&cfg) == 4 * 10 * 10.0);
+    exp_config_free(&cfg);
+}
+
+static void counts_beyond_a_run_are_refused(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"clients.0.count=1000000", "clients.1.count=1", NULL};
+    expect_error_list(BASE, sets,
+                      "x.json: clients: expected at most 1000000 clients in all, got 1000001");
+    exp_config cfg;
+    expect_ok(BASE, "clients.0.count=999999", &cfg);
+    assert_true(exp_config_clients(&cfg) == 1000000);
+    exp_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -852,6 +1699,20 @@ int main(void)
         cmocka_unit_test(set_rejects_paths_outside_the_schema),
         cmocka_unit_test(check_path_knows_the_schema),
         cmocka_unit_test(load_reads_a_file_and_is_sweep_file_tells_sweeps),
+        cmocka_unit_test(wave2_defaults_are_linux_mosquitto_and_paho),
+        cmocka_unit_test(wave2_keys_are_read_into_the_structs),
+        cmocka_unit_test(wave2_cross_key_rules_name_both_keys),
+        cmocka_unit_test(wave2_schedules),
+        cmocka_unit_test(wave2_paths_reach_into_schedules),
+        cmocka_unit_test(fleet_patterns_expand_per_client),
+        cmocka_unit_test(every_numeric_key_refuses_just_past_its_range),
+        cmocka_unit_test(times_that_round_to_0_ns_are_refused),
+        cmocka_unit_test(rates_and_packets_the_run_cannot_do_are_refused),
+        cmocka_unit_test(topic_messages_say_what_is_wrong),
+        cmocka_unit_test(resolved_config_reloads_to_itself_after_model_changes),
+        cmocka_unit_test(shipped_experiments_reload_to_themselves),
+        cmocka_unit_test(match_tells_whether_anything_is_measured),
+        cmocka_unit_test(counts_beyond_a_run_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

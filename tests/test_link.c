@@ -656,6 +656,248 @@ static void same_seed_same_run(void **state)
     assert_true(h1 != h3);
 }
 
+/* ---- Outages ---- */
+
+/* Sends frame i at time i ms (i < n) with constant 5 ms delay and no loss,
+ * returning 1/0 per frame in sent[]. */
+static void send_each_ms(sim_link *l, sim_sched *s, size_t n, int *sent)
+{
+    for (size_t i = 0; i < n; i++) {
+        sim_sched_run_until(s, SIM_MS(i));
+        sent[i] = sim_link_send(l, F(i), 100);
+        assert_true(sent[i] == 0 || sent[i] == 1);
+    }
+}
+
+/* Scheduled windows: a frame sent at t is lost iff start <= t < end;
+ * overlapping and touching windows merge; empty windows add nothing; frames
+ * already in transit when a window opens still arrive; the statistics count
+ * merged windows and clip them at now. */
+static void scheduled_outages_lose_frames_sent_inside(void **state)
+{
+    (void)state;
+    sim_sched *s = sim_sched_new();
+    gsl_rng *r = sim_rng_new(1, 0, "out");
+    sink k;
+    sink_init(&k, s, 200);
+    sim_link_params p = params(NO_LOSS, constant_ms(5), 0, false);
+    sim_link *l = sim_link_new(s, &p, r, sink_fn, &k);
+    /* [10,20) and [15,25) overlap -> [10,25); [25,30) touches it -> [10,30);
+     * [50,50) is empty; [60,70) is added before [40,45) (out of order). */
+    assert_int_equal(sim_link_add_outage(l, SIM_MS(10), SIM_MS(20)), 0);
+    assert_int_equal(sim_link_add_outage(l, SIM_MS(60), SIM_MS(70)), 0);
+    assert_int_equal(sim_link_add_outage(l, SIM_MS(15), SIM_MS(25)), 0);
+    assert_int_equal(sim_link_add_outage(l, SIM_MS(25), SIM_MS(30)), 0);
+    assert_int_equal(sim_link_add_outage(l, SIM_MS(50), SIM_MS(50)), 0);
+    assert_int_equal(sim_link_add_outage(l, SIM_MS(40), SIM_MS(45)), 0);
+    assert_int_equal(sim_link_add_outage(l, SIM_MS(62), SIM_MS(64)), 0); /* inside [60,70) */
+    int sent[100];
+    send_each_ms(l, s, 100, sent);
+    sim_sched_run(s);
+    size_t lost = 0;
+    for (size_t i = 0; i < 100; i++) {
+        bool down = (i >= 10 && i < 30) || (i >= 40 && i < 45) || (i >= 60 && i < 70);
+        assert_int_equal(sent[i], down ? 0 : 1);
+        lost += down;
+    }
+    /* frame 9 was sent at 9 ms, in transit when the window opened at 10 ms */
+    assert_int_equal(k.id[9], 9);
+    assert_int_equal(k.at[9], SIM_MS(14));
+    assert_int_equal(k.n, 100 - lost);
+    const sim_link_stats *st = sim_link_stats_get(l);
+    assert_int_equal(st->frames_lost, lost);
+    assert_int_equal(st->frames_sent, 100);
+    sim_link_outage_stats os;
+    sim_sched_run_until(s, SIM_MS(65)); /* no-op: now is already 104 ms */
+    sim_link_outage_stats_get(l, &os);
+    assert_int_equal(os.outages, 3);
+    assert_int_equal(os.down_ns, SIM_MS(20 + 5 + 10));
+    assert_int_equal(os.frames_lost, lost);
+    assert_int_equal(os.bytes_lost, lost * 100);
+    assert_int_equal(os.forced, 0);
+    sink_done(&k);
+    sim_link_free(l);
+    gsl_rng_free(r);
+    sim_sched_free(s);
+
+    /* Statistics clip a window that is still open at now, and ignore one
+     * that has not begun. */
+    s = sim_sched_new();
+    r = sim_rng_new(1, 0, "out");
+    sink_init(&k, s, 10);
+    l = sim_link_new(s, &p, r, sink_fn, &k);
+    assert_int_equal(sim_link_add_outage(l, SIM_S(1), SIM_S(3)), 0);
+    assert_int_equal(sim_link_add_outage(l, SIM_S(5), SIM_S(6)), 0);
+    sim_sched_run_until(s, SIM_MS(2500));
+    sim_link_outage_stats_get(l, &os);
+    assert_int_equal(os.outages, 1);
+    assert_int_equal(os.down_ns, SIM_MS(1500));
+    assert_true(sim_link_is_down(l));
+    sim_sched_run_until(s, SIM_S(3));
+    assert_false(sim_link_is_down(l)); /* windows are half-open */
+    sink_done(&k);
+    sim_link_free(l);
+    gsl_rng_free(r);
+    sim_sched_free(s);
+}
+
+/* Adding outages never shifts the link stream: with and without windows (and
+ * with random outages from another stream), every frame sent outside the
+ * outages has the same fate and arrival time, for Bernoulli and
+ * Gilbert-Elliott loss, FIFO and reordering, and the link stream ends in the
+ * same state. */
+static void outages_keep_link_draws(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    sim_loss models[] = {bernoulli(0.2), gilbert(0.1, 0.3, 0.05, 0.7)};
+    for (int m = 0; m < 2; m++) {
+        for (int reorder = 0; reorder <= 1; reorder++) {
+            sim_time at[3][N];
+            int fate[3][N];
+            unsigned long next[3];
+            bool was_down[3][N];
+            for (int v = 0; v < 3; v++) { /* none, scheduled, random */
+                sim_sched *s = sim_sched_new();
+                gsl_rng *r = sim_rng_new(5, 0, "draws");
+                gsl_rng *ro = sim_rng_new(5, 0, "draws.outages");
+                sink k;
+                sink_init(&k, s, N);
+                sim_link_params p = params(models[m], (sim_dist){SIM_DIST_EXPONENTIAL, 3, 0},
+                                           1000000, reorder);
+                sim_link *l = sim_link_new(s, &p, r, sink_fn, &k);
+                if (v == 1)
+                    for (int w = 0; w < 10; w++)
+                        assert_int_equal(sim_link_add_outage(l, SIM_MS(100 * w + 7),
+                                                             SIM_MS(100 * w + 37)), 0);
+                if (v == 2)
+                    sim_link_random_outages(l, SIM_MS(50), SIM_MS(20), ro);
+                for (size_t i = 0; i < N; i++) {
+                    sim_sched_run_until(s, (sim_time)i * SIM_US(500));
+                    was_down[v][i] = sim_link_is_down(l);
+                    fate[v][i] = sim_link_send(l, F(i), 100);
+                    at[v][i] = -1;
+                }
+                sim_sched_run(s);
+                for (size_t j = 0; j < k.n; j++)
+                    at[v][k.id[j]] = k.at[j];
+                next[v] = gsl_rng_get(r);
+                sink_done(&k);
+                sim_link_free(l);
+                gsl_rng_free(r);
+                gsl_rng_free(ro);
+                sim_sched_free(s);
+            }
+            assert_true(next[0] == next[1] && next[0] == next[2]);
+            for (int v = 1; v < 3; v++) {
+                size_t downs = 0;
+                for (size_t i = 0; i < N; i++) {
+                    if (was_down[v][i]) {
+                        assert_int_equal(fate[v][i], 0);
+                        downs++;
+                        continue;
+                    }
+                    assert_int_equal(fate[v][i], fate[0][i]);
+                    if (reorder) /* FIFO arrivals depend on earlier frames' */
+                        assert_int_equal(at[v][i], at[0][i]);
+                }
+                assert_true(downs > 100 && downs < N - 100);
+            }
+            for (size_t i = 0; i < N; i++)
+                assert_false(was_down[0][i]);
+        }
+    }
+}
+
+/*
+ * Random outages against the renewal process they define. Up periods are
+ * exponential with mean U = mtbf, down periods with mean D = mttr, so one
+ * cycle has mean mu = U + D and variance U^2 + D^2. Over T = 20000 mu the
+ * number of outages n is about T/mu with SE sqrt(T (U^2+D^2)/mu^3) (renewal
+ * CLT); the mean outage length down_ns/n estimates D with SE D/sqrt(n). A
+ * frame sent at a uniformly spread time is lost with probability D/mu; with
+ * frames 1 ms apart (much shorter than a cycle) the per-frame indicators are
+ * correlated within a period, so the check uses the exact stats instead: the
+ * fraction of frames lost must match down_ns/T within the discretisation
+ * (at most 1 ms per window edge: 2 n ms over T). The windows do not depend
+ * on when (or whether) frames are sent: a link that only queries its
+ * statistics at the end gets the same count and down time.
+ */
+static void random_outages_match_renewal_theory(void **state)
+{
+    (void)state;
+    const double U = 500, D = 100, mu = U + D; /* ms */
+    const sim_time T = SIM_MS(20000 * 600);
+    sim_link_outage_stats os[2];
+    uint64_t frames_lost = 0, frames = 0;
+    for (int v = 0; v < 2; v++) {
+        sim_sched *s = sim_sched_new();
+        gsl_rng *r = sim_rng_new(3, 0, "l");
+        gsl_rng *ro = sim_rng_new(3, 0, "l.outages");
+        sim_link_params p = params(NO_LOSS, constant_ms(0), 0, false);
+        sim_link *l = sim_link_new(s, &p, r, sink_fn, NULL);
+        sim_link_random_outages(l, SIM_MS(U), SIM_MS(D), ro);
+        if (v == 0) {
+            for (sim_time t = 0; t < T; t += SIM_MS(1)) {
+                sim_sched_run_until(s, t);
+                frames_lost += sim_link_is_down(l);
+                frames++;
+            }
+        }
+        sim_sched_run_until(s, T);
+        sim_link_outage_stats_get(l, &os[v]);
+        sim_link_free(l);
+        gsl_rng_free(r);
+        gsl_rng_free(ro);
+        sim_sched_free(s);
+    }
+    assert_int_equal(os[0].outages, os[1].outages);
+    assert_int_equal(os[0].down_ns, os[1].down_ns);
+    double n = (double)os[0].outages, Tm = sim_to_ms(T);
+    double se_n = sqrt(Tm * (U * U + D * D) / (mu * mu * mu));
+    assert_true(fabs(n - Tm / mu) < 4 * se_n);
+    double mean_down = sim_to_ms(os[0].down_ns) / n;
+    assert_true(fabs(mean_down - D) < 4 * D / sqrt(n));
+    double frac = (double)frames_lost / (double)frames;
+    assert_true(fabs(frac - sim_to_ms(os[0].down_ns) / Tm) <= 2 * n / Tm);
+}
+
+/* The host switch: frames sent while down are lost; the statistics count
+ * each down period and its length, including one still in force. */
+static void forced_down_and_up(void **state)
+{
+    (void)state;
+    sim_sched *s = sim_sched_new();
+    gsl_rng *r = sim_rng_new(1, 0, "f");
+    sink k;
+    sink_init(&k, s, 10);
+    sim_link_params p = params(NO_LOSS, constant_ms(1), 0, false);
+    sim_link *l = sim_link_new(s, &p, r, sink_fn, &k);
+    assert_int_equal(sim_link_send(l, F(0), 10), 1);
+    sim_link_set_down(l, true);
+    sim_link_set_down(l, true); /* idempotent */
+    assert_int_equal(sim_link_send(l, F(1), 10), 0);
+    sim_sched_run_until(s, SIM_MS(10));
+    sim_link_set_down(l, false);
+    assert_int_equal(sim_link_send(l, F(2), 10), 1);
+    sim_sched_run_until(s, SIM_MS(30));
+    sim_link_set_down(l, true);
+    sim_sched_run_until(s, SIM_MS(35));
+    sim_link_outage_stats os;
+    sim_link_outage_stats_get(l, &os);
+    assert_int_equal(os.forced, 2);
+    assert_int_equal(os.forced_ns, SIM_MS(15));
+    assert_int_equal(os.outages, 0);
+    assert_int_equal(os.frames_lost, 1);
+    sim_sched_run(s);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(k.at[0], SIM_MS(1)); /* sent before the switch: delivered */
+    sink_done(&k);
+    sim_link_free(l);
+    gsl_rng_free(r);
+    sim_sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +914,10 @@ int main(void)
         cmocka_unit_test(fifo_ring_wraps_and_grows),
         cmocka_unit_test(release_and_free_in_transit),
         cmocka_unit_test(same_seed_same_run),
+        cmocka_unit_test(scheduled_outages_lose_frames_sent_inside),
+        cmocka_unit_test(outages_keep_link_draws),
+        cmocka_unit_test(random_outages_match_renewal_theory),
+        cmocka_unit_test(forced_down_and_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -292,4 +292,140 @@ t_check_sends_sweeps_to_the_sweep_checker() {
   return 0
 }
 
+# -------------------------------------------------------- help config --
+
+t_help_config_lists_every_key() {
+  run_cli help config
+  expect_eq "$rc" 0
+  expect_eq "$err" ""
+  for k in name seed duration_s broker.max_inflight link.loss.p link.delay.shape link.up \
+           clients.N.topic clients.N.subscribe.N.filter clients.N.qos2_method; do
+    expect_contains "$out" "
+$k
+"
+  done
+  expect_contains "$out" "default: 1000"
+  run_cli help config --markdown
+  expect_eq "$rc" 0
+  expect_contains "$out" '| `broker.max_queued` | 1000 |'
+  run_cli help config --frobnicate
+  expect_eq "$rc" 2
+  expect_contains "$err" "usage: mqttsim help config [--markdown]"
+}
+
+# docs/config.md's table is the program's own: `make docs` regenerates it.
+t_docs_table_is_current() {
+  bash "$MQTTSIM_ROOT/mk/docs.sh" "$MQTTSIM" --check 2>check.txt
+  expect_eq "$?" 0 "(docs/config.md is stale: run 'make docs'; $(head -5 check.txt))"
+  # And the check does fail on a stale table.
+  mkdir -p repo/mk repo/docs
+  cp "$MQTTSIM_ROOT/mk/docs.sh" repo/mk/
+  sed 's/^| `seed` | 1 |/| `seed` | 2 |/' "$MQTTSIM_ROOT/docs/config.md" > repo/docs/config.md
+  bash repo/mk/docs.sh "$MQTTSIM" --check 2>/dev/null
+  expect_eq "$?" 1 "(a stale table must fail the check)"
+}
+
+# ------------------------------------------------------------ wave 2 keys --
+
+# {i} gives each client of a group its own topic: 5 publishers on dev/0..4,
+# 5 subscribers each on one of them, so every message has one receiver (with
+# the pattern taken literally, each would have five).
+t_fleet_patterns_expand_per_client() {
+  cat > fleet.json <<'JSON'
+{"name": "fleet", "duration_s": 1, "drain_s": 1, "clients": [
+ {"role": "publisher", "count": 5, "topic": "dev/{i}", "qos": 1, "rate_hz": 10},
+ {"role": "subscriber", "count": 5, "subscribe": [{"filter": "dev/{i}", "qos": 1}]}]}
+JSON
+  run_cli run fleet.json --out out -q
+  expect_eq "$rc" 0 "($err)"
+  local got
+  got=$(python3 -c 'import json,sys; g=json.load(open("out/results.json"))["groups"]; print(sum(x["published"] for x in g), sum(x["expected"] for x in g), sum(x["unique"] for x in g))')
+  expect_eq "$got" "50 50 50"
+  expect_contains "$(cat out/results.json)" '"topic":	"dev/{i}"'
+}
+
+# A key the simulator does not use yet is accepted, named in a warning, and
+# left out of the resolved config.
+t_keys_not_simulated_yet_warn() {
+  good_config
+  run_cli run good.json --out out -q --set transport=datagram --set clients.0.keepalive_s=5
+  expect_eq "$rc" 0 "($err)"
+  expect_eq "$err" "warning: good.json: not simulated yet, so these keys change nothing in this run: transport, clients.0.keepalive_s"
+  case "$(cat out/results.json)" in *transport*|*keepalive*) fail "results.json shows keys the run did not use";; esac
+}
+
+# ------------------------------------------------- values a run cannot do --
+
+# A time that rounds to 0 ns passed check, then aborted the run (SIGABRT) and
+# left an empty output directory.
+t_time_that_rounds_to_0_ns_fails_cleanly() {
+  good_config
+  bad_run good.json "--set: broker.retry_interval_ms: expected a number of milliseconds > 0 and <= 1e9, got 1e-07, which rounds to 0 ns" \
+    --set broker.retry_interval_ms=1e-7
+  run_cli check good.json --set clients.0.retry_interval_ms=1e-7
+  expect_eq "$rc" 2
+  expect_contains "$err" "--set: clients.0.retry_interval_ms: expected a number of milliseconds"
+}
+
+t_check_takes_set_seed_and_reps() {
+  good_config
+  run_cli check good.json --set clients.0.qos=2 --reps 3 --seed 7
+  expect_eq "$rc" 0 "($err)"
+  expect_eq "$out" "good.json: ok (good: 1 publisher, 1 subscriber, duration 10 s, 3 replications)"
+  run_cli check good.json --set clients.0.qos=3
+  expect_eq "$rc" 2
+  expect_contains "$err" "--set: clients.0.qos: expected an integer 0, 1 or 2, got 3"
+  expect_eq "$out" ""
+  printf '{"base": "good.json", "vary": {"link.loss.p": [0, 0.1]}}\n' > s.json
+  run_cli check s.json --set seed=2
+  expect_eq "$rc" 2
+  expect_contains "$err" "mqttsim check: --set applies to a config, not to a sweep file"
+}
+
+t_seed_and_reps_take_what_set_takes() {
+  good_config
+  run_cli run good.json --out out -q --seed 1e3 --reps 2e0
+  expect_eq "$rc" 0 "($err)"
+  expect_contains "$(cat out/results.json)" '"seed":	1000,'
+  expect_contains "$(cat out/results.json)" '"replications":	2,'
+}
+
+t_runs_that_measure_nothing_warn() {
+  good_config
+  run_cli check good.json --set clients.1.subscribe.0.filter=u/#
+  expect_eq "$rc" 0
+  expect_eq "$err" "warning: good.json: no subscriber's filter matches any publisher's topic: the run will measure nothing"
+  run_cli run good.json --out out -q --set clients.1.subscribe.0.filter=u/#
+  expect_eq "$rc" 0
+  expect_contains "$err" "no subscriber's filter matches any publisher's topic"
+  run_cli check good.json --set clients.0.rate_hz=0.01 --set duration_s=10
+  expect_eq "$err" "warning: good.json: the publishers are expected to publish 0.1 messages in all (rate_hz x duration_s): the run may measure nothing"
+  run_cli check good.json
+  expect_eq "$err" ""
+}
+
+t_check_states_what_a_large_fleet_costs() {
+  good_config
+  run_cli check good.json --set clients.1.count=100000
+  expect_eq "$rc" 0
+  expect_contains "$out" "note: 100001 clients need about 8 GB of memory while they run (about 84 KB each at QoS 1 and 2)"
+  run_cli check good.json --set clients.1.count=100000 --set clients.0.qos=0 --set clients.1.subscribe.0.qos=0
+  expect_contains "$out" "note: 100001 clients need about 4 GB of memory while they run (about 36 KB each at QoS 0)"
+  run_cli check good.json --set clients.1.count=1000
+  expect_eq "$out" "good.json: ok (good: 1 publisher, 1000 subscribers, duration 10 s, 1 replication)"
+  run_cli check good.json --set clients.1.count=1000000
+  expect_eq "$rc" 2
+  expect_contains "$err" "good.json: clients: expected at most 1000000 clients in all, got 1000001"
+}
+
+# A sweep whose base is itself a sweep file was told "base: unknown key".
+t_sweep_file_as_base_says_so() {
+  good_config
+  printf '{"base": "good.json", "vary": {"link.loss.p": [0, 0.1]}}\n' > s.json
+  printf '{"base": "s.json", "vary": {"seed": [1, 2]}}\n' > s2.json
+  run_cli check s2.json
+  expect_eq "$rc" 2
+  expect_contains "$err" "s.json: a sweep file (it has a top-level \"vary\"), not an experiment config"
+}
+
 t_main

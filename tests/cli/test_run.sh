@@ -107,6 +107,116 @@ t_trace_marks_lost_packets_and_resends() {
   expect_eq "$(grep -c 'delivers it' trace.txt)" 5
 }
 
+# Asked for more messages than the run publishes (10 in 1 s at 10 Hz), the
+# trace says how many it shows instead of claiming the number asked for.
+t_trace_counts_the_messages_it_shows() {
+  lossless_qos2 A 0
+  "$MQTTSIM" trace q2.json --messages 1000000 > trace.txt
+  expect_eq "$?" 0
+  expect_contains "$(head -1 trace.txt)" "q2: trace of all 10 messages published, fewer than the 1000000 asked for"
+  expect_eq "$(grep -c '^message ' trace.txt)" 10
+  "$MQTTSIM" trace q2.json --messages 10 > trace.txt
+  expect_contains "$(head -1 trace.txt)" "q2: trace of the first 10 messages"
+}
+
+# Nine QoS pairs with exponential delays: latency_cdf.csv (about 14 KB) is
+# larger than results.json (about 9 KB) and results.csv, and written after them.
+nine_pairs() {
+  cat > nine.json <<JSON
+{"name": "nine", "seed": 3, "duration_s": 30, "drain_s": 30,
+ "link": {"loss": {"model": "bernoulli", "p": 0.1}, "delay": {"dist": "exponential", "mean_ms": 20}},
+ "clients": [
+   {"role": "publisher", "topic": "q/0", "qos": 0, "rate_hz": 20},
+   {"role": "publisher", "topic": "q/1", "qos": 1, "rate_hz": 20},
+   {"role": "publisher", "topic": "q/2", "qos": 2, "rate_hz": 20},
+   {"role": "subscriber", "subscribe": [{"filter": "q/#", "qos": 0}]},
+   {"role": "subscriber", "subscribe": [{"filter": "q/#", "qos": 1}]},
+   {"role": "subscriber", "subscribe": [{"filter": "q/#", "qos": 2}]}]}
+JSON
+}
+
+# The three result files are one set. A write that fails (here the file size
+# limit, RLIMIT_FSIZE, between the sizes of results.json and latency_cdf.csv,
+# with SIGXFSZ ignored so that write() fails with EFBIG) leaves the old set
+# untouched, or in a fresh directory nothing; never new files beside old ones.
+t_failed_write_leaves_the_old_set_or_none() {
+  nine_pairs
+  "$MQTTSIM" run nine.json --out out --quiet || fail "the first run failed"
+  cp -r out old
+  json=$(stat -c %s old/results.json) cdf=$(stat -c %s old/latency_cdf.csv)
+  k=$(( (json + cdf) / 2 / 1024 ))
+  [ $((json + 512)) -lt $((k * 1024)) ] && [ $((k * 1024 + 512)) -lt "$cdf" ] ||
+    fail "no size limit between results.json ($json bytes) and latency_cdf.csv ($cdf bytes)"
+  ( trap '' XFSZ; ulimit -f "$k"; exec "$MQTTSIM" run nine.json --out out --quiet --seed 4 ) 2>err.txt
+  expect_eq "$?" 1 "(exit status of the failed write)"
+  expect_contains "$(cat err.txt)" "cannot write results to out"
+  for f in results.json results.csv latency_cdf.csv; do
+    cmp -s old/$f out/$f || fail "$f changed: the old set is mixed with the new one"
+  done
+  expect_eq "$(ls -A out | tr '\n' ' ')" "latency_cdf.csv results.csv results.json " "(files left in out)"
+  ( trap '' XFSZ; ulimit -f "$k"; exec "$MQTTSIM" run nine.json --out fresh --quiet ) 2>err.txt
+  expect_eq "$?" 1 "(exit status, fresh directory)"
+  expect_no_file fresh
+  # Without the limit the set is replaced as a whole.
+  "$MQTTSIM" run nine.json --out out --quiet --seed 4
+  cmp -s old/results.csv out/results.csv && fail "the set was not replaced"
+  return 0
+}
+
+# With replications the table keeps its columns: the 95% half-widths go on a
+# line of their own under each pair; means of counts keep their fractions;
+# the drops line shows where the losses went.
+t_table_with_replications() {
+  "$MQTTSIM" run "$G/tiny.json" --out out --reps 5 > table.txt
+  expect_eq "$?" 0
+  head=$(sed -n 2p table.txt)
+  expect_contains "$head" "pub sub qos  published"
+  # Every pair line and interval line is as wide as the header ("±" is one column).
+  awk -v w="${#head}" 'NR > 2 && /^ *[0-9]+ +[0-9]+ +[0-9]+ / || /95% CI/ {
+         line = $0; gsub(/±/, "+", line); if (length(line) != w) bad = bad " " NR }
+       END { if (bad) { print "lines of another width:" bad; exit 1 } }' table.txt ||
+    fail "the table's columns are broken: $(cat table.txt)"
+  expect_eq "$(grep -c '95% CI' table.txt)" "$(grep -c '^ *[0-9] *[0-9] *[0-9] ' table.txt)" "(one interval line per pair)"
+  # Means of counts as results.csv has them (an integer, else two decimals).
+  want=$(awk -F, 'NR == 2 { v = $11; print (v == int(v)) ? v : sprintf("%.2f", v) }' out/results.csv | sed 's/0$//')
+  got=$(sed -n 3p table.txt | awk '{ print $8 }')
+  expect_eq "$got" "$want" "(mean lost of the first pair)"
+  case "$got" in *.*) ;; *) fail "expected a fractional mean of lost over 5 replications, got $got" ;; esac
+  expect_contains "$(cat table.txt)" "drops (mean per replication): link "
+  expect_contains "$(cat table.txt)" ", queue_full 0, retries_exhausted 0, in_flight_at_end 0"
+}
+
+# The README's trace excerpt is what the current build prints for the
+# command given beside it (it went stale once when the engine changed).
+t_readme_trace_excerpt_is_current() {
+  readme="$MQTTSIM_ROOT/README.md"
+  cmd=$(grep -o 'printed by `build/mqttsim trace [^`]*`' "$readme" | head -1 | sed 's/^printed by `build\/mqttsim //; s/`$//')
+  [ -n "$cmd" ] || { fail "README.md has no 'printed by \`build/mqttsim trace ...\`' line"; return; }
+  awk '/printed by `build\/mqttsim trace/ { found = 1; next }
+       found && /^```/ { if (inside) exit; inside = 1; next }
+       inside { print }' "$readme" > excerpt.txt
+  # The output ends with a blank line, the excerpt at its last line.
+  printf '%s\n' "$(cd "$MQTTSIM_ROOT" && eval "\"\$MQTTSIM\" $cmd")" > now.txt
+  diff -u excerpt.txt now.txt > diff.txt ||
+    fail "README.md's trace excerpt is stale; regenerate it with: build/mqttsim $cmd ($(head -12 diff.txt))"
+}
+
+# Replications are folded into running statistics as they finish: 20,000 of
+# them fit in 400 MB of address space, where keeping each one's results (74 KB)
+# needed 1.5 GB. (Not under AddressSanitizer, whose shadow memory needs more.)
+t_replications_stream_in_bounded_memory() {
+  [ -n "${MQTTSIM_ASAN:-}" ] && { echo "    (AddressSanitizer build: skipped)"; return 0; }
+  cat > r.json <<JSON
+{"name": "r", "seed": 1, "duration_s": 0.2, "drain_s": 1,
+ "clients": [{"role": "publisher", "topic": "x", "qos": 1, "rate_hz": 10},
+             {"role": "subscriber", "subscribe": [{"filter": "x", "qos": 1}]}]}
+JSON
+  ( ulimit -v 400000; exec "$MQTTSIM" run r.json --reps 20000 --out out --quiet ) 2>err.txt
+  expect_eq "$?" 0 "(exit status: $(cat err.txt))"
+  expect_eq "$(sed -n 2p out/results.csv | cut -d, -f3-9)" "20000,1,1,1,2,2,2" \
+    "(replications, pair, published, expected and unique means)"
+}
+
 # A bad --out is found before the run, not after it: exit 2, nothing written.
 t_unusable_out_exits_2_at_once() {
   touch afile

@@ -127,14 +127,28 @@ t_jobs_do_not_change_results() {
 }
 
 # Common random numbers: replication r of every point draws the same streams,
-# so at equal parameters two points give identical rows.
+# so two points that differ only in the experiment's name (no random stream
+# depends on it) give identical rows.
 t_points_share_random_numbers() {
   base
-  echo '{"base": "base.json", "replications": 2, "vary": {"link.loss.p": [0.3, 0.3]}}' > s.json
+  echo '{"base": "base.json", "replications": 2, "vary": {"link.loss.p": [0.3], "name": ["x", "y"]}}' > s.json
   "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
   expect_eq "$?" 0
-  cmp -s <(sed -n '2,4p' out/sweep.csv) <(sed -n '5,7p' out/sweep.csv) ||
+  cmp -s <(sed -n '2,4p' out/sweep.csv | cut -d, -f3-) <(sed -n '5,7p' out/sweep.csv | cut -d, -f3-) ||
     fail "equal points gave different rows: $(cat out/sweep.csv | cut -c1-80)"
+  expect_eq "$(cut -d, -f2 out/sweep.csv | tr '\n' ' ')" "name x x x y y y "
+}
+
+# A value given twice in vary would make two points of one sweep.csv row.
+t_vary_refuses_a_repeated_value() {
+  base
+  echo '{"base": "base.json", "vary": {"link.loss.p": [0.3, 0.1, 0.30]}}' > s.json
+  err=$("$MQTTSIM" check s.json 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(check exit status)"
+  expect_contains "$err" 's.json: vary.link.loss.p: value 0.3 appears twice (values 1 and 3)'
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  expect_eq "$?" 2 "(sweep exit status)"
+  expect_no_file out
 }
 
 t_resume_after_deleting_jobs() {
@@ -182,6 +196,76 @@ t_job_dir_without_results_is_rerun() {
   expect_eq "$?" 1 "(merge with a job missing)"
   expect_contains "$err" "missing job p0002-r00"
   expect_contains "$err" "1 of 12 jobs are missing"
+}
+
+# A job whose files are not complete and consistent is run again by sweep and
+# refused by merge, each reported with its parameters: a results.csv cut to
+# its header, a results.json that does not parse, one of another replication
+# or of another point, a latency_cdf.csv cut short.
+t_damaged_jobs_are_rerun_and_refused() {
+  sweep
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  cp out/sweep.csv full.csv
+  cp -r out a
+  cp -r out b
+  head -1 out/jobs/p0002-r01/results.csv > t && mv t out/jobs/p0002-r01/results.csv
+  head -c 300 out/jobs/p0003-r00/results.json > t && mv t out/jobs/p0003-r00/results.json
+  cp out/jobs/p0004-r00/results.json out/jobs/p0004-r01/results.json
+  cp out/jobs/p0001-r00/* out/jobs/p0005-r00/
+  head -c -1 out/jobs/p0006-r01/latency_cdf.csv > t && mv t out/jobs/p0006-r01/latency_cdf.csv
+  rm out/sweep.csv
+  err=$("$MQTTSIM" sweep s.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(rerun: $err)"
+  expect_contains "$err" "(5 run, 7 already done, 0 failed)"
+  expect_contains "$err" "job p0002-r01 in out/jobs is damaged (results.csv has 0 QoS pair line(s), results.json 3 group(s)): point 2 (link.loss.p=0, broker.qos2_method=\"B\"), replication 1; running it again"
+  expect_contains "$err" "job p0003-r00 in out/jobs is damaged (results.json is not valid JSON)"
+  expect_contains "$err" "job p0004-r01 in out/jobs is damaged (results.json is not the run of this replication alone)"
+  expect_contains "$err" "job p0005-r00 in out/jobs is damaged (results.json holds another config than this point's)"
+  expect_contains "$err" "job p0006-r01 in out/jobs is damaged (latency_cdf.csv is cut short"
+  cmp -s full.csv out/sweep.csv || fail "rerun sweep.csv differs"
+  # merge: a's copy of a job is damaged, b's is whole: b's is taken.
+  head -1 a/jobs/p0002-r01/results.csv > t && mv t a/jobs/p0002-r01/results.csv
+  err=$("$MQTTSIM" merge a b --out m 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(merge: $err)"
+  expect_contains "$err" "merge: job p0002-r01 in a/jobs is damaged (results.csv has 0 QoS pair line(s), results.json 3 group(s)): point 2 (link.loss.p=0, broker.qos2_method=\"B\"), replication 1; not copied"
+  cmp -s full.csv m/sweep.csv || fail "merged sweep.csv differs"
+  # With no whole copy anywhere the job is missing, and a damaged copy in the
+  # output directory is removed rather than counted.
+  rm -rf m
+  "$MQTTSIM" merge a --out m >/dev/null 2>&1
+  expect_eq "$?" 1 "(merge with the job damaged)"
+  mkdir m/jobs/p0002-r01 && cp a/jobs/p0002-r01/* m/jobs/p0002-r01/
+  err=$("$MQTTSIM" merge a --out m 2>&1 >/dev/null)
+  expect_eq "$?" 1 "(merge again)"
+  expect_contains "$err" "merge: job p0002-r01 in m/jobs is damaged"
+  expect_contains "$err" "; removed"
+  expect_contains "$err" "merge: missing job p0002-r01"
+  expect_no_file m/jobs/p0002-r01
+  expect_eq "$(grep -c '^0,B,' m/sweep.csv)" 0 "(the damaged point is left out of sweep.csv)"
+}
+
+# OUT/sweep.json runs the very jobs of the sweep that wrote it, also when the
+# experiment has no "name" (it is named after its file, and inlined in
+# sweep.json it would be named "sweep"): a resume from it, and a merge, find
+# every job done.
+t_recorded_sweep_runs_the_same_jobs() {
+  base
+  sed -i 's/"name": "tiny", //' base.json
+  echo '{"base": "base.json", "vary": {"link.loss.p": [0, 0.2]}}' > s.json
+  "$MQTTSIM" sweep s.json --shard 1/2 --out a >/dev/null 2>&1
+  "$MQTTSIM" sweep s.json --shard 2/2 --out b >/dev/null 2>&1
+  err=$("$MQTTSIM" merge a b --out m 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(merge: $err)"
+  err=$("$MQTTSIM" sweep m/sweep.json --out m 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(resume from sweep.json: $err)"
+  expect_contains "$err" "(0 run, 4 already done, 0 failed)"
+  expect_eq "$(grep -c '"name":	"base"' m/jobs/p0001-r00/results.json)" 2 "(the experiment's name)"
+  # An inline experiment without a name takes the sweep file's.
+  { printf '{"vary": {"link.loss.p": [0, 0.2]}, "experiment": '; cat base.json; echo '}'; } > inl.json
+  "$MQTTSIM" sweep inl.json --out i >/dev/null 2>&1
+  err=$("$MQTTSIM" sweep i/sweep.json --out i 2>&1 >/dev/null)
+  expect_eq "$?" 0 "(resume of the inline sweep: $err)"
+  expect_contains "$err" "(0 run, 4 already done, 0 failed)"
 }
 
 t_resume_after_sigint() {
@@ -245,12 +329,34 @@ t_failed_job_is_reported() {
   sweep 3000
   "$MQTTSIM" sweep s.json -j 1 --out out >/dev/null 2>err.txt &
   pid=$!
-  for _ in $(seq 200); do
-    [ "$(ls out/jobs 2>/dev/null | grep -c '^p')" -ge 1 ] && break
-    sleep 0.02
+  # The worker to kill must be caught before its job is complete: it is
+  # stopped first, and killed only if it is still running (state T, not a
+  # zombie) with its job unfinished (with -j 1 the one .tmp- directory is its
+  # job's, renamed away when complete). Otherwise it is let go and the next
+  # worker is tried.
+  killed=""
+  for _ in $(seq 1000); do
+    for child in $(pgrep -P $pid); do
+      kill -STOP "$child" 2>/dev/null || continue
+      state=$(awk '{print $3}' "/proc/$child/stat" 2>/dev/null)
+      # A stopped process shows T once the signal is taken: wait for it.
+      for _ in $(seq 100); do
+        [ "$state" = T ] || [ "$state" = Z ] || [ -z "$state" ] && break
+        sleep 0.01
+        state=$(awk '{print $3}' "/proc/$child/stat" 2>/dev/null)
+      done
+      if [ "$state" = T ] && [ "$(ls -A out/jobs 2>/dev/null | grep -c '^\.tmp-')" -eq 1 ]; then
+        kill -KILL "$child"
+        kill -CONT "$child" 2>/dev/null
+        killed=$child
+        break
+      fi
+      kill -CONT "$child" 2>/dev/null
+    done
+    [ -n "$killed" ] && break
+    sleep 0.01
   done
-  child=$(pgrep -P $pid | head -1)     # the job running now
-  [ -n "$child" ] && kill -KILL "$child"
+  [ -n "$killed" ] || fail "no running worker was caught"
   wait $pid
   expect_eq "$?" 1 "(exit status)"
   expect_contains "$(cat err.txt)" "failed (killed by signal 9): point "
@@ -388,6 +494,34 @@ t_gnu_parallel_shards() {
   "$MQTTSIM" merge sh1 sh2 sh3 --out merged >/dev/null 2>&1
   expect_eq "$?" 0 "(merge)"
   cmp -s full/sweep.csv merged/sweep.csv || fail "parallel + merge differs from the unsharded sweep"
+}
+
+# An --out that is a file, or a directory another sweep is writing, is
+# named as such (it used to be only "cannot lock").
+t_unusable_out_is_named() {
+  sweep
+  touch afile
+  err=$("$MQTTSIM" sweep s.json --out afile 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(sweep exit status)"
+  expect_contains "$err" "mqttsim: afile: exists and is not a directory; choose another --out"
+  err=$("$MQTTSIM" merge afile --out afile 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(merge exit status)"
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  err=$("$MQTTSIM" merge out --out afile 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(merge into a file)"
+  expect_contains "$err" "afile: exists and is not a directory"
+  # The lock of a live sweep: this shell stands in for it, holding the lock
+  # with its pid recorded as a sweep does.
+  command -v flock >/dev/null || return 0
+  exec 9<>out/.lock
+  flock -n 9 || fail "could not take the lock"
+  echo $$ > out/.lock
+  err=$("$MQTTSIM" sweep s.json --out out 2>&1 >/dev/null)
+  expect_eq "$?" 2 "(sweep into a locked directory)"
+  expect_contains "$err" "out: another sweep or merge (pid $$) is writing to it"
+  exec 9>&-
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
+  expect_eq "$?" 0 "(once the lock is released)"
 }
 
 t_bad_shard_is_usage_error() {

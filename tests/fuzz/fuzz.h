@@ -1,0 +1,27 @@
+/* Fuzz harnesses: one entry per target, shared by libFuzzer builds and the replay test. */
+#ifndef TESTS_FUZZ_H
+#define TESTS_FUZZ_H
+
+/*
+ * Each harness takes one input and checks its target's invariants, calling
+ * fuzz_fail() (which aborts, so libFuzzer keeps the input as a crash) when
+ * one breaks. The same functions run under libFuzzer (`make fuzz`, clang)
+ * and in `make test`, where tests/test_fuzz.c replays every committed seed
+ * and every regression input through them with the ordinary build.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+int fuzz_codec(const uint8_t *data, size_t size);
+
+/* Reports the broken invariant and aborts. */
+_Noreturn void fuzz_fail(const char *file, int line, const char *what);
+
+#define FUZZ_CHECK(cond)                                                                   \
+    do {                                                                                   \
+        if (!(cond))                                                                       \
+            fuzz_fail(__FILE__, __LINE__, #cond);                                          \
+    } while (0)
+
+#endif
