@@ -33,10 +33,8 @@ typedef struct {
 typedef struct {
     exp_relay *r;
     sim_link *link;
-    gsl_rng *rng;
+    gsl_rng *rng, *rng_outages;
     int src_fd, dst_fd;
-    const exp_outage *outages;
-    size_t n_outages, next_outage; /* windows before next_outage have ended */
     exp_relay_dir_stats *st;
 } dir;
 
@@ -163,9 +161,17 @@ exp_relay *exp_relay_new(const exp_relay_pair *pairs, size_t n, uint64_t seed, u
                 goto oom;
             d->src_fd = k == 0 ? p->fd_client : p->fd_broker;
             d->dst_fd = k == 0 ? p->fd_broker : p->fd_client;
-            d->outages = k == 0 ? p->outages_up : p->outages_down;
-            d->n_outages = k == 0 ? p->n_outages_up : p->n_outages_down;
             d->st = k == 0 ? &report->pair[i].up : &report->pair[i].down;
+            const exp_sched *o = k == 0 ? p->outages_up : p->outages_down;
+            if (o && o->mtbf_ns > 0) {
+                snprintf(name + strlen(name), sizeof name - strlen(name), ".outages");
+                if (!(d->rng_outages = sim_rng_new(seed, rep, name)))
+                    goto oom;
+                sim_link_random_outages(d->link, o->mtbf_ns, o->down_ns, d->rng_outages);
+            }
+            for (size_t w = 0; o && w < o->n; w++)
+                if (sim_link_add_outage(d->link, o->w[w].at_ns, o->w[w].at_ns + o->w[w].len_ns))
+                    goto oom;
             int fl = fcntl(d->src_fd, F_GETFL);
             if (fl >= 0)
                 fcntl(d->src_fd, F_SETFL, fl | O_NONBLOCK);
@@ -195,6 +201,8 @@ void exp_relay_free(exp_relay *r)
         }
         if (r->dirs[i].rng)
             gsl_rng_free(r->dirs[i].rng);
+        if (r->dirs[i].rng_outages)
+            gsl_rng_free(r->dirs[i].rng_outages);
     }
     free(r->dirs);
     sim_sched_free(r->s);
@@ -206,18 +214,6 @@ void exp_relay_free(exp_relay *r)
     if (r->slip_p99)
         gsl_rstat_quantile_free(r->slip_p99);
     free(r);
-}
-
-/* Whether direction d is in an outage at relay time t. Windows are sorted
- * and t never decreases, so this is O(1) amortised. */
-static bool in_outage(dir *d, sim_time t)
-{
-    while (d->next_outage < d->n_outages && d->outages[d->next_outage].end <= t)
-        d->next_outage++;
-    for (size_t i = d->next_outage; i < d->n_outages && d->outages[i].start <= t; i++)
-        if (t < d->outages[i].end)
-            return true;
-    return false;
 }
 
 /* Reads up to a batch of packets from d's source and sends each on its link
@@ -246,10 +242,7 @@ static int pump(exp_relay *r, dir *d)
         sim_sched_run_until(r->s, now);
         d->st->sent++;
         d->st->bytes_sent += (uint64_t)len;
-        if (in_outage(d, now)) {
-            d->st->lost_outage++;
-            continue;
-        }
+        bool down = sim_link_is_down(d->link);
         packet *p = malloc(sizeof *p + (size_t)len);
         if (!p) {
             errno = ENOMEM;
@@ -260,7 +253,10 @@ static int pump(exp_relay *r, dir *d)
         memcpy(p->data, r->buf, (size_t)len);
         int rc = sim_link_send(d->link, p, (size_t)len);
         if (rc == 0) {
-            d->st->lost++;
+            if (down)
+                d->st->lost_outage++;
+            else
+                d->st->lost++;
             free(p);
         } else if (rc < 0) {
             free(p);

@@ -20,11 +20,11 @@
  * its arrival; the lateness of that write against the arrival time is the
  * real-time slippage, measured for every delivered packet.
  *
- * Outages: sim_link has none yet (issue 10 adds them to the link). Until it
- * does, the relay applies scheduled windows itself, in front of the link: a
- * packet read while its direction is in an outage is lost before it reaches
- * the link, so it draws nothing from the stream and takes no line time (the
- * link is down). Counted apart from the link model's losses.
+ * Outages are the link's own (sim_link_add_outage, sim_link_random_outages)
+ * from the config's link.outages: a packet sent while its direction is down
+ * is lost, its draws made as for any packet. Random outages draw from the
+ * stream "<name>.up.outages" (".down.outages"), so the link's own draws stay
+ * put.
  *
  * Any fd that carries one packet per read and per write works: TUN devices in
  * the testbed, SOCK_SEQPACKET socketpairs in the tests.
@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "experiments/config.h"
 #include "sim/link.h"
 #include "sim/time.h"
 
@@ -42,23 +43,18 @@
 /* Packets larger than this are dropped and counted (TUN MTU is 1500). */
 #define EXP_RELAY_MAX_PACKET 65536
 
-/* An outage window [start, end) in relay time (ns since the run's time 0). */
-typedef struct {
-    sim_time start, end;
-} exp_outage;
-
 /* One client's pair of directions. */
 typedef struct {
     const char *name;           /* the client's component name: "c0.0" */
     int fd_client, fd_broker;   /* packet fds; the relay does not close them */
     sim_link_params up, down;   /* up: client to broker */
-    const exp_outage *outages_up, *outages_down;
-    size_t n_outages_up, n_outages_down;
+    const exp_sched *outages_up, *outages_down; /* may be NULL: none */
 } exp_relay_pair;
 
 /* Counts of one direction. Once the relay has stopped,
  * sent = lost + lost_outage + delivered + in_transit (still on the link at
- * the end); oversize packets are counted in nothing else. */
+ * the end); lost counts the loss model's losses only; oversize packets are
+ * counted in nothing else. */
 typedef struct {
     uint64_t sent, lost, lost_outage, delivered, in_transit, write_errors, oversize;
     uint64_t bytes_sent, bytes_delivered;
@@ -98,10 +94,11 @@ int exp_relay_state(const exp_relay_report *rep);
 
 typedef struct exp_relay exp_relay;
 
-/* A relay over pairs[0..n) (copied; the names and outage arrays are borrowed
- * until exp_relay_free), seeded like replication rep of a run seeded with
- * seed. Each pair's fds are made non-blocking. Returns NULL with a message in
- * err when out of memory. */
+/* A relay over pairs[0..n) (copied; the names are borrowed until
+ * exp_relay_free), seeded like replication rep of a run seeded with seed,
+ * with each direction's outages (in ns from the run's time 0) on its link.
+ * Each pair's fds are made non-blocking. Returns NULL with a message in err
+ * when out of memory. */
 exp_relay *exp_relay_new(const exp_relay_pair *pairs, size_t n, uint64_t seed, uint64_t rep,
                          exp_relay_report *report, char *err, size_t errlen);
 void exp_relay_free(exp_relay *r);

@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -34,53 +33,11 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
+#include "experiments/fsutil.h"
 #include "experiments/relay.h"
 #include "models/topic.h"
 
 /* ------------------------------------------------------------ plan checks -- */
-
-/* The loader has no "transport" key yet (issue 9 adds it, default
- * "stream"). The resolved config JSON is read here so that the check holds
- * the day the key lands; replace it with the exp_config field then. */
-static const char *config_transport(const exp_config *cfg, char *buf, size_t len)
-{
-    snprintf(buf, len, "stream");
-    cJSON *root = cfg->json ? cJSON_Parse(cfg->json) : NULL;
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "transport");
-    if (cJSON_IsString(t))
-        snprintf(buf, len, "%s", t->valuestring);
-    for (size_t e = 0; e < cfg->n_clients; e++) { /* a client's own, when it has one */
-        const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "clients"), (int)e);
-        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(c, "transport");
-        if (cJSON_IsString(ct) && strcmp(ct->valuestring, "datagram") == 0)
-            snprintf(buf, len, "datagram");
-    }
-    cJSON_Delete(root);
-    return buf;
-}
-
-/* Broker keys of DESIGN.md that the loader does not carry yet (issue 9/10),
- * read from the resolved JSON with Mosquitto's defaults, as above. */
-typedef struct {
-    bool persistence, queue_qos0;
-    double autosave_s;
-} wave2_broker;
-
-static wave2_broker config_wave2_broker(const exp_config *cfg)
-{
-    wave2_broker w = {false, false, 1800};
-    cJSON *root = cfg->json ? cJSON_Parse(cfg->json) : NULL;
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "broker");
-    const cJSON *v;
-    if (cJSON_IsBool(v = cJSON_GetObjectItemCaseSensitive(b, "persistence")))
-        w.persistence = cJSON_IsTrue(v);
-    if (cJSON_IsBool(v = cJSON_GetObjectItemCaseSensitive(b, "queue_qos0_messages")))
-        w.queue_qos0 = cJSON_IsTrue(v);
-    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(b, "autosave_interval_s")))
-        w.autosave_s = v->valuedouble;
-    cJSON_Delete(root);
-    return w;
-}
 
 static size_t instances(const exp_config *cfg)
 {
@@ -93,35 +50,51 @@ static size_t instances(const exp_config *cfg)
 /* MQTT packets of one message's flow on one hop, by QoS. */
 static const double FLOW_PACKETS[3] = {1, 2, 4};
 
+/* Topic and filter of instance i of a group, expanded ({i}); "" when too long. */
+static void expand(const char *pattern, uint32_t i, char *buf, size_t cap)
+{
+    int n = exp_config_expand(pattern, i, buf, cap);
+    if (n < 0 || (size_t)n >= cap)
+        buf[0] = '\0';
+}
+
 double exp_testbed_packet_rate(const exp_config *cfg)
 {
     double pps = 0;
+    char topic[1024], filter[1024];
     for (size_t e = 0; e < cfg->n_clients; e++) {
         const exp_client *p = &cfg->clients[e];
         if (p->role != EXP_PUBLISHER)
             continue;
-        double per_msg = 2 * FLOW_PACKETS[p->qos];
-        for (size_t f = 0; f < cfg->n_clients; f++) {
-            const exp_client *s = &cfg->clients[f];
-            if (s->role != EXP_SUBSCRIBER)
-                continue;
-            int best = -1; /* the highest QoS among the matching filters */
-            for (size_t j = 0; j < s->n_subs; j++)
-                if (mq_topic_match(s->subs[j].filter, strlen(s->subs[j].filter), p->topic,
-                                   strlen(p->topic)) && s->subs[j].qos > best)
-                    best = s->subs[j].qos;
-            if (best >= 0)
-                per_msg += s->count * 2 * FLOW_PACKETS[best < p->qos ? best : p->qos];
+        for (uint32_t pi = 0; pi < p->count; pi++) {
+            expand(p->topic, pi, topic, sizeof topic);
+            double per_msg = 2 * FLOW_PACKETS[p->qos];
+            for (size_t f = 0; f < cfg->n_clients; f++) {
+                const exp_client *s = &cfg->clients[f];
+                for (uint32_t si = 0; s->role == EXP_SUBSCRIBER && si < s->count; si++) {
+                    int best = -1; /* the highest QoS among the matching filters */
+                    for (size_t j = 0; j < s->n_subs; j++) {
+                        expand(s->subs[j].filter, si, filter, sizeof filter);
+                        if (mq_topic_match(filter, strlen(filter), topic, strlen(topic)) &&
+                            s->subs[j].qos > best)
+                            best = s->subs[j].qos;
+                    }
+                    if (best >= 0)
+                        per_msg += 2 * FLOW_PACKETS[best < p->qos ? best : p->qos];
+                }
+            }
+            pps += p->rate_hz * per_msg;
         }
-        pps += p->rate_hz * p->count * per_msg;
     }
     return pps;
 }
 
 int exp_testbed_check(const exp_config *cfg, const exp_testbed_opts *o, char *err, size_t errlen)
 {
-    char tr[32];
-    if (strcmp(config_transport(cfg, tr, sizeof tr), "datagram") == 0) {
+    bool datagram = cfg->transport == EXP_DATAGRAM;
+    for (size_t e = 0; e < cfg->n_clients; e++)
+        datagram |= cfg->clients[e].transport == EXP_DATAGRAM;
+    if (datagram) {
         snprintf(err, errlen, "%s: transport \"datagram\": the testbed runs MQTT over real TCP "
                  "and cannot reproduce the datagram model (each packet a frame on the lossy link); "
                  "use \"transport\": \"stream\"", cfg->origin ? cfg->origin : "config");
@@ -151,14 +124,6 @@ int exp_testbed_check(const exp_config *cfg, const exp_testbed_opts *o, char *er
                  "it applies the link model in real time to at most %.0f packets/s",
                  cfg->origin ? cfg->origin : "config", pps, EXP_TB_MAX_PPS);
         return 2;
-    }
-    for (size_t i = 0; i < o->n_outages; i++) {
-        const exp_tb_outage *w = &o->outages[i];
-        if (!(w->start_s >= 0) || !(w->duration_s > 0) || !isfinite(w->start_s + w->duration_s)) {
-            snprintf(err, errlen, "--outage: expected a start >= 0 and a duration > 0 in "
-                     "seconds, got %g and %g", w->start_s, w->duration_s);
-            return 2;
-        }
     }
     return 0;
 }
@@ -242,9 +207,18 @@ char **exp_testbed_client_argv(const char *self, const exp_config *cfg, size_t e
     arg(&a, "c%zu.%" PRIu32, entry, instance);
     arg(&a, "--version");
     arg(&a, "%u", cfg->mqtt_version ? cfg->mqtt_version : 4);
+    arg(&a, "--keepalive");
+    arg(&a, "%u", c->keepalive_s);
+    arg(&a, c->clean_start ? "--clean-start" : "--session");
+    if (cfg->mqtt_version == 5 && c->session_expiry_s) {
+        arg(&a, "--session-expiry");
+        arg(&a, "%" PRIu32, c->session_expiry_s);
+    }
+    char x[1024];
     if (c->role == EXP_PUBLISHER) {
         arg(&a, "--pub");
-        arg(&a, "%s", c->topic);
+        expand(c->topic, instance, x, sizeof x);
+        arg(&a, "%s", x);
         arg(&a, "--qos");
         arg(&a, "%u", c->qos);
         arg(&a, "--rate");
@@ -264,7 +238,8 @@ char **exp_testbed_client_argv(const char *self, const exp_config *cfg, size_t e
     } else {
         for (size_t j = 0; j < c->n_subs; j++) {
             arg(&a, "--sub");
-            arg(&a, "%s", c->subs[j].filter);
+            expand(c->subs[j].filter, instance, x, sizeof x);
+            arg(&a, "%s", x);
             arg(&a, "--qos");
             arg(&a, "%u", c->subs[j].qos);
         }
@@ -396,21 +371,6 @@ static void netns_name(const exp_config *cfg, const char *who, char *buf, size_t
         name[j++] = (isalnum((unsigned char)*s) || strchr("_.-", *s)) ? *s : '_';
     name[j] = '\0';
     snprintf(buf, len, "mqttsim-%s-%s", name, who);
-}
-
-/* mkdir -p. 0, or -1 with errno. */
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s/", path) >= (int)sizeof buf)
-        return errno = ENAMETOOLONG, -1;
-    for (char *p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return 0;
 }
 
 /* -------------------------------------------------------------- network -- */
@@ -596,8 +556,6 @@ typedef struct {
     unsigned long ino_broker;
     char netns_broker[160];
     child broker, relay;
-    exp_outage *out_up, *out_down;
-    size_t n_up, n_down;
     exp_relay_report *report;
     int interrupted;        /* the signal that stopped the run, 0 when none */
     bool failed;
@@ -898,7 +856,6 @@ static bool drained(tb *t, void *arg)
 
 static int write_mosquitto_conf(tb *t, const char *path)
 {
-    wave2_broker w = config_wave2_broker(t->cfg);
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
@@ -910,8 +867,8 @@ static int write_mosquitto_conf(tb *t, const char *path)
                "persistence %s\npersistence_location %s/\nautosave_interval %.0f\n"
                "queue_qos0_messages %s\nlog_dest stderr\nlog_type all\n",
             EXP_TB_PORT, EXP_TB_BROKER_ADDR, t->cfg->max_inflight, t->cfg->max_queued,
-            w.persistence ? "true" : "false", t->tmp, w.autosave_s,
-            w.queue_qos0 ? "true" : "false");
+            t->cfg->persistence ? "true" : "false", t->tmp,
+            (double)t->cfg->autosave_interval_ns / 1e9, t->cfg->queue_qos0_messages ? "true" : "false");
     return fclose(f);
 }
 
@@ -956,8 +913,8 @@ static int start_relay(tb *t, uint64_t rep, int64_t t0)
         const exp_client *ec = &t->cfg->clients[t->in[k].entry];
         pairs[k] = (exp_relay_pair){.name = t->in[k].name, .fd_client = t->in[k].tun_c,
                                     .fd_broker = t->in[k].tun_b, .up = ec->up, .down = ec->down,
-                                    .outages_up = t->out_up, .n_outages_up = t->n_up,
-                                    .outages_down = t->out_down, .n_outages_down = t->n_down};
+                                    .outages_up = &ec->up_outages,
+                                    .outages_down = &ec->down_outages};
     }
     memset(t->report->pair, 0, t->n * sizeof t->report->pair[0]);
     memset(&t->report->slip, 0, sizeof t->report->slip);
@@ -999,7 +956,7 @@ static int start_client(tb *t, inst *c, uint64_t rep, const char *rep_dir)
 {
     char out[4096];
     snprintf(out, sizeof out, "%s/%s", rep_dir, c->name);
-    if (make_dirs(out) != 0) {
+    if (exp_fs_mkdir_p(out) != 0) {
         tb_fail(t, "%s: %s", out, strerror(errno));
         return -1;
     }
@@ -1019,9 +976,12 @@ static int start_client(tb *t, inst *c, uint64_t rep, const char *rep_dir)
         for (char **a = argv; *a; a++)
             snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s",
                      a == argv ? "" : " ", *a);
-        for (size_t j = 0; j < ec->n_subs; j++)
+        char x[1024];
+        for (size_t j = 0; j < ec->n_subs; j++) {
+            expand(ec->subs[j].filter, c->index, x, sizeof x);
             snprintf(filters + strlen(filters), sizeof filters - strlen(filters), "%s%s:%u",
-                     j ? " " : "", ec->subs[j].filter, ec->subs[j].qos);
+                     j ? " " : "", x, ec->subs[j].qos);
+        }
         char e[12][8300];
         snprintf(e[0], sizeof e[0], "MQTTSIM_TB_CLIENT=%s", c->name);
         snprintf(e[1], sizeof e[1], "MQTTSIM_TB_ROLE=%s",
@@ -1029,7 +989,9 @@ static int start_client(tb *t, inst *c, uint64_t rep, const char *rep_dir)
         snprintf(e[2], sizeof e[2], "MQTTSIM_TB_BROKER=%s", EXP_TB_BROKER_ADDR);
         snprintf(e[3], sizeof e[3], "MQTTSIM_TB_PORT=%d", EXP_TB_PORT);
         snprintf(e[4], sizeof e[4], "MQTTSIM_TB_ADDR=%s", c->addr);
-        snprintf(e[5], sizeof e[5], "MQTTSIM_TB_TOPIC=%s", ec->topic ? ec->topic : "");
+        if (ec->topic)
+            expand(ec->topic, c->index, x, sizeof x);
+        snprintf(e[5], sizeof e[5], "MQTTSIM_TB_TOPIC=%s", ec->topic ? x : "");
         snprintf(e[6], sizeof e[6], "MQTTSIM_TB_QOS=%u", ec->qos);
         snprintf(e[7], sizeof e[7], "MQTTSIM_TB_RATE_HZ=%.17g", ec->rate_hz);
         snprintf(e[8], sizeof e[8], "MQTTSIM_TB_FILTERS=%s", filters);
@@ -1203,7 +1165,7 @@ static int run_rep(tb *t, uint64_t rep, bool last)
     }
     t->ns_broker = -1;
     t->ino_broker = 0;
-    if (make_dirs(rep_dir) != 0) {
+    if (exp_fs_mkdir_p(rep_dir) != 0) {
         tb_fail(t, "%s: %s", rep_dir, strerror(errno));
         goto out;
     }
@@ -1308,7 +1270,7 @@ out:;
 static const char USAGE[] =
     "usage: mqttsim testbed CONFIG [--set key.path=value]... [--seed N] [--reps N]\n"
     "                       [--broker mosquitto|mqttsim] [--out DIR] [--keep]\n"
-    "                       [--max-seconds S] [--max-clients N] [--outage DIR:START_S:LEN_S]...\n"
+    "                       [--max-seconds S] [--max-clients N]\n"
     "                       [--client-cmd CMD]\n";
 
 static const char HELP[] =
@@ -1330,8 +1292,6 @@ static const char HELP[] =
     "                        mqttsim-<name>-*, TUN devices) and print how to remove it\n"
     "  --max-seconds S       refuse configs that may take longer in real time (default 600)\n"
     "  --max-clients N       refuse configs with more client instances (default 32)\n"
-    "  --outage D:S:L        an outage of every client's link from S s for L s (D: up, down\n"
-    "                        or both); until configs carry link.outages; repeatable\n"
     "  --client-cmd CMD      run 'sh -c CMD' as each client instead of 'mqttsim client'\n"
     "                        (test traffic: it gets MQTTSIM_TB_* variables and must write a\n"
     "                        line on fd 3 once ready; see docs/testbed.md)\n"
@@ -1350,15 +1310,6 @@ static int usage(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\n%sTry 'mqttsim testbed --help' for more.\n", USAGE);
     return 2;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
 }
 
 /* The PID namespace every later child is born into, and its init: when the
@@ -1422,19 +1373,18 @@ int exp_cmd_testbed(int argc, char **argv)
         {"out", required_argument, NULL, 'o'}, {"keep", no_argument, NULL, 'k'},
         {"max-seconds", required_argument, NULL, 'm'},
         {"max-clients", required_argument, NULL, 'c'},
-        {"outage", required_argument, NULL, 'O'}, {"client-cmd", required_argument, NULL, 'C'},
+        {"client-cmd", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     exp_testbed_opts o = {.broker = EXP_TB_MOSQUITTO, .max_seconds = EXP_TB_MAX_SECONDS,
                           .max_clients = EXP_TB_MAX_CLIENTS};
     char **sets = calloc((size_t)argc + 1, sizeof *sets);
     char *owned[2] = {NULL, NULL};
-    exp_tb_outage *outs = calloc((size_t)argc + 1, sizeof *outs);
     size_t nsets = 0;
     exp_config cfg = {0};
     tb t = {.sfd = -1, .ns_home = -1, .ns_broker = -1};
     int status = 2, opt;
     char err[2048];
-    if (!sets || !outs) {
+    if (!sets) {
         fprintf(stderr, "mqttsim: out of memory\n");
         status = 1;
         goto done;
@@ -1497,21 +1447,6 @@ int exp_cmd_testbed(int argc, char **argv)
             o.max_clients = (uint32_t)v;
             break;
         }
-        case 'O': {
-            exp_tb_outage *w = &outs[o.n_outages];
-            char d[8];
-            int used = 0;
-            if (sscanf(optarg, "%7[a-z]:%lf:%lf%n", d, &w->start_s, &w->duration_s, &used) != 3 ||
-                optarg[used] || !(strcmp(d, "up") == 0 || strcmp(d, "down") == 0 || strcmp(d, "both") == 0)) {
-                status = usage("--outage: expected DIR:START_S:DURATION_S with DIR up, down or "
-                               "both (e.g. up:2:0.5), got '%s'", optarg);
-                goto done;
-            }
-            w->up = strcmp(d, "down") != 0;
-            w->down = strcmp(d, "up") != 0;
-            o.n_outages++;
-            break;
-        }
         case 'C':
             o.client_cmd = optarg;
             break;
@@ -1527,7 +1462,6 @@ int exp_cmd_testbed(int argc, char **argv)
             goto done;
         }
     }
-    o.outages = outs;
     if (argc - optind != 1) {
         status = usage(argc - optind == 0 ? "missing the CONFIG file%s"
                                           : "expected one CONFIG file%s", "");
@@ -1604,38 +1538,13 @@ int exp_cmd_testbed(int argc, char **argv)
             goto done;
         }
     }
-    /* Outages in relay time, per direction, in order. */
-    t.out_up = calloc(o.n_outages + 1, sizeof *t.out_up);
-    t.out_down = calloc(o.n_outages + 1, sizeof *t.out_down);
-    if (!t.out_up || !t.out_down) {
-        status = 1;
-        goto done;
-    }
-    for (size_t i = 0; i < o.n_outages; i++) {
-        exp_outage w = {sim_from_ms(outs[i].start_s * 1000),
-                        sim_from_ms((outs[i].start_s + outs[i].duration_s) * 1000)};
-        if (outs[i].up)
-            t.out_up[t.n_up++] = w;
-        if (outs[i].down)
-            t.out_down[t.n_down++] = w;
-    }
-    for (int d = 0; d < 2; d++) { /* insertion sort by start */
-        exp_outage *a = d ? t.out_down : t.out_up;
-        size_t n = d ? t.n_down : t.n_up;
-        for (size_t i = 1; i < n; i++)
-            for (size_t j = i; j > 0 && a[j].start < a[j - 1].start; j--) {
-                exp_outage x = a[j];
-                a[j] = a[j - 1];
-                a[j - 1] = x;
-            }
-    }
 
     /* Output and scratch directories. */
     char def[4096];
     snprintf(def, sizeof def, "results/%s-testbed", cfg.name ? cfg.name : "run");
     snprintf(t.out, sizeof t.out, "%s", o.out_dir ? o.out_dir : def);
     char abs_out[PATH_MAX];
-    if (make_dirs(t.out) != 0 || access(t.out, W_OK) != 0 || !realpath(t.out, abs_out)) {
+    if (exp_fs_mkdir_p(t.out) != 0 || access(t.out, W_OK) != 0 || !realpath(t.out, abs_out)) {
         fprintf(stderr, "mqttsim testbed: --out %s: %s\n", t.out, strerror(errno));
         goto done;
     }
@@ -1703,14 +1612,6 @@ int exp_cmd_testbed(int argc, char **argv)
         cJSON_AddStringToObject(c, "netns_if_kept", t.in[i].netns);
         cJSON_AddItemToArray(cl, c);
     }
-    cJSON *ol = cJSON_AddArrayToObject(t.doc, "outages");
-    for (size_t i = 0; i < o.n_outages; i++) {
-        cJSON *w = cJSON_CreateObject();
-        cJSON_AddStringToObject(w, "dir", outs[i].up && outs[i].down ? "both" : outs[i].up ? "up" : "down");
-        cJSON_AddNumberToObject(w, "start_s", outs[i].start_s);
-        cJSON_AddNumberToObject(w, "duration_s", outs[i].duration_s);
-        cJSON_AddItemToArray(ol, w);
-    }
     t.reps = cJSON_AddArrayToObject(t.doc, "reps");
     cJSON_AddNullToObject(t.doc, "results");
     cJSON_AddNumberToObject(t.doc, "wall_s", 0);
@@ -1751,7 +1652,7 @@ done:
      * process can be made here any more, and exit handlers (LeakSanitizer's
      * among them) may need to make one. */
     if (t.tmp[0] && !(o.keep && status == 0))
-        nftw(t.tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        exp_fs_rm_tree(t.tmp);
     if (t.sfd >= 0)
         close(t.sfd);
     if (t.ns_home >= 0)
@@ -1759,12 +1660,9 @@ done:
     exp_relay_shared_free(t.report);
     cJSON_Delete(t.doc);
     free(t.in);
-    free(t.out_up);
-    free(t.out_down);
     exp_config_free(&cfg);
     free(owned[0]);
     free(owned[1]);
     free(sets);
-    free(outs);
     return status;
 }

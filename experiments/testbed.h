@@ -33,13 +33,6 @@
 
 typedef enum { EXP_TB_MOSQUITTO, EXP_TB_MQTTSIM } exp_tb_broker;
 
-/* A scheduled outage given on the command line (--outage DIR:START:LEN),
- * applied to every client's link, until configs carry link.outages. */
-typedef struct {
-    bool up, down;
-    double start_s, duration_s;
-} exp_tb_outage;
-
 typedef struct {
     const char *out_dir;        /* NULL: results/<name>-testbed */
     exp_tb_broker broker;
@@ -47,8 +40,6 @@ typedef struct {
     double max_seconds;         /* refuse runs that may take longer (real time) */
     uint32_t max_clients;       /* refuse configs with more client instances */
     const char *client_cmd;     /* NULL: `mqttsim client`; else `sh -c CMD` per client */
-    const exp_tb_outage *outages;
-    size_t n_outages;
 } exp_testbed_opts;
 
 #define EXP_TB_MAX_SECONDS 600
@@ -70,8 +61,8 @@ double exp_testbed_packet_rate(const exp_config *cfg);
 
 /* What the testbed refuses before anything starts, with the reason in err:
  * a datagram transport, more client instances than max_clients, a real-time
- * cost above max_seconds, a packet rate above the relay's, an invalid
- * outage. Returns 0, or 2. Pure: touches no system state. */
+ * cost above max_seconds, a packet rate above the relay's. Returns 0, or 2.
+ * Pure: touches no system state. */
 int exp_testbed_check(const exp_config *cfg, const exp_testbed_opts *o, char *err, size_t errlen);
 
 /* The address of the k-th client instance (config order), as text. */

@@ -53,8 +53,7 @@ typedef struct {
     int64_t t0;
 } rig;
 
-static void rig_start(rig *g, sim_link_params up, sim_link_params down,
-                      const exp_outage *out_up, size_t n_up)
+static void rig_start(rig *g, sim_link_params up, sim_link_params down, const exp_sched *out_up)
 {
     int sa[2], sb[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sa), 0);
@@ -71,7 +70,7 @@ static void rig_start(rig *g, sim_link_params up, sim_link_params down,
         close(sa[0]);
         close(sb[0]);
         exp_relay_pair p = {.name = "c0.0", .fd_client = sa[1], .fd_broker = sb[1],
-                            .up = up, .down = down, .outages_up = out_up, .n_outages_up = n_up};
+                            .up = up, .down = down, .outages_up = out_up};
         char err[256];
         exp_relay *r = exp_relay_new(&p, 1, SEED, REP, g->rep, err, sizeof err);
         if (!r)
@@ -173,7 +172,7 @@ static void constant_delay_never_early(void **state)
 {
     (void)state;
     rig g;
-    rig_start(&g, lossless(10, 0), lossless(10, 0), NULL, 0);
+    rig_start(&g, lossless(10, 0), lossless(10, 0), NULL);
     enum { N = 50 };
     uint64_t seq[N];
     int64_t sent[N], at[N];
@@ -249,7 +248,7 @@ static void loss_replays_the_simulator_stream(void **state)
     down.loss = (sim_loss){.kind = SIM_LOSS_GILBERT_ELLIOTT, .p_gb = 0.05, .p_bg = 0.2,
                            .loss_good = 0.01, .loss_bad = 0.8};
     rig g;
-    rig_start(&g, up, down, NULL, 0);
+    rig_start(&g, up, down, NULL);
     enum { N = 2000, BATCH = 100 };
     static uint64_t seq[N];
     uint8_t got_up[N] = {0}, got_down[N] = {0};
@@ -292,7 +291,7 @@ static void bandwidth_serialises(void **state)
 {
     (void)state;
     rig g;
-    rig_start(&g, lossless(0, 800000), lossless(0, 0), NULL, 0);
+    rig_start(&g, lossless(0, 800000), lossless(0, 0), NULL);
     enum { N = 10 };
     int64_t first = exp_relay_mono_ns();
     for (int i = 0; i < N; i++)
@@ -318,9 +317,11 @@ static void bandwidth_serialises(void **state)
 static void outage_window_loses_what_it_covers(void **state)
 {
     (void)state;
-    exp_outage w = {SIM_MS(100), SIM_MS(200)};
+    exp_window win = {SIM_MS(100), SIM_MS(100)};
+    exp_sched sched = {1, &win, 0, 0};
+    struct { sim_time start, end; } w = {SIM_MS(100), SIM_MS(200)};
     rig g;
-    rig_start(&g, lossless(1, 0), lossless(1, 0), &w, 1);
+    rig_start(&g, lossless(1, 0), lossless(1, 0), &sched);
     enum { N = 60 };
     int64_t sent_at[N];
     uint64_t seq[N];

@@ -16,7 +16,8 @@ static const char BASE[] =
     "  {\"role\": \"publisher\", \"topic\": \"a/b\", \"qos\": 1, \"rate_hz\": 10, \"payload_bytes\": 64},"
     "  {\"role\": \"publisher\", \"topic\": \"x/y\", \"qos\": 2, \"rate_hz\": 5, \"arrival\": \"poisson\"},"
     "  {\"role\": \"subscriber\", \"subscribe\": [{\"filter\": \"a/#\", \"qos\": 2}, {\"filter\": \"x/+\", \"qos\": 0}]},"
-    "  {\"role\": \"subscriber\", \"count\": 2, \"subscribe\": [{\"filter\": \"nothing/here\", \"qos\": 1}]}]}";
+    "  {\"role\": \"subscriber\", \"count\": 2, \"keepalive_s\": 5, \"clean_start\": false,"
+    "   \"subscribe\": [{\"filter\": \"nothing/{i}\", \"qos\": 1}]}]}";
 
 static exp_testbed_opts defaults(void)
 {
@@ -34,13 +35,19 @@ static void load(exp_config *cfg, char *const *sets, size_t n)
 /* Per message: 2 x (1, 2, 4) packets per hop by QoS (segments and ACKs).
  * a/b at QoS 1, 10/s: its hop 4 + one subscriber at min(1, 2) = 1: 4 -> 80/s.
  * x/y at QoS 2, 5/s: its hop 8 + the same subscriber at min(2, 0) = 0: 2 -> 50/s.
- * The two subscribers of nothing/here add nothing. */
+ * The two subscribers of nothing/{i} (nothing/0, nothing/1) add nothing;
+ * with clients.1.topic = nothing/{i}, instance 0 of x/y's group publishes on
+ * nothing/0, which subscriber c3.0 takes at QoS 1: 8 + 2 x 2 = 12 -> 60/s. */
 static void packet_rate_counts_hops_at_downgraded_qos(void **state)
 {
     (void)state;
     exp_config cfg;
     load(&cfg, NULL, 0);
     assert_float_equal(exp_testbed_packet_rate(&cfg), 130.0, 1e-9);
+    exp_config_free(&cfg);
+    char *pat[] = {"clients.1.topic=nothing/{i}"};
+    load(&cfg, pat, 1);
+    assert_float_equal(exp_testbed_packet_rate(&cfg), 80.0 + 60.0, 1e-9);
     exp_config_free(&cfg);
 }
 
@@ -82,37 +89,26 @@ static void refusals_name_the_reason(void **state)
     assert_int_equal(exp_testbed_check(&cfg, &o, err, sizeof err), 2);
     assert_non_null(strstr(err, "about 40050 packets/s"));
     exp_config_free(&cfg);
-
-    exp_tb_outage bad = {true, false, 1, 0};
-    o.outages = &bad;
-    o.n_outages = 1;
-    load(&cfg, NULL, 0);
-    assert_int_equal(exp_testbed_check(&cfg, &o, err, sizeof err), 2);
-    assert_non_null(strstr(err, "--outage"));
-    exp_config_free(&cfg);
 }
 
-/* The loader has no transport key yet: the check reads the resolved JSON,
- * where the key will appear (top level or per client). */
+/* A datagram transport, top level or a client's own, is refused. */
 static void datagram_transport_is_refused(void **state)
 {
     (void)state;
     exp_testbed_opts o = defaults();
     char err[512];
-    static const char *const json[] = {
-        "{\"transport\": \"datagram\", \"clients\": []}",
-        "{\"clients\": [{\"role\": \"publisher\"}, {\"transport\": \"datagram\"}]}",
-    };
-    for (int i = 0; i < 2; i++) {
+    char *sets[][1] = {{"transport=datagram"}, {"clients.2.transport=datagram"},
+                       {"transport=stream"}};
+    for (int i = 0; i < 3; i++) {
         exp_config cfg;
-        load(&cfg, NULL, 0);
-        free(cfg.json);
-        cfg.json = strdup(json[i]);
-        assert_int_equal(exp_testbed_check(&cfg, &o, err, sizeof err), 2);
-        assert_non_null(strstr(err, "transport \"datagram\": the testbed runs MQTT over real TCP"));
-        free(cfg.json);
-        cfg.json = strdup("{\"transport\": \"stream\"}");
-        assert_int_equal(exp_testbed_check(&cfg, &o, err, sizeof err), 0);
+        load(&cfg, sets[i], 1);
+        int rc = exp_testbed_check(&cfg, &o, err, sizeof err);
+        if (i < 2) {
+            assert_int_equal(rc, 2);
+            assert_non_null(strstr(err, "transport \"datagram\": the testbed runs MQTT over real TCP"));
+        } else {
+            assert_int_equal(rc, 0);
+        }
         exp_config_free(&cfg);
     }
 }
@@ -149,19 +145,19 @@ static void client_argv_seam(void **state)
     assert_non_null(v);
     join(v, buf, sizeof buf);
     assert_string_equal(buf, "/x/mqttsim client --broker 198.18.0.1:1883 --id c1.0 --version 4 "
-                             "--pub x/y --qos 2 --rate 5 --arrival poisson --payload 32 "
+                             "--keepalive 60 --clean-start --pub x/y --qos 2 --rate 5 --arrival poisson --payload 32 "
                              "--duration 5 --drain 10 --seed 9 --rep 3 --out /out/rep3/c1.0 "
                              "--ready-fd 3");
     free(v);
     v = exp_testbed_client_argv("mqttsim", &cfg, 3, 1, 0, "o");
     join(v, buf, sizeof buf);
     assert_string_equal(buf, "mqttsim client --broker 198.18.0.1:1883 --id c3.1 --version 4 "
-                             "--sub nothing/here --qos 1 --out o --ready-fd 3");
+                             "--keepalive 5 --session --sub nothing/1 --qos 1 --out o --ready-fd 3");
     free(v);
     v = exp_testbed_client_argv("mqttsim", &cfg, 2, 0, 0, "o");
     join(v, buf, sizeof buf);
     assert_string_equal(buf, "mqttsim client --broker 198.18.0.1:1883 --id c2.0 --version 4 "
-                             "--sub a/# --qos 2 --sub x/+ --qos 0 --out o --ready-fd 3");
+                             "--keepalive 60 --clean-start --sub a/# --qos 2 --sub x/+ --qos 0 --out o --ready-fd 3");
     free(v);
     exp_config_free(&cfg);
 }

@@ -134,9 +134,9 @@ t_refuses_what_it_cannot_run() {
   tb short.json --broker mqttsim --client-cmd true >out.txt 2>err.txt
   expect_eq "$?" 2 "(no mqttsim broker)"
   expect_contains "$(cat err.txt)" "--broker mqttsim needs 'mqttsim broker'"
-  tb short.json --outage sideways:1:1 --client-cmd true >out.txt 2>err.txt
-  expect_eq "$?" 2 "(bad outage)"
-  expect_contains "$(cat err.txt)" "--outage: expected DIR:START_S:DURATION_S"
+  tb short.json --set transport=datagram --client-cmd true >out.txt 2>err.txt
+  expect_eq "$?" 2 "(datagram transport)"
+  expect_contains "$(cat err.txt)" "transport \"datagram\": the testbed runs MQTT over real TCP"
   ip netns list | grep -q mqttsim- && fail "a refused run left a namespace"
   return 0
 }
@@ -171,8 +171,8 @@ t_relay_rtt_lossless() {
   expect_contains "$(cat o/testbed.json)" '"mosquitto_version":	"2.0'
   expect_contains "$(cat o/testbed.json)" "\"kernel\":	\"$(uname -r)\""
   # The seam: what 'mqttsim client' would have been given.
-  expect_eq "$(cat o/rep0/c0.0/argv)" "$(readlink -f "$MQTTSIM") client --broker 198.18.0.1:1883 --id c0.0 --version 4 --pub t/1 --qos 1 --rate 10 --arrival periodic --payload 32 --duration 2 --drain 2 --seed 5 --rep 0 --out $PWD/o/rep0/c0.0 --ready-fd 3"
-  expect_eq "$(cat o/rep0/c1.0/argv)" "$(readlink -f "$MQTTSIM") client --broker 198.18.0.1:1883 --id c1.0 --version 4 --sub t/# --qos 1 --out $PWD/o/rep0/c1.0 --ready-fd 3"
+  expect_eq "$(cat o/rep0/c0.0/argv)" "$(readlink -f "$MQTTSIM") client --broker 198.18.0.1:1883 --id c0.0 --version 4 --keepalive 60 --clean-start --pub t/1 --qos 1 --rate 10 --arrival periodic --payload 32 --duration 2 --drain 2 --seed 5 --rep 0 --out $PWD/o/rep0/c0.0 --ready-fd 3"
+  expect_eq "$(cat o/rep0/c1.0/argv)" "$(readlink -f "$MQTTSIM") client --broker 198.18.0.1:1883 --id c1.0 --version 4 --keepalive 60 --clean-start --sub t/# --qos 1 --out $PWD/o/rep0/c1.0 --ready-fd 3"
   expect_nothing_left o/testbed.json tbrtt
 }
 
@@ -208,7 +208,7 @@ t_relay_bandwidth_serialises() {
 # round trip's jitter, 2 ms) and at most 0.4 s plus two of ping's gaps
 # between requests (30 ms each at most, allowing for its timer).
 t_relay_outage_window() {
-  ping_run tbout '{"delay": {"dist": "constant", "ms": 1}}' "-D -c 60 -i 0.02 -w 3" --outage up:0.6:0.4
+  ping_run tbout '{"delay": {"dist": "constant", "ms": 1}, "up": {"outages": [[0.6, 0.4]]}}' "-D -c 60 -i 0.02 -w 3"
   local n sent hole
   n=$(link_count o/testbed.json up lost_outage); sent=$(ping_sent o/rep0/c0.0/ping)
   expect_eq "$(link_count o/testbed.json up lost)" 0
