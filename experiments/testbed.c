@@ -100,6 +100,21 @@ int exp_testbed_check(const exp_config *cfg, const exp_testbed_opts *o, char *er
                  "use \"transport\": \"stream\"", cfg->origin ? cfg->origin : "config");
         return 2;
     }
+    /* Faults the testbed does not inject yet: refused rather than ignored. */
+    const char *fault = cfg->restarts.n || cfg->restarts.mtbf_ns ? "broker.restarts" : NULL;
+    for (size_t e = 0; !fault && e < cfg->n_clients; e++) {
+        const exp_client *c = &cfg->clients[e];
+        if (c->resets.n || c->resets.mtbf_ns)
+            fault = "clients.N.resets";
+        else if (c->crashes.n || c->crashes.mtbf_ns)
+            fault = "clients.N.crashes";
+    }
+    if (fault) {
+        snprintf(err, errlen, "%s: %s: the testbed does not inject this fault yet (it applies "
+                 "loss, delay, bandwidth and link.outages)", cfg->origin ? cfg->origin : "config",
+                 fault);
+        return 2;
+    }
     size_t n = instances(cfg);
     if (n > o->max_clients) {
         snprintf(err, errlen, "%s: %zu client instances (clients.N.count summed), more than the "

@@ -84,6 +84,17 @@ static void refusals_name_the_reason(void **state)
     assert_non_null(strstr(err, "may take up to 750 s (50 replications x (duration_s 5 + drain_s 10))"));
     exp_config_free(&cfg);
 
+    char *faults[][1] = {{"broker.restarts=[[1, 1]]"}, {"clients.0.crashes=[[1, 1]]"},
+                         {"clients.2.resets={\"mtbf_s\": 5}"}};
+    static const char *const named[] = {"broker.restarts", "clients.N.crashes", "clients.N.resets"};
+    for (int i = 0; i < 3; i++) {
+        load(&cfg, faults[i], 1);
+        assert_int_equal(exp_testbed_check(&cfg, &o, err, sizeof err), 2);
+        assert_non_null(strstr(err, named[i]));
+        assert_non_null(strstr(err, "the testbed does not inject this fault yet"));
+        exp_config_free(&cfg);
+    }
+
     char *fast[] = {"clients.0.rate_hz=5000"};
     load(&cfg, fast, 1);
     assert_int_equal(exp_testbed_check(&cfg, &o, err, sizeof err), 2);
