@@ -78,10 +78,10 @@ typedef struct {
     uint64_t packets, bytes;
 } sink;
 
-static void io_send(void *ctx, const uint8_t *buf, size_t len, const mq_packet *p, mq_msg *m,
-                    bool resend)
+static void io_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
+                    mq_msg *m, bool resend)
 {
-    (void)buf, (void)p, (void)m, (void)resend;
+    (void)buf, (void)zeros, (void)v, (void)m, (void)resend;
     sink *k = ctx;
     k->packets++;
     k->bytes += len;
@@ -102,6 +102,7 @@ typedef struct {
 
 typedef struct {
     mq_broker *b;
+    mq_session **ctx;      /* each client's connection context at the broker */
     mq_subs *mirror;       /* the same subscriptions, to read the index's size */
     sink k;
     size_t n_subscribers;  /* clients 0..n-1 subscribe; publishers follow */
@@ -135,20 +136,35 @@ static world *world_new(size_t n_subscribers, size_t n_pubs, size_t filters_each
         .role = MQ_ROLE_BROKER, .version = MQ_V311, .retry_interval = 200000000,
         .max_retries = -1, .qos2_method = MQ_QOS2_A,
     };
-    w->b = mq_broker_new(&cfg);
+    w->b = mq_broker_new(&cfg, NULL);
+    w->ctx = calloc(n_subscribers + n_pubs, sizeof *w->ctx);
     w->mirror = mq_subs_new();
     w->ref = calloc(n_subscribers, sizeof *w->ref);
     w->arena_cap = n_subscribers * filters_each * 32 + 64;
     w->arena = malloc(w->arena_cap);
-    if (!w->b || !w->mirror || !w->ref || !w->arena) {
+    if (!w->b || !w->ctx || !w->mirror || !w->ref || !w->arena) {
         fprintf(stderr, "bench_subs: out of memory\n");
         exit(1);
     }
     mq_session_io io = {.ctx = &w->k, .send = io_send, .timer = io_timer};
     for (size_t i = 0; i < n_subscribers + n_pubs; i++) {
-        int c = mq_broker_add_client(w->b, &io);
-        if (c != (int)i) {
+        /* A datagram context, bound to session i by its client's CONNECT. */
+        w->ctx[i] = mq_broker_accept(w->b, 0, MQ_TRANSPORT_DATAGRAM, &io);
+        char id[24];
+        uint8_t buf[64];
+        size_t used;
+        mq_packet cp;
+        memset(&cp, 0, sizeof cp);
+        cp.type = MQ_CONNECT;
+        cp.clean_start = true;
+        cp.client_id = (mq_str){id, (uint16_t)snprintf(id, sizeof id, "c%zu", i)};
+        if (!w->ctx[i] || mq_codec_encode(&cp, MQ_V311, buf, sizeof buf, &used) != MQ_OK) {
             fprintf(stderr, "bench_subs: could not add client %zu\n", i);
+            exit(1);
+        }
+        mq_broker_conn_frame(w->b, w->ctx[i], 0, buf, used, 0);
+        if (mq_broker_session_index(w->ctx[i]) != (int)i) {
+            fprintf(stderr, "bench_subs: client %zu has no session %zu\n", i, i);
             exit(1);
         }
         if (i < n_subscribers) {
@@ -271,11 +287,10 @@ static double time_route(const world *w, bool brute, char **topics, size_t n_top
     return dt / (double)n;
 }
 
-/* A QoS 0 PUBLISH on topic, as its publisher's broker-side session gets it. */
+/* A QoS 0 PUBLISH on topic, as its publisher's broker-side context gets it. */
 typedef struct {
     uint8_t buf[128];
     size_t len;
-    mq_msg m;
 } wire_msg;
 
 static void make_publish(wire_msg *x, const char *topic, uint64_t id)
@@ -290,12 +305,7 @@ static void make_publish(wire_msg *x, const char *topic, uint64_t id)
         fprintf(stderr, "bench_subs: cannot encode a PUBLISH on %s\n", topic);
         exit(1);
     }
-    memset(&x->m, 0, sizeof x->m);
-    x->m.refs = 1;
-    x->m.topic = topic;
-    x->m.topic_len = (uint16_t)strlen(topic);
-    x->m.payload_len = 16;
-    x->m.id = id;
+    (void)id;
 }
 
 /* CPU seconds per message for n messages forwarded by the broker through
@@ -308,7 +318,7 @@ static double time_forward(world *w, wire_msg *msgs, size_t n_topics, size_t n,
     for (size_t i = 0; i < n; i++) {
         wire_msg *x = &msgs[i % n_topics];
         int pub = w->first_pub + (int)(i % w->n_pubs);
-        mq_session_on_packet(mq_broker_session(w->b, pub), (int64_t)i, x->buf, x->len, &x->m);
+        mq_broker_conn_frame(w->b, w->ctx[pub], (int64_t)i, x->buf, x->len, 0);
     }
     double dt = cpu_s() - t0;
     *forwarded = mq_broker_forwarded(w->b) - f0;
@@ -324,6 +334,7 @@ static double time_forward(world *w, wire_msg *msgs, size_t n_topics, size_t n,
 static void world_free(world *w)
 {
     mq_broker_free(w->b);
+    free(w->ctx);
     mq_subs_free(w->mirror);
     for (size_t i = 0; i < w->n_subscribers; i++) {
         free(w->ref[i].f);

@@ -2,6 +2,8 @@
 #include "models/codec.h"
 
 #include <assert.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "models/topic.h"
@@ -519,6 +521,7 @@ static int dec_sub(rd *r, uint8_t version, uint8_t type, mq_packet *p)
         if (p->n_topics == MQ_MAX_TOPICS)
             return MQ_ERR_TOO_MANY;
         mq_topic_req *t = &p->topics[p->n_topics];
+        t->options = 0; /* UNSUBSCRIBE has none; the array is not cleared */
         if ((rc = rd_bin(r, &t->filter)))
             return rc;
         if (type == MQ_SUBSCRIBE) {
@@ -579,7 +582,12 @@ int mq_codec_decode(const uint8_t *buf, size_t len, uint8_t version, mq_packet *
     assert(buf || len == 0);
     if (len < 1)
         return MQ_ERR_NEED_MORE;
-    memset(p, 0, sizeof *p);
+    /* Everything but the filter and code arrays, which n_topics and n_codes
+     * bound: clearing those 400 bytes for every acknowledgement was most of
+     * a decode's cost. */
+    memset(p, 0, offsetof(mq_packet, topics));
+    p->n_codes = 0;
+    memset(&p->props, 0, sizeof p->props);
     uint8_t type = buf[0] >> 4, flags = buf[0] & 0x0F;
     if (type != MQ_CONNECT && version != MQ_V311 && version != MQ_V5)
         return MQ_ERR_PROTOCOL; /* no version negotiated yet */
@@ -888,4 +896,309 @@ int mq_codec_encode(const mq_packet *p, uint8_t version, uint8_t *buf, size_t ca
     (void)rc;
     *used = total;
     return MQ_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The engine's fast paths: a PUBLISH head, acknowledgements */
+
+int mq_codec_publish_head(const uint8_t *buf, size_t len, uint8_t version, mq_pubhead *h,
+                          size_t *need)
+{
+    assert(buf || len == 0);
+    if (len < 1) {
+        *need = 1;
+        return MQ_ERR_NEED_MORE;
+    }
+    uint8_t flags = buf[0] & 0x0F;
+    if (buf[0] >> 4 != MQ_PUBLISH)
+        return MQ_ERR_TYPE;
+    if (version != MQ_V311 && version != MQ_V5)
+        return MQ_ERR_PROTOCOL;
+    uint32_t rl;
+    int vl = mq_varint_decode(buf + 1, len - 1, &rl);
+    if (vl == MQ_ERR_NEED_MORE) {
+        *need = len + 1;
+        return vl;
+    }
+    if (vl < 0)
+        return vl;
+    h->dup = flags & 8;
+    h->qos = (flags >> 1) & 3;
+    h->retain = flags & 1;
+    if (h->qos == 3)
+        return MQ_ERR_QOS;
+    if (h->qos == 0 && h->dup) /* 3.1.1 §3.3.1.1 */
+        return MQ_ERR_FLAGS;
+    uint64_t total = 1 + (uint64_t)vl + rl;
+    size_t avail = len < total ? len : (size_t)total;
+    size_t pos = 1 + (size_t)vl;
+    /* Each field: past the Remaining Length is malformed, past what we have
+     * is a wait for more. */
+#define FIELD(n)                                                                             \
+    do {                                                                                     \
+        if (pos + (n) > total)                                                               \
+            return MQ_ERR_TRUNCATED;                                                         \
+        if (pos + (n) > avail) {                                                             \
+            *need = pos + (n);                                                               \
+            return MQ_ERR_NEED_MORE;                                                         \
+        }                                                                                    \
+    } while (0)
+    FIELD(2);
+    uint16_t tl = (uint16_t)(buf[pos] << 8 | buf[pos + 1]);
+    pos += 2;
+    FIELD(tl);
+    h->topic = (mq_str){(const char *)buf + pos, tl};
+    pos += tl;
+    h->id = 0;
+    if (h->qos > 0) {
+        FIELD(2);
+        h->id = (uint16_t)(buf[pos] << 8 | buf[pos + 1]);
+        pos += 2;
+        if (h->id == 0)
+            return MQ_ERR_ZERO_ID;
+    }
+    memset(&h->props, 0, sizeof h->props);
+    if (version == MQ_V5) {
+        uint32_t plen;
+        int pv = mq_varint_decode(buf + pos, avail - pos, &plen);
+        if (pv == MQ_ERR_NEED_MORE) {
+            if (avail == total)
+                return MQ_ERR_TRUNCATED;
+            *need = avail + 1;
+            return pv;
+        }
+        if (pv < 0)
+            return pv;
+        FIELD((size_t)pv + plen);
+        rd r = {buf, pos + (size_t)pv + plen, pos};
+        int rc = rd_props(&r, MQ_PUBLISH, &h->props);
+        if (rc)
+            return rc;
+        pos = r.i;
+    }
+#undef FIELD
+    int rc = check_topic(h->topic, false, h->props.has_topic_alias);
+    if (rc)
+        return rc;
+    h->payload_off = (uint32_t)pos;
+    h->payload_len = (uint32_t)(total - pos);
+    h->total = total;
+    return MQ_OK;
+}
+
+int mq_codec_publish_encode_head(uint8_t *buf, size_t cap, uint8_t version, uint8_t qos,
+                                 bool dup, bool retain, uint16_t id, const char *topic,
+                                 uint16_t topic_len, uint32_t payload_len, size_t *used)
+{
+    assert(qos <= 2 && !(qos == 0 && dup) && (qos == 0 || id != 0));
+    assert(version == MQ_V311 || version == MQ_V5);
+    bool v5 = version == MQ_V5;
+    uint64_t rl = 2 + (uint64_t)topic_len + (qos ? 2 : 0) + (v5 ? 1 : 0) + payload_len;
+    if (rl > MAX_RL)
+        return MQ_ERR_INVALID;
+    size_t head = 1 + (size_t)varint_size((uint32_t)rl) + (size_t)(rl - payload_len);
+    if (head > cap)
+        return MQ_ERR_NOSPACE;
+    uint8_t *o = buf;
+    *o++ = (uint8_t)(MQ_PUBLISH << 4 | (dup ? 8 : 0) | qos << 1 | (retain ? 1 : 0));
+    o += mq_varint_encode((uint32_t)rl, o);
+    *o++ = (uint8_t)(topic_len >> 8);
+    *o++ = (uint8_t)topic_len;
+    memcpy(o, topic, topic_len);
+    o += topic_len;
+    if (qos) {
+        *o++ = (uint8_t)(id >> 8);
+        *o++ = (uint8_t)id;
+    }
+    if (v5)
+        *o++ = 0; /* Property Length */
+    *used = (size_t)(o - buf);
+    assert(*used == head);
+    return MQ_OK;
+}
+
+size_t mq_codec_ack_encode(uint8_t out[5], uint8_t type, uint16_t id, uint8_t reason,
+                           uint8_t version)
+{
+    assert(type >= MQ_PUBACK && type <= MQ_PUBCOMP && id != 0);
+    bool with_reason = version == MQ_V5 && reason != 0;
+    assert(!with_reason || reason_valid(type, MQ_V5, reason));
+    out[0] = (uint8_t)(type << 4 | fixed_flags(type));
+    out[1] = with_reason ? 3 : 2;
+    out[2] = (uint8_t)(id >> 8);
+    out[3] = (uint8_t)id;
+    if (with_reason)
+        out[4] = reason;
+    return with_reason ? 5 : 4;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stream framing */
+
+enum { FR_FIXED, FR_WHOLE, FR_HEAD, FR_HEAD_OK, FR_BODY, FR_DONE };
+
+#define FR_MIN_CAP 64
+#define FR_KEEP_CAP 4096 /* a bigger buffer goes when its packet ends */
+
+static int fr_reserve(mq_framer *f, size_t need)
+{
+    if (need <= f->cap)
+        return 0;
+    size_t cap = f->cap ? f->cap : FR_MIN_CAP;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *nb = realloc(f->buf, cap);
+    if (!nb)
+        return MQ_ERR_NOMEM;
+    f->buf = nb;
+    f->cap = (uint32_t)cap;
+    return 0;
+}
+
+/* Appends up to `want` bytes of input (zeros when data is NULL). */
+static int fr_take(mq_framer *f, const uint8_t *data, size_t n, size_t *taken, size_t want)
+{
+    size_t k = n - *taken < want ? n - *taken : want;
+    if (fr_reserve(f, (size_t)f->len + k))
+        return MQ_ERR_NOMEM;
+    if (data)
+        memcpy(f->buf + f->len, data + *taken, k);
+    else
+        memset(f->buf + f->len, 0, k);
+    f->len += (uint32_t)k;
+    f->got += k;
+    *taken += k;
+    return 0;
+}
+
+static void fr_next(mq_framer *f)
+{
+    f->offset += f->total;
+    f->total = f->got = 0;
+    f->len = 0;
+    f->state = FR_FIXED;
+    if (f->cap > FR_KEEP_CAP) {
+        free(f->buf);
+        f->buf = NULL;
+        f->cap = 0;
+    }
+}
+
+/* One state per step; every step either takes input, or reports an event,
+ * or moves the state on, so the loop ends. */
+int mq_framer_feed(mq_framer *f, uint8_t version, const uint8_t *data, size_t n,
+                   size_t *taken, const uint8_t **out, size_t *out_n)
+{
+    *taken = 0;
+    if (f->state == FR_DONE)
+        fr_next(f);
+    for (;;) {
+        int rc;
+        switch (f->state) {
+        case FR_FIXED: {
+            if (*taken == n)
+                return MQ_FR_MORE;
+            if ((rc = fr_take(f, data, n, taken, 1)))
+                return rc;
+            uint8_t type = f->buf[0] >> 4;
+            if (type == 0)
+                return MQ_ERR_TYPE;
+            if (type != MQ_PUBLISH && (f->buf[0] & 0x0F) != fixed_flags(type))
+                return MQ_ERR_FLAGS;
+            if (f->len < 2)
+                break;
+            uint32_t rl;
+            int vl = mq_varint_decode(f->buf + 1, f->len - 1, &rl);
+            if (vl == MQ_ERR_NEED_MORE)
+                break;
+            if (vl < 0)
+                return vl;
+            f->total = 1 + (uint64_t)vl + rl;
+            uint64_t max = f->max_packet ? f->max_packet : 1 + 4 + (uint64_t)MAX_RL;
+            if (f->total > max)
+                return MQ_ERR_TOO_BIG;
+            f->state = type == MQ_PUBLISH ? FR_HEAD : FR_WHOLE;
+            f->need = f->len;
+            break;
+        }
+        case FR_WHOLE:
+            if (f->got == f->total) {
+                f->state = FR_DONE;
+                return MQ_FR_PACKET;
+            }
+            if (*taken == n)
+                return MQ_FR_MORE;
+            if ((rc = fr_take(f, data, n, taken, (size_t)(f->total - f->got))))
+                return rc;
+            break;
+        case FR_HEAD:
+            if (f->len >= f->need) {
+                size_t need;
+                rc = mq_codec_publish_head(f->buf, f->len, version, &f->pub, &need);
+                if (rc == MQ_OK) {
+                    uint32_t head = f->pub.payload_len < MQ_FRAMER_HEAD ? f->pub.payload_len
+                                                                        : MQ_FRAMER_HEAD;
+                    f->need = f->pub.payload_off + head;
+                    f->state = FR_HEAD_OK;
+                    break;
+                }
+                if (rc != MQ_ERR_NEED_MORE)
+                    return rc;
+                f->need = (uint32_t)need;
+            }
+            if (*taken == n)
+                return MQ_FR_MORE;
+            if ((rc = fr_take(f, data, n, taken, f->need - f->len)))
+                return rc;
+            break;
+        case FR_HEAD_OK:
+            if (f->len >= f->need) {
+                f->state = FR_BODY;
+                return MQ_FR_HEAD;
+            }
+            if (*taken == n)
+                return MQ_FR_MORE;
+            if ((rc = fr_take(f, data, n, taken, f->need - f->len)))
+                return rc;
+            break;
+        case FR_BODY: {
+            if (f->got == f->total) {
+                f->state = FR_DONE;
+                return MQ_FR_END;
+            }
+            if (*taken == n)
+                return MQ_FR_MORE;
+            size_t k = n - *taken;
+            if (k > f->total - f->got)
+                k = (size_t)(f->total - f->got);
+            *out = data ? data + *taken : NULL;
+            *out_n = k;
+            *taken += k;
+            f->got += k;
+            return MQ_FR_BODY;
+        }
+        default:
+            assert(0);
+            return MQ_ERR_PROTOCOL;
+        }
+    }
+}
+
+size_t mq_framer_held(const mq_framer *f)
+{
+    return f->state == FR_DONE ? 0 : f->len;
+}
+
+void mq_framer_reset(mq_framer *f)
+{
+    f->total = f->got = f->offset = 0;
+    f->len = 0;
+    f->state = FR_FIXED;
+}
+
+void mq_framer_free(mq_framer *f)
+{
+    free(f->buf);
+    f->buf = NULL;
+    f->cap = f->len = 0;
 }

@@ -51,6 +51,9 @@ enum {
     MQ_ERR_INVALID = -14,       /* encode: the packet struct cannot be encoded */
     MQ_ERR_TOO_MANY = -15,      /* well-formed, but more than MQ_MAX_TOPICS filters or
                                    codes: a limit of this codec, not of MQTT */
+    MQ_ERR_TOO_BIG = -16,       /* stream: a packet larger than the maximum packet size */
+    MQ_ERR_NOMEM = -32,         /* out of memory (the framer, and the engine's modules);
+                                   nothing was sent or kept */
 };
 
 /* A byte string inside a buffer (not NUL-terminated; on decode it points into
@@ -109,12 +112,24 @@ typedef struct {
     mq_props props;        /* 5.0 only */
 } mq_packet;
 
+/* The decoded header of a packet: what the engine tells its host about a
+ * packet it sends or got (type, PUBLISH flags, identifier, reason code,
+ * CONNACK's session present). Small on purpose: no strings. */
+typedef struct {
+    uint8_t type, qos;
+    bool dup, retain, session_present;
+    uint8_t reason;
+    uint16_t id;
+} mq_view;
+
 /* Decodes one whole packet from buf[0..len) for protocol version `version`
  * (MQ_V311 or MQ_V5; CONNECT is decoded whatever version is passed, and sets
  * p->version to its protocol level; any other packet with a version that is
  * neither is MQ_ERR_PROTOCOL, and sets p->version to `version`). On success
  * fills *p (its strings and payload point into buf; fields the packet does
- * not carry are zero, an omitted 5.0 reason code reads as 0), sets *used to
+ * not carry are zero, an omitted 5.0 reason code reads as 0; topics[] and
+ * codes[] past n_topics and n_codes are left as they were, so a decode need
+ * not clear the whole struct), sets *used to
  * the packet's total size, which may be less than len, and returns MQ_OK;
  * otherwise returns a negative MQ_ERR_*, leaves *used unset and *p partly
  * filled. Reads nothing at or past buf[len].
@@ -141,6 +156,98 @@ int mq_codec_encode(const mq_packet *p, uint8_t version, uint8_t *buf, size_t ca
 
 /* The encoded size of p, or 0 when it cannot be encoded. Reads no payload. */
 size_t mq_codec_size(const mq_packet *p, uint8_t version);
+
+/* ---- the engine's fast paths and stream framing ------------------------- */
+
+/* A PUBLISH's header as decoded before its payload is in. */
+typedef struct {
+    bool dup, retain;
+    uint8_t qos;
+    uint16_t id;
+    mq_str topic;           /* points into the caller's buffer */
+    mq_props props;         /* 5.0 */
+    uint32_t payload_off;   /* offset of the payload from the packet's first byte */
+    uint32_t payload_len;
+    uint64_t total;         /* the whole packet's size */
+} mq_pubhead;
+
+/* Decodes the header of a PUBLISH from buf[0..len), which holds the packet's
+ * first len bytes and may end anywhere after them (inside the payload, or
+ * past the packet: bytes after `total` are not looked at). Checks everything
+ * mq_codec_decode checks of a PUBLISH except the payload (which it has no
+ * rules for). Returns MQ_OK with *h filled; MQ_ERR_NEED_MORE with *need set
+ * to the length of prefix that is needed to go on (> len, <= total once the
+ * Remaining Length is known); or the MQ_ERR_* of the first rule broken
+ * (MQ_ERR_TYPE when buf is not a PUBLISH). Cost: O(header), no allocation. */
+int mq_codec_publish_head(const uint8_t *buf, size_t len, uint8_t version, mq_pubhead *h,
+                          size_t *need);
+
+/* Writes a PUBLISH's fixed header, topic, identifier (QoS > 0) and, for 5.0,
+ * an empty Property Length into buf[0..cap): everything but the payload_len
+ * payload bytes, which the caller puts after it. The topic is trusted (a
+ * message's topic is checked once, when the message is built); the flags
+ * and id are asserted. Returns MQ_OK and sets *used; MQ_ERR_NOSPACE (nothing
+ * written); MQ_ERR_INVALID when the packet would exceed MQTT's largest
+ * Remaining Length. Writes the same bytes as mq_codec_encode of that PUBLISH.
+ * Cost: O(topic_len), one pass. */
+int mq_codec_publish_encode_head(uint8_t *buf, size_t cap, uint8_t version, uint8_t qos,
+                                 bool dup, bool retain, uint16_t id, const char *topic,
+                                 uint16_t topic_len, uint32_t payload_len, size_t *used);
+
+/* The largest encoding of a PUBLISH header that is not its topic. */
+#define MQ_PUBLISH_HEAD_MAX (1 + 4 + 2 + 2 + 1)
+
+/* Writes PUBACK, PUBREC, PUBREL or PUBCOMP for id in its shortest form (5.0:
+ * the reason code only when it is not 0) into out; returns the size (4 or
+ * 5). The reason must be valid for the type (asserted). Cost: O(1). */
+size_t mq_codec_ack_encode(uint8_t out[5], uint8_t type, uint16_t id, uint8_t reason,
+                           uint8_t version);
+
+/* Incremental framing of one direction of an MQTT byte stream. Embed one,
+ * zeroed, per connection and give it max_packet (0: MQTT's limit). It holds
+ * a whole packet until it is complete, except a PUBLISH: its header and the
+ * first min(payload_len, MQ_FRAMER_HEAD) payload bytes are held, and the
+ * rest of the payload is passed through as it comes (zero runs as counts),
+ * so a large payload is never buffered here. */
+#define MQ_FRAMER_HEAD 16
+
+typedef struct {
+    uint8_t *buf;           /* bytes held for the current packet (or NULL) */
+    uint32_t len, cap;
+    uint32_t max_packet;
+    uint64_t total, got;    /* current packet: size (0 = not known yet), bytes taken */
+    uint64_t offset;        /* stream offset of the current packet's first byte */
+    uint32_t need;          /* PUBLISH head: prefix length asked for */
+    uint8_t state, version;
+    mq_pubhead pub;         /* valid from MQ_FR_HEAD to MQ_FR_END */
+} mq_framer;
+
+typedef enum {
+    MQ_FR_MORE,             /* all input taken; nothing to report */
+    MQ_FR_PACKET,           /* buf[0..len) is one whole packet, not a PUBLISH */
+    MQ_FR_HEAD,             /* a PUBLISH head: pub, and buf[0..len) = its first bytes */
+    MQ_FR_BODY,             /* payload bytes after the head: out (NULL = zeros), n */
+    MQ_FR_END,              /* the PUBLISH whose head was reported is complete */
+} mq_fr_event;
+
+/* Takes input (data[0..n), or n zero bytes when data is NULL) up to the next
+ * event and reports it; *taken says how much input it used (MQ_FR_BODY's
+ * slice is data + taken - *out_n .. with *out_n bytes: the slice itself,
+ * not a copy). Call again, with the rest of the input (possibly none), until
+ * it answers MQ_FR_MORE. A negative answer is an MQ_ERR_* (a malformed
+ * packet, MQ_ERR_TOO_BIG, MQ_ERR_NOMEM): the stream cannot go on. `version`
+ * is the one packets are checked against (a PUBLISH head). Cost: O(taken);
+ * allocates only to hold a packet (or head) larger than what it holds. */
+int mq_framer_feed(mq_framer *f, uint8_t version, const uint8_t *data, size_t n,
+                   size_t *taken, const uint8_t **out, size_t *out_n);
+
+/* Bytes held for the packet in progress. */
+size_t mq_framer_held(const mq_framer *f);
+
+/* Forgets the packet in progress (a new connection starts a new stream);
+ * keeps the buffer. free releases it. */
+void mq_framer_reset(mq_framer *f);
+void mq_framer_free(mq_framer *f);
 
 /* Variable Byte Integer (Remaining Length): encodes v (< 268435456) into out,
  * returns bytes written (1..4) or 0 if too large. Decode returns bytes read,

@@ -8,8 +8,16 @@
  * the only code that sees both the protocol engine and the kernel: it turns
  * the engine's actions into frames on links and scheduler events, and link
  * deliveries and timer events back into engine calls. Frames carry the real
- * encoded bytes; a PUBLISH frame also carries a reference to its message,
- * standing in for the payload's content.
+ * encoded bytes (a PUBLISH's payload as its first 16 bytes, the message id
+ * and publish time big-endian, and a count of zeros after them); a PUBLISH
+ * frame also carries the message's measurement tag (its simulation-wide id,
+ * publish time and per-subscriber delivery counts), which only the metrics
+ * read: the engine routes and delivers by the decoded bytes.
+ *
+ * Each end of a client's connection is an endpoint; how its bytes travel is
+ * its transport. The datagram transport (each packet one frame on the
+ * client's link pair, the wave-1 model) is built; the stream transport over
+ * sim/tcp is the next step (mq_net_new refuses it until then).
  *
  * A run: every client connects (CONNECT resent until CONNACK); subscribers
  * subscribe (resent until SUBACK); once every client is ready, publishers
@@ -47,6 +55,15 @@ typedef struct {
     const mq_sub *subs;
     size_t n_subs;
     mq_qos2_method qos2_method;
+    /* connections and sessions (wave 2; the datagram transport ignores all
+     * but retransmit and clean_start) */
+    mq_transport transport;    /* MQ_TRANSPORT_DATAGRAM (0) or _STREAM */
+    mq_retransmit retransmit;  /* MQ_RETRANSMIT_AUTO follows the transport */
+    uint16_t keepalive_s;
+    bool clean_start;          /* datagram clients always send CleanSession 1 */
+    uint32_t session_expiry_s;
+    int64_t reconnect_initial, reconnect_max; /* ns; 0 = engine defaults */
+    double reconnect_jitter;
 } mq_net_client;
 
 typedef struct {
@@ -84,13 +101,15 @@ typedef struct {
 
 /* Builds the network. clients[] and the strings they point to must outlive
  * it. metrics receives every count; hooks may be NULL. Returns NULL on out of
- * memory or a bad setting (err says which). */
+ * memory or a bad setting (err says which: a setting the engine refuses, or
+ * the stream transport, not built yet). */
 mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_t n,
                    mq_metrics *metrics, const mq_net_hooks *hooks, char *err, size_t errlen);
 void mq_net_free(mq_net *net);
 
-/* Runs the whole experiment. Returns 0, or -1 when setup did not complete
- * (err says why). Can be called once. */
+/* Runs the whole experiment. Returns 0, or -1 when setup did not complete,
+ * memory ran out, or the engine delivered a message at a QoS other than
+ * min(publish QoS, subscription QoS) (err says why). Can be called once. */
 int mq_net_run(mq_net *net, mq_net_stats *stats, char *err, size_t errlen);
 
 /* Messages still referenced somewhere (0 after a run: none leaked). */

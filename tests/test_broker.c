@@ -1,7 +1,8 @@
 /* Broker: subscription table, routing with '+' and '#', QoS downgrade, fan-out through sessions. */
 #include "tests/scenario.h"
 
-/* A broker with n idle clients C0, C1, ... (no connection set up). */
+/* A broker with n connected clients C0, C1, ... and their sessions 0, 1, ...
+ * (the sessions exist from their CONNECT on). */
 static h_net *table_net(int n)
 {
     mq_session_config c = h_cfg(MQ_V311, MQ_QOS2_A);
@@ -10,7 +11,10 @@ static h_net *table_net(int n)
     assert_true(n <= 4);
     for (int i = 0; i < n; i++)
         h_client(h, names[i], &c);
-    assert_int_equal(mq_broker_clients(h->b), n);
+    h_connect_all(h);
+    assert_int_equal(mq_broker_sessions(h->b), n);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(mq_broker_session_index(h_bsess(h, names[i])), i);
     return h;
 }
 

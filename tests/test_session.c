@@ -560,21 +560,16 @@ static void unexpected_packets_counted(void **state)
     k.n_codes = 1;
     h_inject(h, b, &k, NULL);
     memset(&k, 0, sizeof k);
-    k.type = MQ_PINGREQ;
+    k.type = MQ_PINGREQ; /* the datagram model has no keepalive */
     h_inject(h, b, &k, NULL);
-    /* A PUBLISH frame without its message: the host broke the contract. */
-    k.type = MQ_PUBLISH;
-    k.qos = 1;
-    k.id = 4;
-    k.topic = (mq_str){"t", 1};
-    h_inject(h, b, &k, NULL);
+    /* (A PUBLISH without a measurement tag is no longer one of these: the
+     * engine builds its message from the bytes; see test_stream.c.) */
     h_expect(h,
              "t0 B event unexpected CONNACK id0",
              "t0 P event unexpected CONNECT id0",
              "t0 P event unexpected SUBSCRIBE id3",
              "t0 B event unexpected SUBACK id3",
-             "t0 B event unexpected PINGREQ id0",
-             "t0 B event unexpected PUBLISH id4");
+             "t0 B event unexpected PINGREQ id0");
     h_free(h);
 }
 
@@ -598,18 +593,18 @@ static void malformed_bytes_counted_not_crashing(void **state)
         {{0x40, 0x03, 0x00, 0x01, 0x00}, 5},       /* 3.1.1 PUBACK with a byte too many */
     };
     h_net *h = h_pair(MQ_V311, MQ_QOS2_A, 2, 4);
-    mq_msg m = {.refs = 1, .topic = "t", .topic_len = 1, .id = 99};
+    h_msg tag = {.refs = 1, .id = 99};
     for (int end = 0; end < 2; end++) {
-        mq_session *s = end ? h_bsess(h, "P") : h_csess(h, "P");
+        int to = h_find(h, "P")->idx + end;
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-            mq_session_on_packet(s, h->now, bad[i].len ? bad[i].b : NULL, bad[i].len, &m);
+            h_inject_bytes(h, to, bad[i].len ? bad[i].b : NULL, bad[i].len, &tag);
     }
     assert_int_equal(h->n_rec, 2 * sizeof bad / sizeof bad[0]);
     for (size_t i = 0; i < h->n_rec; i++) {
         assert_int_equal(h->rec[i].kind, H_EVENT);
         assert_int_equal(h->rec[i].why, MQ_EV_MALFORMED);
     }
-    assert_int_equal(m.refs, 1); /* no reference kept */
+    assert_int_equal(tag.refs, 1); /* no reference kept */
     h_run_quiet(h, 1000);
     assert_int_equal(h->n_rec, 2 * sizeof bad / sizeof bad[0]); /* and nothing sent */
     h_free(h);
@@ -644,12 +639,7 @@ static void close_reports_in_flight_and_queued(void **state)
     assert_true(mq_session_idle(h_csess(h, "P")));
     assert_int_equal(h_find(h, "P")->timer_at, MQ_NEVER);
     /* Frames still in transit hold the last references. */
-    while (h->n_heap) {
-        h_frame f = h_pop(h);
-        if (f.m)
-            mq_msg_unref(f.m);
-        free(f.bytes);
-    }
+    h_drop_transit(h);
     h_check_refs(h);
     h_free(h);
 }
