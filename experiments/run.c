@@ -719,7 +719,7 @@ static int write_results(const exp_config *cfg, const exp_run_opts *opts, const 
     /* The three files are one set: all new, or (on a failed write) all as
      * they were, never a mix. */
     int werr = !json || !csv;
-    if (!werr) {
+    if (!werr && dir) {
         const exp_fs_file set[] = {{"results.json", json, strlen(json)},
                                    {"results.csv", csv, strlen(csv)},
                                    {"latency_cdf.csv", cdf, strlen(cdf)}};
@@ -730,7 +730,7 @@ static int write_results(const exp_config *cfg, const exp_run_opts *opts, const 
                 errno ? strerror(errno) : "out of memory");
     if (!opts->quiet) {
         print_table(cfg, tot, gs, ng, wall_s);
-        if (!werr)
+        if (!werr && dir)
             printf("results: %s/results.json, %s/results.csv\n", dir, dir);
     }
     free(json);
@@ -750,7 +750,7 @@ int exp_results_write(const exp_config *cfg, const exp_measured *reps, size_t n,
     char *cdf = NULL;
     int status = 1;
     double wall_s = 0;
-    if (!r || !tot || exp_fs_mkdir_p(dir) != 0) {
+    if (!r || !tot || (dir && exp_fs_mkdir_p(dir) != 0)) {
         fprintf(stderr, "mqttsim: cannot write results to %s: %s\n", dir,
                 r && tot ? strerror(errno) : "out of memory");
         goto out;

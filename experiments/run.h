@@ -33,8 +33,8 @@ typedef struct {
 
 /* Writes dir/results.json, results.csv and latency_cdf.csv for reps[0..n)
  * (n >= 1) exactly as `run` writes its replications (cfg gives name, seed,
- * duration_s and the "config" JSON), making dir if needed, and prints run's
- * table unless quiet. Returns 0, or 1 after saying on stderr why the files
+ * duration_s and the "config" JSON), making dir if needed (NULL: no files),
+ * and prints run's table unless quiet. Returns 0, or 1 after saying on stderr why the files
  * could not be written. */
 int exp_results_write(const exp_config *cfg, const exp_measured *reps, size_t n, const char *dir,
                       bool quiet);
