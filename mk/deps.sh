@@ -3,7 +3,8 @@
 set -eu
 pkgs="build-essential pkg-config libgsl-dev libcjson-dev libcmocka-dev gnuplot-nox"
 case "${1:-}" in
-  test) pkgs="$pkgs parallel tshark" ;;
+  # The interop tests: Mosquitto 2.0 and its clients (perl-base is essential).
+  test) pkgs="$pkgs parallel tshark mosquitto mosquitto-clients" ;;
   fuzz) pkgs="$pkgs clang libclang-rt-14-dev llvm" ;;
 esac
 missing=""
