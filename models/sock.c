@@ -438,6 +438,8 @@ static int enqueue(conn *c, const uint8_t *buf, size_t len, uint64_t zeros)
         c->oh = k;
     c->ot = k;
     c->queued += len + zeros;
+    if (c->broker && c->queued > c->broker->st.queued_peak)
+        c->broker->st.queued_peak = c->queued;
     return 0;
 }
 

@@ -173,6 +173,8 @@ typedef struct {
     uint64_t accepted, open;          /* connections accepted, and open now */
     uint64_t accept_errors;           /* accept failures (EMFILE...) and contexts not made */
     uint64_t bytes_in, bytes_out;
+    uint64_t queued_peak;             /* the most bytes one connection had waiting for
+                                         its socket (zero runs included) */
     uint64_t packets_out[16];         /* by packet type, as the engine sent them */
     uint64_t closes[MQ_CLOSE__COUNT]; /* closed by the engine, by cause */
     uint64_t downs[MQ_DOWN__COUNT];   /* went down under it, by cause */
