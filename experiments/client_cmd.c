@@ -805,6 +805,25 @@ static char *report_json(const crun *r)
     for (int i = 0; i < MQ_CLOSE__COUNT; i++)
         cJSON_AddNumberToObject(cl, mq_close_cause_name((mq_close_cause)i), (double)r->closes[i]);
     cJSON_AddNumberToObject(root, "withheld_acks", (double)r->withheld);
+    /* What this client's own tally found beyond the groups of results.json
+     * (its own messages to its own subscriptions; combine recomputes these
+     * for a whole run). */
+    exp_tally_extra x;
+    exp_tally_extra_get(r->tally, &x);
+    cJSON *tx = cJSON_AddArrayToObject(root, "tally");
+    for (int p = 0; p < 3; p++)
+        for (int s = 0; s < 3; s++) {
+            if (!x.out_of_order[p][s] && !x.qos_mismatch[p][s])
+                continue;
+            cJSON *g = cJSON_CreateObject();
+            cJSON_AddNumberToObject(g, "pub_qos", p);
+            cJSON_AddNumberToObject(g, "sub_qos", s);
+            cJSON_AddNumberToObject(g, "out_of_order", (double)x.out_of_order[p][s]);
+            cJSON_AddNumberToObject(g, "qos_mismatch", (double)x.qos_mismatch[p][s]);
+            cJSON_AddItemToArray(tx, g);
+        }
+    cJSON_AddNumberToObject(root, "unknown_publisher_deliveries", (double)x.unknown);
+    cJSON_AddNumberToObject(root, "unmatched_deliveries", (double)x.unmatched);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     return text;
