@@ -196,17 +196,8 @@ int exp_cmd_broker(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (mq_sock_broker_listen(bs.sb, &addr, &bound, err, sizeof err) != 0) {
-        fprintf(stderr, "mqttsim broker: %s\n", err);
-        rc = 2;
-        goto out;
-    }
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("mqttsim broker: listening on %s (MQTT 3.1.1 and 5.0; max_inflight %" PRIu32
-           ", max_queued %" PRIu32 ", qos2_method %s, queue_qos0_messages %s, retransmit %s)\n",
-           bound.text, bc.max_inflight, bc.max_queued, bc.qos2_method == MQ_QOS2_A ? "A" : "B",
-           bc.queue_qos0 ? "true" : "false",
-           bc.retransmit == MQ_RETRANSMIT_TIMER ? "timer" : "reconnect");
+    /* Signals are taken from before the banner on: whoever reads it may
+     * stop the broker at once. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -228,6 +219,18 @@ int exp_cmd_broker(int argc, char **argv)
     sigdelset(&wait_mask, SIGTERM);
     sigdelset(&wait_mask, SIGHUP);
     sigdelset(&wait_mask, SIGUSR1);
+    if (mq_sock_broker_listen(bs.sb, &addr, &bound, err, sizeof err) != 0) {
+        fprintf(stderr, "mqttsim broker: %s\n", err);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        rc = 2;
+        goto out;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("mqttsim broker: listening on %s (MQTT 3.1.1 and 5.0; max_inflight %" PRIu32
+           ", max_queued %" PRIu32 ", qos2_method %s, queue_qos0_messages %s, retransmit %s)\n",
+           bound.text, bc.max_inflight, bc.max_queued, bc.qos2_method == MQ_QOS2_A ? "A" : "B",
+           bc.queue_qos0 ? "true" : "false",
+           bc.retransmit == MQ_RETRANSMIT_TIMER ? "timer" : "reconnect");
     while (!b_stop) {
         mq_sock_step(l, MQ_NEVER, &wait_mask);
         if (b_usr1) {

@@ -276,7 +276,11 @@ JSON
     --count 30 --rate 1000 --quiet --out o
   expect_eq "$?" 0
   expect_eq "$(cell o/results.csv unique 2 2)" 30
-  stop_pid $BPID
+  # SIGTERM stops it cleanly: exit 0, its port free again.
+  kill $BPID; wait $BPID; expect_eq "$?" 0 "(broker exit status on SIGTERM)"
+  sed -i "/^$BPID\$/d" "$PIDS"
+  expect_contains "$(cat broker.out)" "Terminated: stopping"
+  (exec 3<>"/dev/tcp/127.0.0.1/$BPORT") 2>/dev/null && fail "port $BPORT still open"
   local out
   out=$("$MQTTSIM" broker --listen 127.0.0.1:0 --set broker.max_inflightt=3 2>&1)
   expect_eq "$?" 2
