@@ -126,14 +126,7 @@ t_refuses_what_it_cannot_run() {
   tb long.json --client-cmd true --max-seconds 2000 --set clients.0.rate_hz=10000 >out.txt 2>err.txt
   expect_eq "$?" 2 "(too fast)"
   expect_contains "$(cat err.txt)" "the relay would carry about 80000 packets/s"
-  # Without --client-cmd the clients are 'mqttsim client', not in this build yet.
   tb_cfg short '{}'
-  tb short.json >out.txt 2>err.txt
-  expect_eq "$?" 2 "(no mqttsim client)"
-  expect_contains "$(cat err.txt)" "which this build does not have yet; until it does, only test traffic given with --client-cmd can run"
-  tb short.json --broker mqttsim --client-cmd true >out.txt 2>err.txt
-  expect_eq "$?" 2 "(no mqttsim broker)"
-  expect_contains "$(cat err.txt)" "--broker mqttsim needs 'mqttsim broker'"
   tb short.json --set transport=datagram --client-cmd true >out.txt 2>err.txt
   expect_eq "$?" 2 "(datagram transport)"
   expect_contains "$(cat err.txt)" "transport \"datagram\": the testbed runs MQTT over real TCP"
