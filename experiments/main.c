@@ -6,12 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "experiments/compare.h"
+#include "experiments/broker_cmd.h"
+#include "experiments/client_cmd.h"
 #include "experiments/config.h"
 #include "experiments/keys.h"
 #include "experiments/run.h"
 #include "experiments/sweep.h"
 #include "experiments/sweep_merge.h"
 #include "experiments/sweep_workers.h"
+#include "experiments/testbed.h"
 
 #define MQTTSIM_VERSION "0.1.0"
 
@@ -526,6 +530,11 @@ static void print_main_help(FILE *f)
             "  merge DIR... --out DIR  join sharded sweep outputs into one sweep.csv\n"
             "  trace CONFIG            print the packet flow of the first few messages\n"
             "  check CONFIG|SWEEP      validate a config or sweep file without running it\n"
+            "  testbed CONFIG          run the experiment on real TCP and Mosquitto, in namespaces\n"
+            "  compare DIR DIR         put two runs' results side by side, with a verdict each\n"
+            "  broker --listen ADDR    serve real MQTT clients with mqttsim's broker engine\n"
+            "  client --broker ADDR    run mqttsim's client engine against a real broker\n"
+            "  combine DIR...          combine client reports into a run's result files\n"
             "  help [COMMAND]          show this help, or a command's\n"
             "  help config             list every config key with its default\n\n"
             "options:\n"
@@ -547,7 +556,7 @@ static int unknown_command(const char *name)
 {
     fprintf(stderr, "mqttsim: unknown command '%s'\n", name);
     fprintf(stderr, "usage: mqttsim COMMAND [ARGS]... (commands: run, sweep, merge, trace, "
-                    "check, help)\nTry 'mqttsim --help' for more.\n");
+                    "check, testbed, compare, broker, client, combine, help)\nTry 'mqttsim --help' for more.\n");
     return EXIT_USAGE;
 }
 
@@ -586,6 +595,17 @@ int main(int argc, char **argv)
             exp_key_print(stdout, md);
             return EXIT_OK;
         }
+        char *help_argv[] = {argv[2], "--help", NULL};
+        if (argc == 3 && strcmp(argv[2], "testbed") == 0)
+            return exp_cmd_testbed(2, help_argv);
+        if (argc == 3 && strcmp(argv[2], "compare") == 0)
+            return exp_cmd_compare(2, help_argv);
+        if (argc == 3 && strcmp(argv[2], "broker") == 0)
+            return exp_cmd_broker(2, help_argv);
+        if (argc == 3 && strcmp(argv[2], "client") == 0)
+            return exp_cmd_client(2, help_argv);
+        if (argc == 3 && strcmp(argv[2], "combine") == 0)
+            return exp_cmd_combine(2, help_argv);
         const command *cmd = find_command(argv[2]);
         if (!cmd)
             return unknown_command(argv[2]);
@@ -603,6 +623,16 @@ int main(int argc, char **argv)
                 first);
         return EXIT_USAGE;
     }
+    if (strcmp(first, "testbed") == 0)
+        return exp_cmd_testbed(argc - 1, argv + 1);
+    if (strcmp(first, "compare") == 0)
+        return exp_cmd_compare(argc - 1, argv + 1);
+    if (strcmp(first, "broker") == 0)
+        return exp_cmd_broker(argc - 1, argv + 1);
+    if (strcmp(first, "client") == 0)
+        return exp_cmd_client(argc - 1, argv + 1);
+    if (strcmp(first, "combine") == 0)
+        return exp_cmd_combine(argc - 1, argv + 1);
     const command *cmd = find_command(first);
     if (!cmd)
         return unknown_command(first);

@@ -1,6 +1,7 @@
 /* Running experiments: scenario assembly, replications, result files, the table, traces. */
 #include "experiments/run.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -201,6 +202,8 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
     return 0;
 }
 
+static void rep_fill(rep_result *r, const mq_metrics *m);
+
 /* Runs replication `rep` of cfg into *r. hooks and max_messages serve trace. */
 static int run_rep(const exp_config *cfg, uint64_t rep, const mq_net_hooks *hooks,
                    uint64_t max_messages, rep_result *r, char *err, size_t errlen)
@@ -226,6 +229,17 @@ static int run_rep(const exp_config *cfg, uint64_t rep, const mq_net_hooks *hook
     double t0 = now_s();
     rc = mq_net_run(net, &r->st, err, errlen);
     r->wall_s = now_s() - t0;
+    rep_fill(r, m);
+out:
+    mq_net_free(net);
+    mq_metrics_free(m);
+    scenario_free(&sc);
+    return rc;
+}
+
+/* Copies what metrics m measured into r (groups, CDFs, wire, drops, events). */
+static void rep_fill(rep_result *r, const mq_metrics *m)
+{
     for (uint8_t p = 0; p < 3; p++)
         for (uint8_t s = 0; s < 3; s++) {
             mq_metrics_group(m, p, s, &r->g[p][s]);
@@ -240,11 +254,6 @@ static int run_rep(const exp_config *cfg, uint64_t rep, const mq_net_hooks *hook
         r->drops[d] = mq_metrics_drops(m, (mq_drop_reason)d);
     for (int e = 0; e < MQ_EV__COUNT; e++)
         r->events[e] = mq_metrics_events(m, (mq_event)e);
-out:
-    mq_net_free(net);
-    mq_metrics_free(m);
-    scenario_free(&sc);
-    return rc;
 }
 
 /* ---- aggregation over replications ------------------------------------ */
@@ -838,6 +847,9 @@ static void show_progress(void *ctx, int64_t t, int64_t t_ready, int64_t duratio
                 pr->nreps, 100.0 * (double)(t - t_ready) / (double)duration);
 }
 
+static int write_results(const exp_config *cfg, const exp_run_opts *opts, const rep_totals *tot,
+                         const char *cdf, const char *dir, double wall_s);
+
 int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
 {
     char err[512];
@@ -846,8 +858,6 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
         first = (size_t)opts->rep_index;
         nreps = 1;
     }
-    group_summary gs[9];
-    size_t ng = 0;
     int status = 1;
     /* The output directory is made (and proved writable) before the run, so
      * a long run is never wasted on a bad --out; a failed run removes it
@@ -873,7 +883,7 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     /* One replication's results at a time, folded into the totals. */
     rep_result *rep = malloc(sizeof *rep);
     rep_totals *tot = calloc(1, sizeof *tot);
-    char *json = NULL, *csv = NULL, *cdf = NULL;
+    char *cdf = NULL;
     if (!rep || !tot) {
         fprintf(stderr, "mqttsim: out of memory\n");
         goto out;
@@ -900,36 +910,92 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     if (show)
         fprintf(stderr, "\r%*s\r", 60, "");
     double wall_s = now_s() - t0;
-    summarise(tot, gs, &ng);
+    status = write_results(cfg, opts, tot, cdf, dir, wall_s);
+out:
+    if (status != 0 && made)
+        rmdir(dir); /* only if still empty */
+    free(cdf);
+    free(tot);
+    free(rep);
+    return status;
+}
 
-    json = results_json(cfg, opts, tot, gs, ng, wall_s);
-    csv = results_csv(cfg, nreps, gs, ng);
+/* Writes the result files of the replications folded into tot (cdf: the
+ * first one's latency_cdf.csv) into dir and prints the table unless quiet.
+ * Returns 0, or 1 after saying why the files could not be written. */
+static int write_results(const exp_config *cfg, const exp_run_opts *opts, const rep_totals *tot,
+                         const char *cdf, const char *dir, double wall_s)
+{
+    group_summary gs[9];
+    size_t ng = 0;
+    summarise(tot, gs, &ng);
+    char *json = results_json(cfg, opts, tot, gs, ng, wall_s);
+    char *csv = results_csv(cfg, tot->n, gs, ng);
     /* The three files are one set: all new, or (on a failed write) all as
      * they were, never a mix. */
     int werr = !json || !csv;
-    if (!werr) {
+    if (!werr && dir) {
         const exp_fs_file set[] = {{"results.json", json, strlen(json)},
                                    {"results.csv", csv, strlen(csv)},
                                    {"latency_cdf.csv", cdf, strlen(cdf)}};
         werr = exp_fs_write_set(dir, set, 3) != 0;
     }
     if (werr)
-        fprintf(stderr, "mqttsim: cannot write results to %s: %s\n", dir, strerror(errno));
-    else
-        status = 0;
+        fprintf(stderr, "mqttsim: cannot write results to %s: %s\n", dir,
+                errno ? strerror(errno) : "out of memory");
     if (!opts->quiet) {
         print_table(cfg, tot, gs, ng, wall_s);
-        if (!werr)
+        if (!werr && dir)
             printf("results: %s/results.json, %s/results.csv\n", dir, dir);
     }
-out:
-    if (status != 0 && made)
-        rmdir(dir); /* only if still empty */
     free(json);
     free(csv);
+    return werr ? 1 : 0;
+}
+
+/* Folds each measured replication in as a simulated one, with the group
+ * wire figures left undefined where they were not measured. Cost: one
+ * replication's results at a time. */
+int exp_results_write(const exp_config *cfg, const exp_measured *reps, size_t n, const char *dir,
+                      bool quiet)
+{
+    assert(n >= 1);
+    rep_result *r = malloc(sizeof *r);
+    rep_totals *tot = calloc(1, sizeof *tot);
+    char *cdf = NULL;
+    int status = 1;
+    double wall_s = 0;
+    if (!r || !tot || (dir && exp_fs_mkdir_p(dir) != 0)) {
+        fprintf(stderr, "mqttsim: cannot write results to %s: %s\n", dir,
+                r && tot ? strerror(errno) : "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(r, 0, sizeof *r);
+        rep_fill(r, reps[i].m);
+        if (!reps[i].wire_groups)
+            for (int p = 0; p < 3; p++)
+                for (int s = 0; s < 3; s++) {
+                    r->g[p][s].wire_packets_per_delivered = NAN;
+                    r->g[p][s].wire_bytes_per_delivered = NAN;
+                    r->g[p][s].resends = NAN;
+                }
+        r->st.t_last = (int64_t)(reps[i].run_s * 1e9);
+        r->st.messages = reps[i].messages;
+        r->wall_s = reps[i].wall_s;
+        wall_s += reps[i].wall_s;
+        if (i == 0 && !(cdf = cdf_csv(r))) {
+            fprintf(stderr, "mqttsim: out of memory\n");
+            goto out;
+        }
+        totals_add(tot, r);
+    }
+    exp_run_opts o = {dir, -1, quiet};
+    status = write_results(cfg, &o, tot, cdf ? cdf : "", dir, wall_s);
+out:
     free(cdf);
     free(tot);
-    free(rep);
+    free(r);
     return status;
 }
 

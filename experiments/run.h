@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "experiments/config.h"
+#include "models/metrics.h"
 
 typedef struct {
     const char *out_dir;   /* NULL: results/<name> */
@@ -17,6 +18,26 @@ typedef struct {
  * out_dir/results.json, results.csv and latency_cdf.csv (each to a temporary
  * file, then renamed). Returns the exit status: 0, or 1 on a run failure. */
 int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts);
+
+/* One replication measured outside the simulator (`mqttsim client`, the
+ * testbed): its metrics, and what a simulated run would take from its
+ * network statistics. */
+typedef struct {
+    const mq_metrics *m;   /* groups, wire, drops, events and the latency CDF */
+    bool wire_groups;      /* false: the per-group wire figures were not measured
+                              (written as null, never as 0) */
+    double run_s;          /* how long the run lasted (timings.simulated_s) */
+    double wall_s;
+    uint64_t messages;     /* application messages published */
+} exp_measured;
+
+/* Writes dir/results.json, results.csv and latency_cdf.csv for reps[0..n)
+ * (n >= 1) exactly as `run` writes its replications (cfg gives name, seed,
+ * duration_s and the "config" JSON), making dir if needed (NULL: no files),
+ * and prints run's table unless quiet. Returns 0, or 1 after saying on stderr why the files
+ * could not be written. */
+int exp_results_write(const exp_config *cfg, const exp_measured *reps, size_t n, const char *dir,
+                      bool quiet);
 
 /* `mqttsim trace`: prints the packet flows of the first `messages` messages. */
 int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out);

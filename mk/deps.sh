@@ -3,7 +3,8 @@
 set -eu
 pkgs="build-essential pkg-config libgsl-dev libcjson-dev libcmocka-dev gnuplot-nox"
 case "${1:-}" in
-  test) pkgs="$pkgs parallel tshark" ;;
+  # tshark for the pcap checks; the testbed's tests: Mosquitto and its clients, ping, ip, capsh.
+  test) pkgs="$pkgs parallel tshark mosquitto mosquitto-clients iputils-ping iproute2 libcap2-bin" ;;
   fuzz) pkgs="$pkgs clang libclang-rt-14-dev llvm" ;;
 esac
 missing=""

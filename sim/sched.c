@@ -411,6 +411,24 @@ uint64_t sim_sched_run_until(sim_sched *s, sim_time t)
 
 void sim_sched_stop(sim_sched *s) { s->stopped = 1; }
 
+sim_time sim_sched_next_time(sim_sched *s)
+{
+    assert(!s->running);
+    for (;;) {
+        if (s->hole)
+            fill_hole(s);
+        if (s->n == 0)
+            return SIM_NEVER;
+        uint32_t slot = (uint32_t)s->heap[0].k;
+        if (s->pool[slot].fn)
+            return s->heap[0].t;
+        /* A cancelled root: popped now as run_loop would pop it later. */
+        s->hole = 1;
+        free_slot(s, slot);
+        s->dead--;
+    }
+}
+
 size_t sim_sched_pending(const sim_sched *s) { return s->pending; }
 
 uint64_t sim_sched_events_run(const sim_sched *s) { return s->events_run; }

@@ -53,6 +53,12 @@ uint64_t sim_sched_run_until(sim_sched *s, sim_time t);
  * run call in progress: every run call starts unstopped. */
 void sim_sched_stop(sim_sched *s);
 
+/* The time of the earliest pending event, or SIM_NEVER when none is pending:
+ * what a host driving the scheduler from a real clock sleeps until. Cancelled
+ * entries at the top of the queue are discarded on the way (each once), so
+ * the cost is O(log n) amortised. Not from inside a callback. */
+sim_time sim_sched_next_time(sim_sched *s);
+
 /* Pending (not cancelled, not run) events. */
 size_t sim_sched_pending(const sim_sched *s);
 

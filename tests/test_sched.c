@@ -129,6 +129,32 @@ static void cancel_pending(void **state)
     assert_int_equal(sim_sched_events_run(s), 2);
 }
 
+/* next_time answers the earliest live event, skipping cancelled ones, and
+ * changes nothing that runs afterwards. */
+static void next_time_skips_cancelled(void **state)
+{
+    sim_sched *s = *state;
+    assert_int_equal(sim_sched_next_time(s), SIM_NEVER);
+    sim_event_id a = sim_sched_at(s, 10, rec_fn, L(1));
+    sim_event_id b = sim_sched_at(s, 15, rec_fn, L(2));
+    sim_sched_at(s, 30, rec_fn, L(3));
+    assert_int_equal(sim_sched_next_time(s), 10);
+    assert_int_equal(sim_sched_cancel(s, a), 1);
+    assert_int_equal(sim_sched_cancel(s, b), 1);
+    assert_int_equal(sim_sched_next_time(s), 30);
+    assert_int_equal(sim_sched_next_time(s), 30);
+    assert_int_equal(sim_sched_pending(s), 1);
+    sim_sched_at(s, 20, rec_fn, L(4));
+    assert_int_equal(sim_sched_next_time(s), 20);
+    assert_int_equal(sim_sched_run_until(s, 25), 1);
+    assert_int_equal(sim_sched_next_time(s), 30);
+    assert_int_equal(sim_sched_run(s), 1);
+    assert_int_equal(sim_sched_next_time(s), SIM_NEVER);
+    assert_int_equal(tr.n, 2);
+    assert_int_equal(tr.label[0], 4);
+    assert_int_equal(tr.label[1], 3);
+}
+
 /* Callbacks that cancel other events, one later and one at the same time,
  * and try to cancel themselves. */
 static sim_event_id victims[3];
@@ -425,6 +451,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(equal_times_are_fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(schedule_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(next_time_skips_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_ids_are_harmless, setup, teardown),
         cmocka_unit_test_setup_teardown(run_until_and_stop, setup, teardown),

@@ -263,19 +263,32 @@ t_table_with_replications() {
   expect_contains "$(cat table.txt)" ", queue_full 0, retries_exhausted 0, in_flight_at_end 0"
 }
 
-# The README's trace excerpt is what the current build prints for the
-# command given beside it (it went stale once when the engine changed).
-t_readme_trace_excerpt_is_current() {
-  readme="$MQTTSIM_ROOT/README.md"
-  cmd=$(grep -o 'printed by `build/mqttsim trace [^`]*`' "$readme" | head -1 | sed 's/^printed by `build\/mqttsim //; s/`$//')
-  [ -n "$cmd" ] || { fail "README.md has no 'printed by \`build/mqttsim trace ...\`' line"; return; }
-  awk '/printed by `build\/mqttsim trace/ { found = 1; next }
-       found && /^```/ { if (inside) exit; inside = 1; next }
-       inside { print }' "$readme" > excerpt.txt
-  # The output ends with a blank line, the excerpt at its last line.
-  printf '%s\n' "$(cd "$MQTTSIM_ROOT" && eval "\"\$MQTTSIM\" $cmd")" > now.txt
-  diff -u excerpt.txt now.txt > diff.txt ||
-    fail "README.md's trace excerpt is stale; regenerate it with: build/mqttsim $cmd ($(head -12 diff.txt))"
+# Every trace excerpt in the README and docs/ is what the current build
+# prints for the command given beside it (one went stale once when the engine
+# changed). An excerpt is the first fenced block after a line holding
+# 'printed by `build/mqttsim trace ...`'; the README must have one.
+t_doc_trace_excerpts_are_current() {
+  local doc n cmd k=0 total=0
+  for doc in "$MQTTSIM_ROOT/README.md" "$MQTTSIM_ROOT"/docs/*.md; do
+    n=$(grep -c 'printed by `build/mqttsim trace' "$doc")
+    [ "$(grep -c 'printed by `build/mqttsim trace [^`]*`' "$doc")" = "$n" ] ||
+      fail "${doc#$MQTTSIM_ROOT/}: a 'printed by \`build/mqttsim trace' line must hold the whole command on one line"
+    for k in $(seq 1 "$n"); do
+      cmd=$(grep -o 'printed by `build/mqttsim trace [^`]*`' "$doc" | sed -n "${k}p" |
+            sed 's/^printed by `build\/mqttsim //; s/`$//')
+      awk -v want="$k" '/printed by `build\/mqttsim trace/ { seen++; if (seen == want) found = 1; next }
+           found && /^```/ { if (inside) exit; inside = 1; next }
+           inside { print }' "$doc" > excerpt.txt
+      # The output ends with a blank line, the excerpt at its last line.
+      printf '%s\n' "$(cd "$MQTTSIM_ROOT" && eval "\"\$MQTTSIM\" $cmd")" > now.txt
+      [ -s excerpt.txt ] || fail "${doc#$MQTTSIM_ROOT/}: no fenced block after 'printed by \`build/mqttsim $cmd\`'"
+      diff -u excerpt.txt now.txt > diff.txt ||
+        fail "${doc#$MQTTSIM_ROOT/}: the trace excerpt is stale; regenerate it with: build/mqttsim $cmd ($(head -12 diff.txt))"
+      total=$((total + 1))
+    done
+    case "$doc" in */README.md) [ "$n" -ge 1 ] || fail "README.md has no 'printed by \`build/mqttsim trace ...\`' line" ;; esac
+  done
+  echo "    $total trace excerpts checked"
 }
 
 # Replications are folded into running statistics as they finish: 20,000 of

@@ -485,7 +485,7 @@ t_merge_refuses_different_sweeps() {
   expect_contains "$err" "nowhere/sweep.json"
 }
 
-# The multi-machine recipe of the README, with local shards.
+# The multi-machine recipe of docs/sweeps.md, with local shards.
 t_gnu_parallel_shards() {
   command -v parallel >/dev/null || { echo "    (GNU parallel not installed: skipped)"; return 0; }
   sweep
