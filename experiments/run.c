@@ -42,6 +42,7 @@ typedef struct {
     uint64_t link_losses, drops[MQ_DROP__COUNT], events[MQ_EV__COUNT];
     mq_net_stats st;
     double wall_s;
+    bool unmeasured;         /* outside the simulator, without the wave-2 figures */
     size_t cdf_n[3][3];
     double cdf_ms[3][3][CDF_CAP], cdf_frac[3][3][CDF_CAP];
 } rep_result;
@@ -372,6 +373,7 @@ typedef struct {
     double sim_s, wall_s;          /* sums in replication order */
     mq_conn_stats conn;            /* summed over replications */
     bool stream;                   /* some client runs over the stream transport */
+    bool unmeasured;               /* a replication lacks the connection figures */
     int64_t setup_limit;           /* the last replication's (the same in every one) */
 } rep_totals;
 
@@ -389,7 +391,7 @@ static void totals_add(rep_totals *t, const rep_result *r)
     for (uint8_t p = 0; p < 3; p++)
         for (uint8_t s = 0; s < 3; s++) {
             t->present[p][s] |= r->g[p][s].present;
-            for (int k = 0; k < M__COUNT; k++) {
+            for (int k = 0; k < (r->unmeasured ? M_NEW_FIRST : M__COUNT); k++) {
                 double v = metric(&r->g[p][s], k);
                 if (!isnan(v))
                     exp_rstat_add(&t->m[p][s][k], v);
@@ -410,6 +412,7 @@ static void totals_add(rep_totals *t, const rep_result *r)
     t->wall_s += r->wall_s;
     mq_conn_stats_add(&t->conn, &r->st.conn);
     t->setup_limit = r->st.setup_limit;
+    t->unmeasured |= r->unmeasured;
 }
 
 /* The groups present in any replication, in (pub, sub) order, with the mean
@@ -673,9 +676,12 @@ static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const
         cJSON_AddNumberToObject(drops, mq_drop_reason_name((mq_drop_reason)d), (double)t->drops[d]);
     double conn[M__COUNT] = {0};
     conn_means(&t->conn, 1, conn);
+    for (int k = M_OPENS; t->unmeasured && k < M__COUNT; k++)
+        conn[k] = NAN; /* not measured: null */
     add_conn(root, conn); /* totals over the replications, as below */
-    cJSON_AddNumberToObject(cJSON_GetObjectItem(root, "connections"), "setup_limit_s",
-                            sim_to_s(t->setup_limit));
+    if (!t->unmeasured)
+        cJSON_AddNumberToObject(cJSON_GetObjectItem(root, "connections"), "setup_limit_s",
+                                sim_to_s(t->setup_limit));
     cJSON *events = cJSON_AddObjectToObject(root, "events");
     cJSON_AddNumberToObject(events, "scheduler", (double)t->sched_events);
     cJSON *proto = cJSON_AddObjectToObject(events, "protocol");
@@ -980,6 +986,7 @@ int exp_results_write(const exp_config *cfg, const exp_measured *reps, size_t n,
                     r->g[p][s].wire_bytes_per_delivered = NAN;
                     r->g[p][s].resends = NAN;
                 }
+        r->unmeasured = !reps[i].transport_figures;
         r->st.t_last = (int64_t)(reps[i].run_s * 1e9);
         r->st.messages = reps[i].messages;
         r->wall_s = reps[i].wall_s;
