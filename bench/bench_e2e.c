@@ -167,9 +167,27 @@ int main(int argc, char **argv)
                                     "direction", MQ_TRANSPORT_STREAM, 1, 0.01};
     static const scenario dgram1 = {"datagram: QoS 1, 1% loss each direction (the stream case's "
                                     "twin)", MQ_TRANSPORT_DATAGRAM, 1, 0.01};
-    result r[3], s[3], d[1];
-    if (series(&qos2, sizes, 3, r) || series(&stream, sizes, 3, s) || series(&dgram1, sizes + 1, 1, d))
+    result r[3], s[3], d[3], s1[3];
+    if (series(&qos2, sizes, 3, r) || series(&stream, sizes, 3, s))
         return 1;
+    /* The ratio: the stream case and its datagram twin at 10^6 messages, in
+     * turn three times, each at its best (the machine is shared: the best
+     * of each is the least disturbed). */
+    uint64_t one[3] = {sizes[1], sizes[1], sizes[1]};
+    printf("%s, and the stream case again, in turn\n", dgram1.name);
+    printf(HEAD, "messages", "wall_s", "msgs/wall_s", "events/wall_s", "delivered", "rss_kib");
+    for (int i = 0; i < 3; i++) {
+        if (run_child(&dgram1, one[i], &d[i]) || run_child(&stream, one[i], &s1[i]))
+            return 1;
+        print_result(&d[i]);
+        print_result(&s1[i]);
+    }
+    for (int i = 1; i < 3; i++) {
+        if (d[i].msgs_per_s > d[0].msgs_per_s)
+            d[0] = d[i];
+        if (s1[i].msgs_per_s > s1[0].msgs_per_s)
+            s1[0] = s1[i];
+    }
     double ratio = (double)r[2].rss_kib / (double)r[0].rss_kib;
     printf("peak RSS ratio %llu/%llu messages: %.3f (target < 1.5) %s\n",
            (unsigned long long)sizes[2], (unsigned long long)sizes[0], ratio,
@@ -180,11 +198,11 @@ int main(int argc, char **argv)
     printf("stream: peak RSS ratio %llu/%llu messages: %.3f (target < 1.5) %s\n",
            (unsigned long long)sizes[2], (unsigned long long)sizes[0], sratio,
            sratio < 1.5 ? "met" : "NOT met");
-    printf("stream QoS 1 at 1%% loss, 1e6 messages: %.0f messages and %.0f events per wall "
-           "second; %.3f and %.3f times the datagram twin's, %.3f and %.3f times the QoS 2 "
-           "datagram case's (same run)\n",
-           s[1].msgs_per_s, s[1].events_per_s, s[1].msgs_per_s / d[0].msgs_per_s,
-           s[1].events_per_s / d[0].events_per_s, s[1].msgs_per_s / r[1].msgs_per_s,
-           s[1].events_per_s / r[1].events_per_s);
+    printf("stream QoS 1 at 1%% loss, 1e6 messages, best of 3: %.0f messages and %.0f events "
+           "per wall second; %.3f and %.3f times the datagram twin's (best of 3, in turn); "
+           "%.3f and %.3f times the QoS 2 datagram case's\n",
+           s1[0].msgs_per_s, s1[0].events_per_s, s1[0].msgs_per_s / d[0].msgs_per_s,
+           s1[0].events_per_s / d[0].events_per_s, s1[0].msgs_per_s / r[1].msgs_per_s,
+           s1[0].events_per_s / r[1].events_per_s);
     return 0;
 }

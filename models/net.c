@@ -1058,18 +1058,25 @@ static void cli_event(void *ctx, sim_tcp_end *e, sim_tcp_event ev)
     sconn_maybe_free(net, sc);
 }
 
-static void cli_data(void *ctx, sim_tcp_end *e, const uint8_t *data, size_t len)
+/* In-order bytes of direction d arrived at sc's reading end. */
+static void stream_data(sconn *sc, int d, const uint8_t *data, size_t len)
 {
-    sconn *sc = ctx;
     mq_net *net = sc->c->cli.net;
-    (void)e;
-    if (sc->c->cur != sc)
-        return; /* cannot happen: a connection the client left is closed */
+    /* Cannot happen: a connection the client left, or whose context the
+     * broker let go, was closed then, and a closed end reads no more. */
+    if (d == 1 ? sc->c->cur != sc : !sc->brk.s)
+        return;
     sc->busy++;
-    stream_bytes(net, sc, 1, data, len);
+    stream_bytes(net, sc, d, data, len);
     check_path(net, sc->c);
     sc->busy--;
     sconn_maybe_free(net, sc);
+}
+
+static void cli_data(void *ctx, sim_tcp_end *e, const uint8_t *data, size_t len)
+{
+    (void)e;
+    stream_data(ctx, 1, data, len);
 }
 
 /* The broker's end of sc went down under its context. */
@@ -1106,16 +1113,8 @@ static void srv_event(void *ctx, sim_tcp_end *e, sim_tcp_event ev)
 
 static void srv_data(void *ctx, sim_tcp_end *e, const uint8_t *data, size_t len)
 {
-    sconn *sc = ctx;
-    mq_net *net = sc->c->cli.net;
     (void)e;
-    if (!sc->brk.s)
-        return; /* cannot happen: a context the broker let go is closed */
-    sc->busy++;
-    stream_bytes(net, sc, 0, data, len);
-    check_path(net, sc->c);
-    sc->busy--;
-    sconn_maybe_free(net, sc);
+    stream_data(ctx, 0, data, len);
 }
 
 static const sim_tcp_app cli_app = {cli_event, cli_data};

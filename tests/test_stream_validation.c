@@ -69,7 +69,7 @@ typedef struct {
     mq_net_config net;
     mq_net_client c[2 * MAX_PAIRS];
     mq_sub sub[MAX_PAIRS];
-    char topic[MAX_PAIRS][8];
+    char topic[MAX_PAIRS][16];
     int pairs;
     mq_metrics *m;
     mq_net_stats st;
