@@ -812,6 +812,12 @@ static int xmit(sim_tcp_end *e, uint64_t seq, bool head)
             uint64_t wnd_end = e->snd_una + tp->rwnd;
             if (seq + n > wnd_end)
                 n = wnd_end > seq ? wnd_end - seq : 0;
+            /* A retransmission carries only bytes sent before: Linux keeps
+             * sent data (its retransmission queue, whose small segments it
+             * may collapse) apart from data not yet sent, so new bytes go
+             * out in segments of their own, after it. */
+            if (seq < e->snd_max && seq + n > e->snd_max)
+                n = e->snd_max - seq;
         }
         if (seq + n > lim)
             n = lim - seq;

@@ -585,6 +585,45 @@ static void recovery_after_outage(void **state)
     world_free(w);
 }
 
+/* Bytes written while a segment waits for its retransmission leave in
+ * segments of their own, never inside the retransmission (Linux keeps its
+ * retransmission queue apart from the data not yet sent): 100 bytes sent
+ * into an outage at 2 s, 50 more written at 3 s; the retransmission at
+ * 5.30 s carries exactly the first 100, and the 50 follow at once in a new
+ * segment (the window allows them: cwnd is 1 after the timeout, so they wait
+ * for the ACK of the retransmission at 5.32 s). */
+static void retransmission_carries_no_new_bytes(void **state)
+{
+    (void)state;
+    world *w = world_new(NULL, 10);
+    app_rec *c = world_established(w, SIM_MS(500));
+    assert_int_equal(sim_link_add_outage(sim_tcp_path_link(w->p, SIM_TCP_CLIENT), SIM_S(1), SIM_S(5)), 0);
+    run_to(w, SIM_S(2));
+    uint8_t buf[150];
+    fill_pattern(buf, sizeof buf, 4);
+    assert_int_equal(sim_tcp_write(c->e, buf, 100), 0);
+    run_to(w, SIM_S(3));
+    assert_int_equal(sim_tcp_write(c->e, buf + 100, 50), 0);
+    run_to(w, SIM_S(7));
+    const tseg *d[16] = {0};
+    size_t n = data_segs(w, SIM_TCP_CLIENT, d, 16);
+    assert_true(n >= 2 && n <= 16);
+    for (size_t i = 0; i + 1 < n; i++) {
+        assert_int_equal(d[i]->len, 100); /* every copy of the first write alone */
+        assert_int_equal(d[i]->seq, d[0]->seq);
+    }
+    assert_int_equal(d[n - 2]->t, SIM_MS(5300));
+    assert_false(d[n - 2]->lost);
+    assert_int_equal(d[n - 1]->len, 50);
+    assert_int_equal(d[n - 1]->seq, d[0]->seq + 100);
+    assert_false(d[n - 1]->rtx);
+    assert_int_equal(d[n - 1]->t, SIM_MS(5320));
+    app_rec *sv = &w->srv[0];
+    assert_int_equal(sv->n, 150);
+    assert_memory_equal(sv->data, buf, 150);
+    world_free(w);
+}
+
 /* ---- loss, fast retransmit, NewReno ---- */
 
 /* FNV-1a over the tap, for determinism checks. */
@@ -1583,6 +1622,7 @@ int main(void)
         cmocka_unit_test(user_timeout_aborts_on_time),
         cmocka_unit_test(rto_estimators_exact),
         cmocka_unit_test(recovery_after_outage),
+        cmocka_unit_test(retransmission_carries_no_new_bytes),
         cmocka_unit_test(in_order_under_heavy_loss),
         cmocka_unit_test(fast_retransmit_on_three_dupacks),
         cmocka_unit_test(limited_transmit_reaches_three_dupacks),
