@@ -26,7 +26,7 @@ enum { EXIT_OK = 0, EXIT_RUN_FAILURE = 1, EXIT_USAGE = 2 };
 
 typedef enum {
     O_HELP = 1, O_SET, O_SEED, O_REPS, O_REP_INDEX, O_OUT, O_QUIET, O_JOBS, O_SHARD,
-    O_MESSAGES,
+    O_MESSAGES, O_PCAP, O_PCAP_SIDE,
 } opt_id;
 
 typedef struct {
@@ -274,16 +274,39 @@ static int load_config(const char *path, const set_list *sets, exp_config *cfg)
 static const opt_spec RUN_OPTS[] = {
     {"set", 0, true, O_SET}, {"seed", 0, true, O_SEED}, {"reps", 0, true, O_REPS},
     {"rep-index", 0, true, O_REP_INDEX}, {"out", 'o', true, O_OUT},
-    {"quiet", 'q', false, O_QUIET}, {"help", 'h', false, O_HELP}, {NULL, 0, false, 0}};
+    {"quiet", 'q', false, O_QUIET}, {"pcap", 0, true, O_PCAP}, {"pcap-side", 0, true, O_PCAP_SIDE},
+    {"help", 'h', false, O_HELP}, {NULL, 0, false, 0}};
+
+/* --pcap FILE and --pcap-side sender|receiver. Returns 0 or the usage error. */
+static int pcap_opts(const command *cmd, const opt_val *opts, int nopts, const char **file,
+                     bool *receiver)
+{
+    const char *side = NULL;
+    for (int i = 0; i < nopts; i++) {
+        if (opts[i].id == O_PCAP)
+            *file = opts[i].arg;
+        else if (opts[i].id == O_PCAP_SIDE)
+            side = opts[i].arg;
+    }
+    if (side && strcmp(side, "sender") != 0 && strcmp(side, "receiver") != 0)
+        return usage_error(cmd, "--pcap-side: expected sender or receiver, got '%s'", side);
+    if (side && !*file)
+        return usage_error(cmd, "--pcap-side needs --pcap FILE");
+    *receiver = side && strcmp(side, "receiver") == 0;
+    return 0;
+}
 
 static int cmd_run(const command *cmd, const opt_val *opts, int nopts, char **pos, int npos)
 {
     int rc0 = one_positional(cmd, npos, "CONFIG");
     if (rc0)
         return rc0;
-    exp_run_opts ro = {NULL, -1, false};
+    exp_run_opts ro = {NULL, -1, false, NULL, false};
     uint64_t v;
     bool rep_index = false;
+    int prc = pcap_opts(cmd, opts, nopts, &ro.pcap, &ro.pcap_receiver);
+    if (prc)
+        return prc;
     for (int i = 0; i < nopts; i++) {
         const opt_val *o = &opts[i];
         if (o->id == O_OUT)
@@ -318,6 +341,7 @@ static int cmd_run(const command *cmd, const opt_val *opts, int nopts, char **po
 
 static const opt_spec TRACE_OPTS[] = {
     {"messages", 'n', true, O_MESSAGES}, {"set", 0, true, O_SET}, {"seed", 0, true, O_SEED},
+    {"pcap", 0, true, O_PCAP}, {"pcap-side", 0, true, O_PCAP_SIDE},
     {"help", 'h', false, O_HELP}, {NULL, 0, false, 0}};
 
 static int cmd_trace(const command *cmd, const opt_val *opts, int nopts, char **pos, int npos)
@@ -326,6 +350,11 @@ static int cmd_trace(const command *cmd, const opt_val *opts, int nopts, char **
     if (rc0)
         return rc0;
     uint64_t messages = 5;
+    const char *pcap = NULL;
+    bool receiver = false;
+    int prc = pcap_opts(cmd, opts, nopts, &pcap, &receiver);
+    if (prc)
+        return prc;
     for (int i = 0; i < nopts; i++)
         if (opts[i].id == O_MESSAGES && !parse_u64(opts[i].arg, 1, UINT32_MAX, &messages))
             return usage_error(cmd, "%s: expected an integer >= 1, got '%s'", opts[i].as,
@@ -336,7 +365,7 @@ static int cmd_trace(const command *cmd, const opt_val *opts, int nopts, char **
     if (!rc)
         rc = load_config(pos[0], &sets, &cfg);
     if (!rc)
-        rc = exp_cmd_trace(&cfg, (uint32_t)messages, stdout);
+        rc = exp_cmd_trace(&cfg, (uint32_t)messages, pcap, receiver, stdout);
     exp_config_free(&cfg);
     sets_free(&sets);
     return rc;
@@ -455,7 +484,7 @@ static int cmd_check(const command *cmd, const opt_val *opts, int nopts, char **
 static const command COMMANDS[] = {
     {"run",
      "mqttsim run CONFIG [--set key.path=value]... [--seed N] [--reps N] [--rep-index I] "
-     "[--out DIR] [--quiet]",
+     "[--out DIR] [--quiet] [--pcap FILE [--pcap-side sender|receiver]]",
      "Runs the experiment in CONFIG (every replication), prints a table per QoS pair and\n"
      "writes DIR/results.json, DIR/results.csv and DIR/latency_cdf.csv.",
      "options:\n"
@@ -469,6 +498,12 @@ static const command COMMANDS[] = {
      "                        a full run\n"
      "  -o, --out DIR         where the result files go (default: results/<name>)\n"
      "  -q, --quiet           print no table\n"
+     "  --pcap FILE           write a capture of the run (the first replication) to FILE:\n"
+     "                        classic pcap, IPv4/TCP on port 1883 with simulated times,\n"
+     "                        one TCP stream per client connection (datagram frames\n"
+     "                        wrapped as an idealised stream); Wireshark decodes MQTT\n"
+     "  --pcap-side SIDE      sender (default): every frame as sent, lost ones too;\n"
+     "                        receiver: lost frames left out\n"
      "  -h, --help            show this help\n"
      "--set, --seed and --reps apply in the order given: a later one wins.\n"
      "Nothing is written when the config is bad.\n"
@@ -494,13 +529,22 @@ static const command COMMANDS[] = {
      "  -h, --help            show this help\n"
      "Exit status: 0 success, 1 failure, 2 bad usage.\n",
      MERGE_OPTS, cmd_merge},
-    {"trace", "mqttsim trace CONFIG [--messages N] [--set key.path=value]... [--seed N]",
+    {"trace",
+     "mqttsim trace CONFIG [--messages N] [--set key.path=value]... [--seed N] "
+     "[--pcap FILE [--pcap-side S]]",
      "Prints the packet flow of the first messages of CONFIG's experiment, as\n"
      "sender | direction | receiver lines, with lost packets marked.",
      "options:\n"
-     "  -n, --messages N      how many messages to trace (default 5)\n"
+     "  -n, --messages N      how many messages to trace (default 5); the run stops\n"
+     "                        publishing after them\n"
      "  --set key.path=value  override a config key (as for 'run'); repeatable\n"
      "  --seed N              the seed (same as --set seed=N)\n"
+     "  --pcap FILE           write a capture of the run (the first replication) to FILE:\n"
+     "                        classic pcap, IPv4/TCP on port 1883 with simulated times,\n"
+     "                        one TCP stream per client connection (datagram frames\n"
+     "                        wrapped as an idealised stream); Wireshark decodes MQTT\n"
+     "  --pcap-side SIDE      sender (default): every frame as sent, lost ones too;\n"
+     "                        receiver: lost frames left out\n"
      "  -h, --help            show this help\n"
      "Exit status: 0 success, 1 run failure, 2 bad usage or bad config.\n",
      TRACE_OPTS, cmd_trace},

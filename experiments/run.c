@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
+#include "experiments/capture.h"
 #include "experiments/csv.h"
 #include "experiments/fsutil.h"
 #include "experiments/stats.h"
@@ -836,7 +837,20 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
 typedef struct {
     size_t rep, nreps;
     double last;
+    exp_capture *cap;      /* --pcap: the first replication's capture, or NULL */
 } progress;
+
+/* The capture's hooks, reached through the run's own hook context. */
+static void run_segment(void *ctx, int client, const sim_tcp_seg_info *seg)
+{
+    exp_capture_segment(((progress *)ctx)->cap, client, seg);
+}
+
+static void run_frame(void *ctx, int64_t t, int client, bool up, const uint8_t *buf, size_t len,
+                      uint64_t zeros, bool lost)
+{
+    exp_capture_frame(((progress *)ctx)->cap, t, client, up, buf, len, zeros, lost);
+}
 
 static void show_progress(void *ctx, int64_t t, int64_t t_ready, int64_t duration)
 {
@@ -896,11 +910,36 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     }
     for (size_t e = 0; e < cfg->n_clients; e++)
         tot->stream |= cfg->clients[e].transport == EXP_STREAM;
+    if (opts->pcap && !(pr.cap = exp_capture_open(opts->pcap, opts->pcap_receiver, err,
+                                                   sizeof err))) {
+        fprintf(stderr, "mqttsim: --pcap %s\n", err);
+        status = 2;
+        goto out;
+    }
     for (size_t r = 0; r < nreps; r++) {
         pr.rep = r;
         if (show && nreps > 1)
             fprintf(stderr, "\rreplication %zu/%zu ...", r + 1, nreps);
-        if (run_rep(cfg, first + r, show ? &hooks : NULL, 0, rep, err, sizeof err) != 0) {
+        /* The capture holds the first replication run. */
+        mq_net_hooks h = hooks;
+        if (!show)
+            h.progress = NULL;
+        if (r == 0 && pr.cap) {
+            h.segment = run_segment;
+            h.frame = run_frame;
+        }
+        bool with_hooks = h.progress || h.segment;
+        int rc = run_rep(cfg, first + r, with_hooks ? &h : NULL, 0, rep, err, sizeof err);
+        if (r == 0 && pr.cap) {
+            char cerr[512];
+            int cr = exp_capture_close(pr.cap, cerr, sizeof cerr);
+            pr.cap = NULL;
+            if (cr != 0 && rc == 0) {
+                fprintf(stderr, "mqttsim: --pcap %s\n", cerr);
+                goto out;
+            }
+        }
+        if (rc != 0) {
             if (show)
                 fprintf(stderr, "\n");
             fprintf(stderr, "mqttsim: %s: replication %zu: %s\n", cfg->name ? cfg->name : "",
@@ -918,6 +957,10 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
     double wall_s = now_s() - t0;
     status = write_results(cfg, opts, tot, cdf, dir, wall_s);
 out:
+    if (pr.cap) {
+        char cerr[512];
+        exp_capture_close(pr.cap, cerr, sizeof cerr);
+    }
     if (status != 0 && made)
         rmdir(dir); /* only if still empty */
     free(cdf);
@@ -997,7 +1040,7 @@ int exp_results_write(const exp_config *cfg, const exp_measured *reps, size_t n,
         }
         totals_add(tot, r);
     }
-    exp_run_opts o = {dir, -1, quiet};
+    exp_run_opts o = {.out_dir = dir, .rep_index = -1, .quiet = quiet};
     status = write_results(cfg, &o, tot, cdf ? cdf : "", dir, wall_s);
 out:
     free(cdf);
@@ -1027,7 +1070,19 @@ typedef struct {
     bool oom;              /* some text is missing: the trace fails */
     int width;             /* of the packet column: 34, or 40 with streams */
     strbuf conns;          /* stream connection events */
+    exp_capture *cap;      /* --pcap, or NULL */
 } tracer;
+
+static void trace_segment(void *ctx, int client, const sim_tcp_seg_info *seg)
+{
+    exp_capture_segment(((tracer *)ctx)->cap, client, seg);
+}
+
+static void trace_frame(void *ctx, int64_t t, int client, bool up, const uint8_t *buf,
+                        size_t len, uint64_t zeros, bool lost)
+{
+    exp_capture_frame(((tracer *)ctx)->cap, t, client, up, buf, len, zeros, lost);
+}
 
 /* The text block of message msg, or NULL beyond the messages asked for (or
  * when memory ran out, noted in t->oom). */
@@ -1203,7 +1258,8 @@ static void trace_drop(void *ctx, int64_t now, int client, bool broker_side, uin
                   mq_drop_reason_name(why));
 }
 
-int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
+int exp_cmd_trace(const exp_config *cfg, uint32_t messages, const char *pcap,
+                  bool pcap_receiver, FILE *out)
 {
     char err[512];
     scenario sc = {0};
@@ -1225,7 +1281,26 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
         hooks.received = trace_received;
         hooks.conn = trace_conn;
     }
-    if (run_rep(cfg, 0, &hooks, messages, r, err, sizeof err) != 0) {
+    if (pcap) {
+        if (!(t.cap = exp_capture_open(pcap, pcap_receiver, err, sizeof err))) {
+            fprintf(stderr, "mqttsim: --pcap %s\n", err);
+            status = 2;
+            goto out;
+        }
+        hooks.segment = trace_segment;
+        hooks.frame = trace_frame;
+    }
+    int rc = run_rep(cfg, 0, &hooks, messages, r, err, sizeof err);
+    if (t.cap) {
+        char cerr[512];
+        int cr = exp_capture_close(t.cap, cerr, sizeof cerr);
+        t.cap = NULL;
+        if (cr != 0 && rc == 0) {
+            fprintf(stderr, "mqttsim: --pcap %s\n", cerr);
+            goto out;
+        }
+    }
+    if (rc != 0) {
         fprintf(stderr, "mqttsim: %s\n", err);
         goto out;
     }

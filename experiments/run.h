@@ -12,6 +12,8 @@ typedef struct {
     const char *out_dir;   /* NULL: results/<name> */
     int rep_index;         /* >= 0: run only this replication (its seeds as in a full run) */
     bool quiet;            /* no table on stdout */
+    const char *pcap;      /* --pcap FILE: a capture of the first replication run, or NULL */
+    bool pcap_receiver;    /* --pcap-side receiver: lost frames left out */
 } exp_run_opts;
 
 /* `mqttsim run`: runs cfg's replications, prints a table per QoS pair, writes
@@ -42,7 +44,10 @@ typedef struct {
 int exp_results_write(const exp_config *cfg, const exp_measured *reps, size_t n, const char *dir,
                       bool quiet);
 
-/* `mqttsim trace`: prints the packet flows of the first `messages` messages. */
-int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out);
+/* `mqttsim trace`: prints the packet flows of the first `messages` messages
+ * (the run stops publishing after them), and with pcap writes the run's
+ * capture there (experiments/capture.h). */
+int exp_cmd_trace(const exp_config *cfg, uint32_t messages, const char *pcap,
+                  bool pcap_receiver, FILE *out);
 
 #endif

@@ -394,6 +394,8 @@ static void set_unsure(mq_net *net, client *c, bool unsure)
         net->n_unsure--;
 }
 
+static const transport_ops datagram;
+
 static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
                     mq_msg *m, bool resend)
 {
@@ -416,6 +418,9 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
     }
     if (net->has_hooks && net->hooks.packet)
         hook_packet(net, now, e, v, r, rc == 0);
+    if (net->has_hooks && net->hooks.frame && e->tr == &datagram)
+        net->hooks.frame(net->hooks.ctx, now, e->c->idx, !e->broker_side, buf, len, zeros,
+                         rc == 0);
     if (rc == 2 && net->has_hooks && net->hooks.received) {
         /* Written into a connection whose far end reads no more. */
         mq_packet p = packet_of(v);

@@ -162,6 +162,11 @@ typedef struct {
                  mq_net_conn_event ev, int detail);
     /* Stream: every TCP segment put on a link (for captures). */
     void (*segment)(void *ctx, int client, const sim_tcp_seg_info *seg);
+    /* Datagram: every frame put on a link (for captures): the packet's bytes
+     * buf[0..len) followed by `zeros` zero bytes, and whether the link lost
+     * it. */
+    void (*frame)(void *ctx, int64_t t, int client, bool up, const uint8_t *buf, size_t len,
+                  uint64_t zeros, bool lost);
     /* Now and then (every 65536 frames or stream chunks delivered): the time,
      * when publishing began (-1 before it did or after it ended) and the
      * publishing duration. */
