@@ -10,16 +10,17 @@
 set -eu
 secs=${1:-60}
 shift || true
-targets=${*:-codec}
+targets=${*:-codec session}
 CC=${FUZZ_CC:-clang}
 B=build-fuzz
 PKG_CFLAGS=$(pkg-config --cflags gsl libcjson)
-PKG_LIBS="$(pkg-config --libs gsl libcjson) -lm"
+PKG_LIBS="$(pkg-config --libs gsl libcjson cmocka) -lm"
 mkdir -p "$B"
 lib_src=$(ls sim/*.c models/*.c experiments/*.c | grep -v experiments/main.c)
 
 # Which source files each target is about, for the coverage report.
-declare -A COVER=([codec]="models/codec.c models/utf8.c models/topic.c")
+declare -A COVER=([codec]="models/codec.c models/utf8.c models/topic.c"
+                [session]="models/session.c models/broker.c models/subs.c models/msg.c")
 
 build() { # build NAME FLAGS...
     local name=$1 out=$2; shift 2

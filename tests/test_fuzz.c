@@ -64,10 +64,18 @@ static void codec_corpus(void **state)
     replay_dir("regress", "codec", fuzz_codec);
 }
 
+static void session_corpus(void **state)
+{
+    (void)state;
+    assert_true(replay_dir("corpus", "session", fuzz_session) >= 8);
+    replay_dir("regress", "session", fuzz_session);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(codec_corpus),
+        cmocka_unit_test(session_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

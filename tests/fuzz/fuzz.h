@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 int fuzz_codec(const uint8_t *data, size_t size);
+int fuzz_session(const uint8_t *data, size_t size);
 
 /* Reports the broken invariant and aborts. */
 _Noreturn void fuzz_fail(const char *file, int line, const char *what);
