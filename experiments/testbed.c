@@ -1926,9 +1926,8 @@ int exp_cmd_testbed(int argc, char **argv)
     if (o.broker == EXP_TB_MOSQUITTO)
         cJSON_AddStringToObject(sys, "mosquitto_version", t.mosquitto_version);
     cJSON_AddStringToObject(sys, "tcp", o.tcp == EXP_TB_TCP_MODEL ? "model" : "linux");
-    cJSON *rt = cJSON_AddObjectToObject(sys, "sched_fifo_priority");
-    cJSON_AddNumberToObject(rt, "relay", EXP_TB_RT_PRIO_RELAY);
-    cJSON_AddNumberToObject(rt, "broker_and_clients", EXP_TB_RT_PRIO_HOSTS);
+    cJSON_AddNumberToObject(sys, "sched_fifo_relay", EXP_TB_RT_PRIO_RELAY);
+    cJSON_AddNumberToObject(sys, "sched_fifo_broker_clients", EXP_TB_RT_PRIO_HOSTS);
     cJSON *na = cJSON_AddArrayToObject(sys, "config_keys_not_applied");
     if (o.broker == EXP_TB_MOSQUITTO) {
         /* Mosquitto passes QoS 2 on at PUBREL (the broker's method A) and
