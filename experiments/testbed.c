@@ -655,6 +655,8 @@ typedef struct {
     uint64_t rep;
     char conf[4400], persist_dir[4300], resolved[4300];
     cJSON *restarts;
+    exp_tb_tcp_counts kt;   /* the kernel's TCP counters, all namespaces, at the end */
+    bool have_kt;
 } tb;
 
 static void tb_fail(tb *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1329,6 +1331,18 @@ static cJSON *rep_json(tb *t, uint64_t rep, const double wall[4])
     }
     if (t->restarts)
         cJSON_AddItemToObject(r, "broker_restarts", cJSON_Duplicate(t->restarts, true));
+    if (t->have_kt) {
+        const exp_tb_tcp_counts *c = &t->kt;
+        cJSON *k = cJSON_AddObjectToObject(r, "kernel_tcp");
+        cJSON_AddNumberToObject(k, "out_segs", (double)c->out_segs);
+        cJSON_AddNumberToObject(k, "retrans_segs", (double)c->retrans_segs);
+        cJSON_AddNumberToObject(k, "rto_expiries", (double)c->timeouts);
+        cJSON_AddNumberToObject(k, "fast_retransmits", (double)c->fast_retrans);
+        cJSON_AddNumberToObject(k, "reno_recoveries", (double)c->reno_recovery);
+        cJSON_AddNumberToObject(k, "sack_recoveries", (double)c->sack_recovery);
+        cJSON_AddNumberToObject(k, "loss_probes", (double)c->loss_probes);
+        cJSON_AddNumberToObject(k, "spurious_rtos", (double)c->spurious_rtos);
+    }
     cJSON *w = cJSON_AddObjectToObject(r, "wall_s");
     static const char *const phase[4] = {"setup", "clients", "drain", "teardown"};
     for (int i = 0; i < 4; i++)
@@ -1419,6 +1433,7 @@ static int run_rep(tb *t, uint64_t rep, bool last)
     t->ns_broker = -1;
     t->ino_broker = 0;
     t->rep = rep;
+    t->have_kt = false;
     t->ri = 0;
     t->broker_down = t->timeline = false;
     free(t->rw);
@@ -1514,6 +1529,15 @@ out:;
     stop_children(t, all, 2, GRACE_NS);
     if (t->relay.pid > 0 && exp_relay_state(t->report) == -1)
         tb_fail(t, "relay: %s", t->report->error);
+    /* The kernel's own TCP figures, summed over the namespaces: each
+     * segment is counted by the one end that sent it. */
+    t->kt = (exp_tb_tcp_counts){0};
+    t->have_kt = t->ns_broker >= 0;
+    for (size_t k = 0; k <= t->n && t->have_kt; k++) {
+        int ns = k < t->n ? t->in[k].ns : t->ns_broker;
+        t->have_kt = ns >= 0 && setns(ns, CLONE_NEWNET) == 0 && exp_tb_tcp_counts_read(&t->kt) == 0;
+    }
+    setns(t->ns_home, CLONE_NEWNET);
     bool kept = last && t->o->keep && !t->interrupted;
     teardown_network(t, kept);
     wall[3] = (double)(exp_relay_mono_ns() - w3) / 1e9;

@@ -9,6 +9,7 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -183,5 +184,91 @@ int exp_tb_route_set(const char *dev, const char *dst, const char *src, const ex
     rc = 0;
 out:
     close(fd);
+    return rc;
+}
+
+/* The value of column name in the "prefix" rows of text (a header row of
+ * names, then a row of values, as /proc/net/snmp and netstat lay them out).
+ * 0 when found, -1 when not. */
+static int proc_value(const char *text, const char *prefix, const char *name, uint64_t *v)
+{
+    size_t pl = strlen(prefix);
+    const char *hdr = text;
+    while (hdr && strncmp(hdr, prefix, pl) != 0) {
+        hdr = strchr(hdr, '\n');
+        hdr = hdr ? hdr + 1 : NULL;
+    }
+    const char *val = hdr ? strchr(hdr, '\n') : NULL;
+    if (!val || strncmp(val + 1, prefix, pl) != 0)
+        return -1;
+    val += 1 + pl;
+    const char *h = hdr + pl;
+    for (;;) {
+        while (*h == ' ')
+            h++;
+        while (*val == ' ')
+            val++;
+        if (*h == '\n' || !*h || *val == '\n' || !*val)
+            return -1;
+        size_t n = strcspn(h, " \n");
+        if (n == strlen(name) && strncmp(h, name, n) == 0) {
+            char *end;
+            unsigned long long x = strtoull(val, &end, 10);
+            if (end == val)
+                return -1;
+            *v += x;
+            return 0;
+        }
+        h += n;
+        val += strcspn(val, " \n");
+    }
+}
+
+int exp_tb_tcp_counts_parse(const char *snmp, const char *netstat, exp_tb_tcp_counts *c)
+{
+    int rc = 0;
+    rc |= proc_value(snmp, "Tcp:", "OutSegs", &c->out_segs);
+    rc |= proc_value(snmp, "Tcp:", "RetransSegs", &c->retrans_segs);
+    rc |= proc_value(netstat, "TcpExt:", "TCPTimeouts", &c->timeouts);
+    rc |= proc_value(netstat, "TcpExt:", "TCPFastRetrans", &c->fast_retrans);
+    rc |= proc_value(netstat, "TcpExt:", "TCPRenoRecovery", &c->reno_recovery);
+    rc |= proc_value(netstat, "TcpExt:", "TCPSackRecovery", &c->sack_recovery);
+    rc |= proc_value(netstat, "TcpExt:", "TCPLossProbes", &c->loss_probes);
+    rc |= proc_value(netstat, "TcpExt:", "TCPSpuriousRTOs", &c->spurious_rtos);
+    return rc ? -1 : 0;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 16384, len = 0;
+    char *buf = malloc(cap);
+    size_t k;
+    while (buf && (k = fread(buf + len, 1, cap - 1 - len, f)) > 0) {
+        len += k;
+        if (len + 1 == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+int exp_tb_tcp_counts_read(exp_tb_tcp_counts *c)
+{
+    /* /proc/self/net is the namespace of the reading thread. */
+    char *snmp = slurp("/proc/self/net/snmp"), *netstat = slurp("/proc/self/net/netstat");
+    int rc = snmp && netstat ? exp_tb_tcp_counts_parse(snmp, netstat, c) : -1;
+    free(snmp);
+    free(netstat);
     return rc;
 }

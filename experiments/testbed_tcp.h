@@ -70,4 +70,21 @@ int exp_tb_kernel_sysctls(const exp_tb_kernel *k, char *err, size_t errlen);
 int exp_tb_route_set(const char *dev, const char *dst, const char *src, const exp_tb_kernel *k,
                      char *err, size_t errlen);
 
+/* The kernel's TCP counters of a namespace (/proc/net/snmp "Tcp:" and
+ * /proc/net/netstat "TcpExt:"), the counterparts of the simulator's tcp_*
+ * figures: segments sent (without retransmissions), segments retransmitted,
+ * RTO expiries, fast retransmits, recoveries entered (NewReno, SACK), tail
+ * loss probes, RTOs found spurious. */
+typedef struct {
+    uint64_t out_segs, retrans_segs, timeouts, fast_retrans, reno_recovery, sack_recovery,
+        loss_probes, spurious_rtos;
+} exp_tb_tcp_counts;
+
+/* Adds the counters in the text of /proc/net/snmp and /proc/net/netstat to
+ * *c. Returns 0, or -1 when a needed row or column is missing. Pure. */
+int exp_tb_tcp_counts_parse(const char *snmp, const char *netstat, exp_tb_tcp_counts *c);
+
+/* Adds the current namespace's counters to *c. 0, or -1. */
+int exp_tb_tcp_counts_read(exp_tb_tcp_counts *c);
+
 #endif

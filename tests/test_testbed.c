@@ -329,6 +329,33 @@ static void kernel_tcp_settings(void **state)
     exp_config_free(&cfg);
 }
 
+/* The kernel's counters from the two /proc files' layout: a row of names,
+ * a row of values, per prefix; summed over calls (one per namespace); a
+ * missing column fails. */
+static void kernel_tcp_counters_parse(void **state)
+{
+    (void)state;
+    static const char snmp[] =
+        "Ip: Forwarding DefaultTTL\nIp: 1 64\n"
+        "Tcp: RtoAlgorithm RtoMin OutSegs RetransSegs InErrs\nTcp: 1 200 1000 17 0\n"
+        "Udp: InDatagrams\nUdp: 5\n";
+    static const char netstat[] =
+        "TcpExt: SyncookiesSent TCPRenoRecovery TCPSackRecovery TCPFastRetrans TCPTimeouts "
+        "TCPLossProbes TCPSpuriousRTOs\nTcpExt: 0 4 0 5 9 0 1\n"
+        "IpExt: InNoRoutes\nIpExt: 0\n";
+    exp_tb_tcp_counts c = {0};
+    assert_int_equal(exp_tb_tcp_counts_parse(snmp, netstat, &c), 0);
+    assert_int_equal(exp_tb_tcp_counts_parse(snmp, netstat, &c), 0);
+    assert_int_equal(c.out_segs, 2000);
+    assert_int_equal(c.retrans_segs, 34);
+    assert_int_equal(c.reno_recovery, 8);
+    assert_int_equal(c.fast_retrans, 10);
+    assert_int_equal(c.timeouts, 18);
+    assert_int_equal(c.spurious_rtos, 2);
+    assert_int_equal(c.sack_recovery, 0);
+    assert_int_equal(exp_tb_tcp_counts_parse("Tcp: OutSegs\nTcp: 3\n", netstat, &c), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +368,7 @@ int main(void)
         cmocka_unit_test(mosquitto_conf_maps_the_broker_keys),
         cmocka_unit_test(restarts_scheduled_and_random),
         cmocka_unit_test(kernel_tcp_settings),
+        cmocka_unit_test(kernel_tcp_counters_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

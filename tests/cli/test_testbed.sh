@@ -262,6 +262,15 @@ SH
   done
   expect_contains "$(cat o/rep0/broker.log)" "mosquitto version 2.0"
   expect_contains "$(cat o/rep0/broker.log)" "New client connected from 198.18.1.4"
+  # The kernel's own TCP counters, summed over the namespaces: 2% loss made
+  # it retransmit, and every segment it sent went through the relay (the
+  # relay counts a few less: what was sent after it stopped).
+  local segs relayed
+  segs=$(( $(json_num o/testbed.json out_segs) + $(json_num o/testbed.json retrans_segs) ))
+  relayed=$(grep -o '"sent":[[:space:]]*[0-9]*' o/testbed.json | awk '{s += $2} END {print s}')
+  echo "    kernel: $segs segments sent, $(json_num o/testbed.json retrans_segs) retransmitted; relay: $relayed"
+  [ "$(json_num o/testbed.json retrans_segs)" -gt 0 ] || fail "no retransmission at 2% loss"
+  awk -v k="$segs" -v r="$relayed" 'BEGIN {exit !(r <= k && r >= 0.95 * k)}' || fail "relay $relayed, kernel $segs"
   expect_nothing_left o/testbed.json tbmq
 }
 
