@@ -875,7 +875,7 @@ static int write_reports(crun *r)
                       .duration_s = r->t_ready ? (double)((r->t_pub_end ? r->t_pub_end : r->t_end)
                                                           - r->t_ready) / NS : 0};
     exp_measured meas = {r->m, false, (double)(r->t_end - r->t0) / NS,
-                         (double)(r->t_end - r->t0) / NS, r->published};
+                         (double)(r->t_end - r->t0) / NS, r->published, false};
     int rc = exp_results_write(&cfg, &meas, 1, o->out, o->quiet);
     free(cfgjson);
     if (!o->quiet)

@@ -32,6 +32,7 @@ typedef struct {
     size_t n;
     char **expanded;         /* topics and filters expanded from {i} patterns */
     size_t n_expanded;
+    mq_net_window *windows;  /* every entry's outage windows, both directions */
 } scenario;
 
 /* Everything one replication measured. */
@@ -41,6 +42,7 @@ typedef struct {
     uint64_t link_losses, drops[MQ_DROP__COUNT], events[MQ_EV__COUNT];
     mq_net_stats st;
     double wall_s;
+    bool unmeasured;         /* outside the simulator, without the wave-2 figures */
     size_t cdf_n[3][3];
     double cdf_ms[3][3][CDF_CAP], cdf_frac[3][3][CDF_CAP];
 } rep_result;
@@ -62,6 +64,35 @@ static void scenario_free(scenario *sc)
     free(sc->expanded);
     free(sc->clients);
     free(sc->subs);
+    free(sc->windows);
+}
+
+/* An entry's outages in the network's form; windows are copied to w. */
+static mq_net_outages outages_of(const exp_sched *o, mq_net_window *w)
+{
+    for (size_t i = 0; i < o->n; i++)
+        w[i] = (mq_net_window){o->w[i].at_ns, o->w[i].len_ns};
+    return (mq_net_outages){.n = o->n, .w = w, .mtbf = o->mtbf_ns, .mttr = o->down_ns};
+}
+
+static void tcp_of(const exp_tcp *t, sim_tcp_params *tp)
+{
+    sim_tcp_params_default(tp);
+    tp->mss = t->mss;
+    tp->init_cwnd = t->initial_cwnd;
+    tp->rto_initial = t->rto_initial_ns;
+    tp->rto_min = t->rto_min_ns;
+    tp->rto_max = t->rto_max_ns;
+    tp->rto_formula = t->rto_formula == EXP_RTO_RFC6298 ? SIM_TCP_RTO_RFC6298 : SIM_TCP_RTO_LINUX;
+    tp->retries2 = (int)t->retries2;
+    tp->syn_retries = (int)t->syn_retries;
+    tp->user_timeout = t->user_timeout_ns;
+    tp->delayed_ack = t->delayed_ack_ns;
+}
+
+static mq_retransmit retransmit_of(exp_retransmit r)
+{
+    return r == EXP_TIMER ? MQ_RETRANSMIT_TIMER : MQ_RETRANSMIT_RECONNECT;
 }
 
 /* pattern for client i of its group (config.h: exp_config_expand), kept by
@@ -82,21 +113,28 @@ static const char *expand(scenario *sc, const char *pattern, uint32_t i)
  * place in the config, not on any other client's settings. */
 static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
 {
-    size_t n = 0, nsubs = 0;
+    size_t n = 0, nsubs = 0, nwin = 0;
     *sc = (scenario){0};
     for (size_t e = 0; e < cfg->n_clients; e++) {
         n += cfg->clients[e].count;
         nsubs += cfg->clients[e].count * cfg->clients[e].n_subs;
+        nwin += cfg->clients[e].up_outages.n + cfg->clients[e].down_outages.n;
     }
     sc->clients = calloc(n ? n : 1, sizeof *sc->clients);
     sc->subs = calloc(nsubs ? nsubs : 1, sizeof *sc->subs);
     sc->names = calloc(n ? n : 1, sizeof *sc->names);
     sc->expanded = calloc(n + nsubs + 1, sizeof *sc->expanded);
-    if (!sc->clients || !sc->subs || !sc->names || !sc->expanded)
+    sc->windows = calloc(nwin ? nwin : 1, sizeof *sc->windows);
+    if (!sc->clients || !sc->subs || !sc->names || !sc->expanded || !sc->windows)
         return -1;
-    size_t k = 0, s = 0;
+    size_t k = 0, s = 0, w = 0;
     for (size_t e = 0; e < cfg->n_clients; e++) {
         const exp_client *ec = &cfg->clients[e];
+        /* One copy of the entry's windows serves all its instances. */
+        mq_net_outages up_out = outages_of(&ec->up_outages, &sc->windows[w]);
+        w += ec->up_outages.n;
+        mq_net_outages down_out = outages_of(&ec->down_outages, &sc->windows[w]);
+        w += ec->down_outages.n;
         for (uint32_t i = 0; i < ec->count; i++, k++) {
             mq_net_client *c = &sc->clients[k];
             char buf[64];
@@ -128,6 +166,22 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
                 sc->subs[s] = (mq_sub){.filter = f, .len = (uint16_t)strlen(f), .qos = es->qos};
             }
             c->qos2_method = ec->has_qos2_method ? ec->qos2_method : cfg->qos2_method;
+            c->up_outages = up_out;
+            c->down_outages = down_out;
+            c->own_window = true;
+            c->max_inflight = ec->max_inflight;
+            c->max_queued = ec->max_queued;
+            c->transport = ec->transport == EXP_STREAM ? MQ_TRANSPORT_STREAM
+                                                       : MQ_TRANSPORT_DATAGRAM;
+            c->retransmit = retransmit_of(ec->retransmit);
+            c->keepalive_s = ec->keepalive_s;
+            c->clean_start = ec->clean_start;
+            c->session_expiry_s = ec->session_expiry_s;
+            c->connect_timeout = ec->connect_timeout_ns;
+            c->reconnect_initial = ec->reconnect.initial_ns;
+            c->reconnect_max = ec->reconnect.max_ns;
+            c->reconnect_jitter = ec->reconnect.jitter;
+            tcp_of(&ec->tcp, &c->tcp);
         }
     }
     sc->n = n;
@@ -135,11 +189,15 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
         .seed = cfg->seed, .rep = rep, .version = cfg->mqtt_version ? cfg->mqtt_version : MQ_V311,
         .duration = sim_from_ms(cfg->duration_s * 1000.0),
         .drain = sim_from_ms(cfg->drain_s * 1000.0),
-        .setup_timeout = SIM_S(60),
+        .setup_timeout = 0, /* derived from the clients' settings */
         .broker = {
             .role = MQ_ROLE_BROKER, .max_inflight = cfg->max_inflight,
             .max_queued = cfg->max_queued, .retry_interval = sim_from_ms(cfg->retry_interval_ms),
             .max_retries = cfg->max_retries, .qos2_method = cfg->qos2_method,
+            /* unset: each context's follows its transport */
+            .retransmit = cfg->has_retransmit ? retransmit_of(cfg->retransmit)
+                                              : MQ_RETRANSMIT_AUTO,
+            .queue_qos0 = cfg->queue_qos0_messages,
         },
     };
     return 0;
@@ -204,19 +262,66 @@ static void rep_fill(rep_result *r, const mq_metrics *m)
 enum {
     M_PUBLISHED, M_EXPECTED, M_UNIQUE, M_DUPLICATES, M_LOST, M_LOSS, M_DUP, M_DELIVERY,
     M_LAT_MEAN, M_LAT_P50, M_LAT_P90, M_LAT_P99, M_LAT_MAX, M_WIRE_PKTS, M_WIRE_BYTES,
-    M_RESENDS, M__COUNT
+    M_RESENDS,
+    /* Wave 2: in results.csv after the columns above and their intervals, so
+     * that a row of the first columns reads as it always did. */
+    M_OOO, M_OOO_RATIO,
+    M_LOST_BY,                                  /* MQ_LOSS__COUNT causes */
+    M_OPENS = M_LOST_BY + MQ_LOSS__COUNT, M_CONNECTS,
+    M_CLOSES,                                   /* MQ_CC__COUNT causes */
+    M_DISCONNECTED = M_CLOSES + MQ_CC__COUNT, M_TCP_SEGMENTS, M_TCP_RETX, M_TCP_RTO,
+    M_TCP_FAST, M_TCP_LOST, M_IP_BYTES,
+    M__COUNT
 };
-#define M_CI_FIRST M_LOSS
-#define M_CI_LAST M_WIRE_BYTES
+#define M_NEW_FIRST M_OOO
 
-static const char *const metric_name[M__COUNT] = {
+/* Metrics with a 95% interval: the ratios, latencies and wire costs. */
+static bool has_ci(int k)
+{
+    return (k >= M_LOSS && k <= M_WIRE_BYTES) || k == M_OOO_RATIO;
+}
+
+static const char *const base_name[M_LOST_BY] = {
     "published", "expected", "unique", "duplicates", "lost", "loss_ratio", "dup_ratio",
     "delivery_ratio", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
     "latency_max_ms", "wire_packets_per_delivered", "wire_bytes_per_delivered", "resends",
+    "out_of_order", "out_of_order_ratio",
 };
+
+static const char *const tail_name[M__COUNT - M_DISCONNECTED] = {
+    "disconnected_s", "tcp_segments", "tcp_retransmissions", "tcp_rto_expiries",
+    "tcp_fast_retransmits", "tcp_segments_lost", "ip_bytes",
+};
+
+/* A metric's column name (results.csv, sweep.csv); lost_* and closes_* are
+ * made from the causes' names. */
+static const char *metric_name(int k)
+{
+    static char made[M__COUNT][48];
+    if (k < M_LOST_BY)
+        return base_name[k];
+    if (k >= M_DISCONNECTED)
+        return tail_name[k - M_DISCONNECTED];
+    if (k == M_OPENS)
+        return "tcp_connections";
+    if (k == M_CONNECTS)
+        return "connects";
+    if (!made[k][0]) {
+        if (k < M_OPENS)
+            snprintf(made[k], sizeof made[k], "lost_%s", mq_loss_cause_name(k - M_LOST_BY));
+        else
+            snprintf(made[k], sizeof made[k], "closes_%s",
+                     mq_conn_close_name((mq_conn_close)(k - M_CLOSES)));
+    }
+    return made[k];
+}
 
 static double metric(const mq_group_result *g, int k)
 {
+    if (k >= M_LOST_BY && k < M_OPENS)
+        return (double)g->lost_by[k - M_LOST_BY];
+    if (k >= M_CLOSES && k < M_DISCONNECTED)
+        return (double)g->conn.closes[k - M_CLOSES];
     switch (k) {
     case M_PUBLISHED: return (double)g->published;
     case M_EXPECTED: return (double)g->expected;
@@ -233,7 +338,18 @@ static double metric(const mq_group_result *g, int k)
     case M_LAT_MAX: return g->lat_max;
     case M_WIRE_PKTS: return g->wire_packets_per_delivered;
     case M_WIRE_BYTES: return g->wire_bytes_per_delivered;
-    default: return (double)g->resends;
+    case M_RESENDS: return g->resends;
+    case M_OOO: return (double)g->out_of_order;
+    case M_OOO_RATIO: return g->out_of_order_ratio;
+    case M_OPENS: return (double)g->conn.opens;
+    case M_CONNECTS: return (double)g->conn.connects;
+    case M_DISCONNECTED: return sim_to_s(g->conn.disconnected_ns);
+    case M_TCP_SEGMENTS: return (double)g->conn.tcp_segments;
+    case M_TCP_RETX: return (double)g->conn.tcp_retransmissions;
+    case M_TCP_RTO: return (double)g->conn.tcp_rto_expiries;
+    case M_TCP_FAST: return (double)g->conn.tcp_fast_retransmits;
+    case M_TCP_LOST: return (double)g->conn.tcp_segments_lost;
+    default: return (double)g->conn.ip_bytes;
     }
 }
 
@@ -255,6 +371,10 @@ typedef struct {
     mq_wire_count by_type[16], by_flow[4];
     uint64_t link_losses, drops[MQ_DROP__COUNT], events[MQ_EV__COUNT], sched_events, messages;
     double sim_s, wall_s;          /* sums in replication order */
+    mq_conn_stats conn;            /* summed over replications */
+    bool stream;                   /* some client runs over the stream transport */
+    bool unmeasured;               /* a replication lacks the connection figures */
+    int64_t setup_limit;           /* the last replication's (the same in every one) */
 } rep_totals;
 
 static void wire_add(mq_wire_count *sum, const mq_wire_count *w)
@@ -271,7 +391,7 @@ static void totals_add(rep_totals *t, const rep_result *r)
     for (uint8_t p = 0; p < 3; p++)
         for (uint8_t s = 0; s < 3; s++) {
             t->present[p][s] |= r->g[p][s].present;
-            for (int k = 0; k < M__COUNT; k++) {
+            for (int k = 0; k < (r->unmeasured ? M_NEW_FIRST : M__COUNT); k++) {
                 double v = metric(&r->g[p][s], k);
                 if (!isnan(v))
                     exp_rstat_add(&t->m[p][s][k], v);
@@ -290,6 +410,9 @@ static void totals_add(rep_totals *t, const rep_result *r)
     t->messages += r->st.messages;
     t->sim_s += sim_to_s(r->st.t_last);
     t->wall_s += r->wall_s;
+    mq_conn_stats_add(&t->conn, &r->st.conn);
+    t->setup_limit = r->st.setup_limit;
+    t->unmeasured |= r->unmeasured;
 }
 
 /* The groups present in any replication, in (pub, sub) order, with the mean
@@ -389,24 +512,34 @@ static char *results_csv(const exp_config *cfg, size_t nreps, const group_summar
     FILE *f = mem_open(&m, "name,seed,replications,pub_qos,sub_qos,qos");
     if (!f)
         return NULL;
-    for (int k = 0; k < M__COUNT; k++)
-        fprintf(f, ",%s", metric_name[k]);
-    for (int k = M_CI_FIRST; k <= M_CI_LAST; k++)
-        fprintf(f, ",%s_ci_lo,%s_ci_hi", metric_name[k], metric_name[k]);
+    /* Two blocks, each its metrics then their intervals: the first is the
+     * wave-1 columns, as they always were. */
+    static const int block[3] = {0, M_NEW_FIRST, M__COUNT};
+    for (int b = 0; b < 2; b++) {
+        for (int k = block[b]; k < block[b + 1]; k++)
+            fprintf(f, ",%s", metric_name(k));
+        for (int k = block[b]; k < block[b + 1]; k++)
+            if (has_ci(k))
+                fprintf(f, ",%s_ci_lo,%s_ci_hi", metric_name(k), metric_name(k));
+    }
     fputc('\n', f);
     for (size_t i = 0; i < ng; i++) {
         exp_csv_put_cell(f, cfg->name ? cfg->name : "");
         fprintf(f, ",%llu,%zu,%u,%u,%u", (unsigned long long)cfg->seed, nreps, gs[i].p, gs[i].s,
                 gs[i].q);
-        for (int k = 0; k < M__COUNT; k++) {
-            fputc(',', f);
-            exp_csv_put_num(f, gs[i].mean[k]);
-        }
-        for (int k = M_CI_FIRST; k <= M_CI_LAST; k++) {
-            fputc(',', f);
-            exp_csv_put_num(f, gs[i].lo[k]);
-            fputc(',', f);
-            exp_csv_put_num(f, gs[i].hi[k]);
+        for (int b = 0; b < 2; b++) {
+            for (int k = block[b]; k < block[b + 1]; k++) {
+                fputc(',', f);
+                exp_csv_put_num(f, gs[i].mean[k]);
+            }
+            for (int k = block[b]; k < block[b + 1]; k++) {
+                if (!has_ci(k))
+                    continue;
+                fputc(',', f);
+                exp_csv_put_num(f, gs[i].lo[k]);
+                fputc(',', f);
+                exp_csv_put_num(f, gs[i].hi[k]);
+            }
         }
         fputc('\n', f);
     }
@@ -454,6 +587,33 @@ static void add_wire(cJSON *o, const mq_wire_count *w)
     cJSON_AddNumberToObject(o, "resends", (double)w->resends);
 }
 
+/* The connection metrics (indices M_OPENS ...) of a total, divided by n. */
+static void conn_means(const mq_conn_stats *c, double n, double *v)
+{
+    mq_group_result g = {.conn = *c};
+    for (int k = M_OPENS; k < M__COUNT; k++)
+        v[k] = metric(&g, k) / n;
+}
+
+/* "connections" and "tcp" objects from metric values v[M_OPENS ...]. */
+static void add_conn(cJSON *o, const double *v)
+{
+    cJSON *c = cJSON_AddObjectToObject(o, "connections");
+    add_num(c, "tcp_connections", v[M_OPENS]);
+    add_num(c, "connects", v[M_CONNECTS]);
+    cJSON *cl = cJSON_AddObjectToObject(c, "closes");
+    for (int k = 0; k < MQ_CC__COUNT; k++)
+        add_num(cl, mq_conn_close_name((mq_conn_close)k), v[M_CLOSES + k]);
+    add_num(c, "disconnected_s", v[M_DISCONNECTED]);
+    cJSON *tc = cJSON_AddObjectToObject(o, "tcp");
+    add_num(tc, "segments", v[M_TCP_SEGMENTS]);
+    add_num(tc, "retransmissions", v[M_TCP_RETX]);
+    add_num(tc, "rto_expiries", v[M_TCP_RTO]);
+    add_num(tc, "fast_retransmits", v[M_TCP_FAST]);
+    add_num(tc, "segments_lost", v[M_TCP_LOST]);
+    add_num(tc, "ip_bytes", v[M_IP_BYTES]);
+}
+
 static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const rep_totals *t,
                           const group_summary *gs, size_t ng, double wall_s)
 {
@@ -474,17 +634,24 @@ static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const
         cJSON_AddNumberToObject(o, "sub_qos", g->s);
         cJSON_AddNumberToObject(o, "qos", g->q);
         for (int k = M_PUBLISHED; k <= M_DELIVERY; k++)
-            add_num(o, metric_name[k], g->mean[k]);
+            add_num(o, metric_name(k), g->mean[k]);
         cJSON *lat = cJSON_AddObjectToObject(o, "latency_ms");
         for (int k = 0; k < 5; k++)
             add_num(lat, lat_key[k], g->mean[M_LAT_MEAN + k]);
         add_num(o, "wire_packets_per_delivered", g->mean[M_WIRE_PKTS]);
         add_num(o, "wire_bytes_per_delivered", g->mean[M_WIRE_BYTES]);
         add_num(o, "resends", g->mean[M_RESENDS]);
+        add_num(o, "out_of_order", g->mean[M_OOO]);
+        add_num(o, "out_of_order_ratio", g->mean[M_OOO_RATIO]);
+        cJSON *lb = cJSON_AddObjectToObject(o, "lost_by_cause");
+        for (int c = 0; c < MQ_LOSS__COUNT; c++)
+            add_num(lb, mq_loss_cause_name(c), g->mean[M_LOST_BY + c]);
+        add_conn(o, g->mean);
         if (t->n > 1) {
             cJSON *ci = cJSON_AddObjectToObject(o, "ci95");
             for (int k = M_LOSS; k <= M_DELIVERY; k++)
-                cJSON_AddItemToObject(ci, metric_name[k], pair(g->lo[k], g->hi[k]));
+                cJSON_AddItemToObject(ci, metric_name(k), pair(g->lo[k], g->hi[k]));
+            cJSON_AddItemToObject(ci, "out_of_order_ratio", pair(g->lo[M_OOO_RATIO], g->hi[M_OOO_RATIO]));
             cJSON *cl = cJSON_AddObjectToObject(ci, "latency_ms");
             for (int k = 0; k < 5; k++)
                 cJSON_AddItemToObject(cl, lat_key[k], pair(g->lo[M_LAT_MEAN + k], g->hi[M_LAT_MEAN + k]));
@@ -507,6 +674,14 @@ static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const
     cJSON_AddNumberToObject(drops, "link", (double)t->link_losses);
     for (int d = 0; d < MQ_DROP__COUNT; d++)
         cJSON_AddNumberToObject(drops, mq_drop_reason_name((mq_drop_reason)d), (double)t->drops[d]);
+    double conn[M__COUNT] = {0};
+    conn_means(&t->conn, 1, conn);
+    for (int k = M_OPENS; t->unmeasured && k < M__COUNT; k++)
+        conn[k] = NAN; /* not measured: null */
+    add_conn(root, conn); /* totals over the replications, as below */
+    if (!t->unmeasured)
+        cJSON_AddNumberToObject(cJSON_GetObjectItem(root, "connections"), "setup_limit_s",
+                                sim_to_s(t->setup_limit));
     cJSON *events = cJSON_AddObjectToObject(root, "events");
     cJSON_AddNumberToObject(events, "scheduler", (double)t->sched_events);
     cJSON *proto = cJSON_AddObjectToObject(events, "protocol");
@@ -551,8 +726,25 @@ static void print_cell(const char *text, int width)
 }
 
 /* The metrics of the table after the counts, and their formats. */
-static const int table_metric[5] = {M_LOSS, M_DUP, M_LAT_P50, M_LAT_P99, M_LAT_MAX};
-static const char *const table_fmt[5] = {"%.6f", "%.6f", "%.3f", "%.3f", "%.3f"};
+#define TABLE_N 6
+static const int table_metric[TABLE_N] = {M_LOSS, M_DUP, M_OOO_RATIO, M_LAT_P50, M_LAT_P99,
+                                          M_LAT_MAX};
+static const char *const table_fmt[TABLE_N] = {"%.6f", "%.6f", "%.6f", "%.3f", "%.3f", "%.3f"};
+
+/* One line of named counts, "name value" for each nonzero one. */
+static void print_counts(const char *head, const char *const *names, const double *v, size_t n)
+{
+    char cell[64];
+    int k = 0;
+    printf("%s", head);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == 0)
+            continue;
+        fmt_count(cell, sizeof cell, v[i]);
+        printf("%s %s %s", k++ ? "," : "", names[i], cell);
+    }
+    printf("%s\n", k ? "" : " none");
+}
 
 /* The table: one line per QoS pair with the means (over replications) of
  * the counts, ratios and latencies; with replications, a second line under
@@ -566,9 +758,9 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
     printf("%s: seed %llu, %zu replication%s, %.0f s publishing, %.2f s wall\n",
            cfg->name ? cfg->name : "", (unsigned long long)cfg->seed, nreps,
            nreps == 1 ? "" : "s", cfg->duration_s, wall_s);
-    printf("pub sub qos %10s %10s %10s %10s %10s %12s %12s %12s %12s %12s\n", "published",
-           "expected", "unique", "dups", "lost", "loss_ratio", "dup_ratio", "lat_p50_ms",
-           "lat_p99_ms", "lat_max_ms");
+    printf("pub sub qos %10s %10s %10s %10s %10s %12s %12s %12s %12s %12s %12s\n", "published",
+           "expected", "unique", "dups", "lost", "loss_ratio", "dup_ratio", "ooo_ratio",
+           "lat_p50_ms", "lat_p99_ms", "lat_max_ms");
     for (size_t i = 0; i < ng; i++) {
         const group_summary *g = &gs[i];
         printf("%3u %3u %3u", g->p, g->s, g->q);
@@ -576,7 +768,7 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
             fmt_count(cell, sizeof cell, g->mean[k]);
             print_cell(cell, 10);
         }
-        for (int c = 0; c < 5; c++) {
+        for (int c = 0; c < TABLE_N; c++) {
             double v = g->mean[table_metric[c]];
             if (isnan(v))
                 snprintf(cell, sizeof cell, "-");
@@ -588,7 +780,7 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
         if (nreps == 1)
             continue;
         printf("%66s", "95% CI");
-        for (int c = 0; c < 5; c++) {
+        for (int c = 0; c < TABLE_N; c++) {
             int k = table_metric[c];
             if (isnan(g->lo[k]))
                 snprintf(cell, sizeof cell, "-");
@@ -609,6 +801,33 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
         printf(", %s %s", mq_drop_reason_name((mq_drop_reason)d), cell);
     }
     printf("\n");
+    /* Every lost pair by its one cause, per QoS pair. */
+    const char *names[MQ_LOSS__COUNT > MQ_CC__COUNT ? MQ_LOSS__COUNT : MQ_CC__COUNT];
+    double v[M__COUNT];
+    for (int c = 0; c < MQ_LOSS__COUNT; c++)
+        names[c] = mq_loss_cause_name(c);
+    for (size_t i = 0; i < ng; i++) {
+        const group_summary *g = &gs[i];
+        if (!(g->mean[M_LOST] > 0))
+            continue;
+        char head[64];
+        snprintf(head, sizeof head, "lost by cause (%u, %u):", g->p, g->s);
+        print_counts(head, names, &g->mean[M_LOST_BY], MQ_LOSS__COUNT);
+    }
+    if (!t->stream)
+        return;
+    conn_means(&t->conn, (double)nreps, v);
+    fmt_count(cell, sizeof cell, v[M_OPENS]);
+    printf("connections%s: %s TCP connections, ", nreps == 1 ? "" : " (mean per replication)",
+           cell);
+    fmt_count(cell, sizeof cell, v[M_CONNECTS]);
+    printf("%s CONNACKs, %.6g s disconnected in all; closes:", cell, v[M_DISCONNECTED]);
+    for (int c = 0; c < MQ_CC__COUNT; c++)
+        names[c] = mq_conn_close_name((mq_conn_close)c);
+    print_counts("", names, &v[M_CLOSES], MQ_CC__COUNT);
+    static const char *const tcp_names[6] = {"segments", "retransmissions", "rto_expiries",
+                                             "fast_retransmits", "segments_lost", "ip_bytes"};
+    print_counts("tcp:", tcp_names, &v[M_TCP_SEGMENTS], 6);
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -675,6 +894,8 @@ int exp_cmd_run(const exp_config *cfg, const exp_run_opts *opts)
         fprintf(stderr, "mqttsim: out of memory\n");
         goto out;
     }
+    for (size_t e = 0; e < cfg->n_clients; e++)
+        tot->stream |= cfg->clients[e].transport == EXP_STREAM;
     for (size_t r = 0; r < nreps; r++) {
         pr.rep = r;
         if (show && nreps > 1)
@@ -765,6 +986,7 @@ int exp_results_write(const exp_config *cfg, const exp_measured *reps, size_t n,
                     r->g[p][s].wire_bytes_per_delivered = NAN;
                     r->g[p][s].resends = NAN;
                 }
+        r->unmeasured = !reps[i].transport_figures;
         r->st.t_last = (int64_t)(reps[i].run_s * 1e9);
         r->st.messages = reps[i].messages;
         r->wall_s = reps[i].wall_s;
@@ -803,6 +1025,8 @@ typedef struct {
     size_t nkeys, capkeys;
     const scenario *sc;
     bool oom;              /* some text is missing: the trace fails */
+    int width;             /* of the packet column: 34, or 40 with streams */
+    strbuf conns;          /* stream connection events */
 } tracer;
 
 /* The text block of message msg, or NULL beyond the messages asked for (or
@@ -838,18 +1062,22 @@ static void trace_publish(void *ctx, int64_t now, int client, uint64_t msg, uint
         return;
     sb_printf(b, "message %llu: %s publishes at QoS %u on \"%s\" at %.3f ms\n",
               (unsigned long long)msg, c->name, qos, c->topic, sim_to_ms(now));
-    sb_printf(b, "  %12s  %-8s | %-34s | %s\n", "time", "sender", "packet", "receiver");
+    sb_printf(b, "  %12s  %-8s | %-*s | %s\n", "time", "sender", t->width, "packet", "receiver");
 }
 
-static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_packet *p,
-                         uint64_t msg, bool lost)
+/* How a packet is shown: sent on a datagram link (arrived or lost), or on
+ * a stream written, read whole by its receiver, or never read (its
+ * connection ended first). */
+enum { TR_SENT, TR_LOST, TR_WRITTEN, TR_READ, TR_UNREAD };
+
+static void trace_line(tracer *t, int64_t now, int client, bool up, const mq_packet *p,
+                       uint64_t msg, int how)
 {
-    tracer *t = ctx;
     const char *name = t->sc->clients[client].name;
     bool is_flow_sender_pkt = p->type == MQ_PUBLISH || p->type == MQ_PUBREL;
     bool is_ack = p->type == MQ_PUBACK || p->type == MQ_PUBREC || p->type == MQ_PUBCOMP;
     bool flow_up = is_flow_sender_pkt ? up : !up;
-    if (p->type == MQ_PUBLISH && p->qos > 0) {
+    if (p->type == MQ_PUBLISH && p->qos > 0 && how != TR_READ && how != TR_UNREAD) {
         size_t i;
         for (i = 0; i < t->nkeys; i++)
             if (t->keys[i].client == client && t->keys[i].flow_up == flow_up && t->keys[i].id == p->id)
@@ -894,12 +1122,65 @@ static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_p
         left = name;
         right = "broker";
     }
+    static const char *const right_mark[] = {"-->", "--X  LOST", "==>", "==> read", "==X  unread"};
+    static const char *const left_mark[] = {"<-- ", "LOST  X-- ", "<== ", "read <== ",
+                                            "unread  X== "};
     char cell[120];
     if (rightward)
-        snprintf(cell, sizeof cell, "%s %s", pkt, lost ? "--X  LOST" : "-->");
+        snprintf(cell, sizeof cell, "%s %s", pkt, right_mark[how]);
     else
-        snprintf(cell, sizeof cell, "%s%s", lost ? "LOST  X-- " : "<-- ", pkt);
-    sb_printf(b, "  %9.3f ms  %-8s | %-34s | %s\n", sim_to_ms(now), left, cell, right);
+        snprintf(cell, sizeof cell, "%s%s", left_mark[how], pkt);
+    sb_printf(b, "  %9.3f ms  %-8s | %-*s | %s\n", sim_to_ms(now), left, t->width, cell, right);
+}
+
+static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_packet *p,
+                         uint64_t msg, bool lost)
+{
+    tracer *t = ctx;
+    bool stream = t->sc->clients[client].transport == MQ_TRANSPORT_STREAM;
+    trace_line(t, now, client, up, p, msg, stream ? TR_WRITTEN : lost ? TR_LOST : TR_SENT);
+}
+
+static void trace_received(void *ctx, int64_t now, int client, bool up, const mq_packet *p,
+                           uint64_t msg, bool lost)
+{
+    trace_line(ctx, now, client, up, p, msg, lost ? TR_UNREAD : TR_READ);
+}
+
+/* Connection events, in one block of their own. */
+static void trace_conn(void *ctx, int64_t now, int client, uint32_t conn, bool broker_side,
+                       mq_net_conn_event ev, int detail)
+{
+    tracer *t = ctx;
+    const char *name = t->sc->clients[client].name;
+    char what[120];
+    switch (ev) {
+    case MQ_NET_OPEN: snprintf(what, sizeof what, "%s opens connection %u", name, conn); break;
+    case MQ_NET_ESTABLISHED:
+        snprintf(what, sizeof what, "%s: connection %u established (TCP)", name, conn);
+        break;
+    case MQ_NET_ACCEPTED:
+        snprintf(what, sizeof what, "broker accepts %s's connection %u", name, conn);
+        break;
+    case MQ_NET_CONNECTED:
+        snprintf(what, sizeof what, "%s connected (CONNACK, session present %d) on connection %u",
+                 name, detail, conn);
+        break;
+    case MQ_NET_CLOSE:
+        if (broker_side)
+            snprintf(what, sizeof what, "broker closes %s's connection %u (%s)", name, conn,
+                     mq_conn_close_name((mq_conn_close)detail));
+        else
+            snprintf(what, sizeof what, "%s closes its connection %u (%s)", name, conn,
+                     mq_conn_close_name((mq_conn_close)detail));
+        break;
+    default:
+        snprintf(what, sizeof what, "%s: %s connection %u is down (%s)",
+                 broker_side ? "broker" : name, broker_side ? "the" : "its", conn,
+                 mq_conn_close_name((mq_conn_close)detail));
+        break;
+    }
+    sb_printf(&t->conns, "  %9.3f ms  %s\n", sim_to_ms(now), what);
 }
 
 static void trace_deliver(void *ctx, int64_t now, int client, uint64_t msg, uint8_t qos, bool first)
@@ -907,8 +1188,8 @@ static void trace_deliver(void *ctx, int64_t now, int client, uint64_t msg, uint
     tracer *t = ctx;
     strbuf *b = trace_block(t, msg);
     if (b)
-        sb_printf(b, "  %9.3f ms  %-8s | %-34s | %s delivers it (QoS %u)%s\n", sim_to_ms(now), "",
-                  "", t->sc->clients[client].name, qos, first ? "" : " again: DUPLICATE");
+        sb_printf(b, "  %9.3f ms  %-8s | %-*s | %s delivers it (QoS %u)%s\n", sim_to_ms(now), "",
+                  t->width, "", t->sc->clients[client].name, qos, first ? "" : " again: DUPLICATE");
 }
 
 static void trace_drop(void *ctx, int64_t now, int client, bool broker_side, uint64_t msg,
@@ -917,8 +1198,9 @@ static void trace_drop(void *ctx, int64_t now, int client, bool broker_side, uin
     tracer *t = ctx;
     strbuf *b = trace_block(t, msg);
     if (b)
-        sb_printf(b, "  %9.3f ms  %-8s | dropped: %-25s |\n", sim_to_ms(now),
-                  broker_side ? "broker" : t->sc->clients[client].name, mq_drop_reason_name(why));
+        sb_printf(b, "  %9.3f ms  %-8s | dropped: %-*s |\n", sim_to_ms(now),
+                  broker_side ? "broker" : t->sc->clients[client].name, t->width - 9,
+                  mq_drop_reason_name(why));
 }
 
 int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
@@ -933,13 +1215,21 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
         goto out;
     }
     t.sc = &sc;
+    bool stream = false;
+    for (size_t e = 0; e < cfg->n_clients; e++)
+        stream |= cfg->clients[e].transport == EXP_STREAM;
+    t.width = stream ? 40 : 34;
     mq_net_hooks hooks = {.ctx = &t, .publish = trace_publish, .packet = trace_packet,
                           .deliver = trace_deliver, .drop = trace_drop};
+    if (stream) {
+        hooks.received = trace_received;
+        hooks.conn = trace_conn;
+    }
     if (run_rep(cfg, 0, &hooks, messages, r, err, sizeof err) != 0) {
         fprintf(stderr, "mqttsim: %s\n", err);
         goto out;
     }
-    bool oom = t.oom;
+    bool oom = t.oom || t.conns.oom;
     size_t traced = 0;   /* messages are numbered from 1 as published, up to n */
     for (size_t i = 1; i < t.capblocks; i++) {
         oom |= t.blocks[i].oom;
@@ -959,6 +1249,12 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, FILE *out)
     fprintf(out, "%s: trace of %s (seed %llu, replication 0; broker QoS 2 method %s)\n\n",
             cfg->name ? cfg->name : "", what, (unsigned long long)cfg->seed,
             cfg->qos2_method == MQ_QOS2_A ? "A" : "B");
+    if (stream) {
+        /* Over streams a packet is written into its connection, read whole
+         * by the receiver later (==> read), or never (==X unread: the
+         * connection ended first); TCP's own segments are not shown. */
+        fprintf(out, "connections (over the whole run):\n%s\n", t.conns.s ? t.conns.s : "  none\n");
+    }
     for (size_t i = 1; i <= traced; i++)
         if (t.blocks[i].s)
             fprintf(out, "%s\n", t.blocks[i].s);
@@ -969,6 +1265,7 @@ out:
         free(t.blocks[i].s);
     free(t.blocks);
     free(t.keys);
+    free(t.conns.s);
     free(r);
     return status;
 }

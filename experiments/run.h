@@ -29,6 +29,9 @@ typedef struct {
     double run_s;          /* how long the run lasted (timings.simulated_s) */
     double wall_s;
     uint64_t messages;     /* application messages published */
+    bool transport_figures; /* false: out-of-order counts, lost pairs by cause and
+                              connection figures were not measured (written as
+                              null, never as 0) */
 } exp_measured;
 
 /* Writes dir/results.json, results.csv and latency_cdf.csv for reps[0..n)

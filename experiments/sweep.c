@@ -14,7 +14,8 @@
 
 #define ERRLEN 1024
 
-const char *const exp_sweep_figure_names[EXP_FIG__COUNT] = {"delivery", "duplicates", "latency", "wire", "cdf"};
+const char *const exp_sweep_figure_names[EXP_FIG__COUNT] = {"delivery", "duplicates", "latency", "wire", "cdf",
+                                                           "transport"};
 
 
 struct exp_sweep {
@@ -505,7 +506,7 @@ exp_sweep *exp_sweep_parse(const char *text, const char *origin, const char *bas
     }
     if (figs) {
         if (!cJSON_IsArray(figs)) {
-            rc = exp_errf(err, errlen, "%s: \"figures\": expected a list of names from: delivery, duplicates, latency, wire, cdf", origin);
+            rc = exp_errf(err, errlen, "%s: \"figures\": expected a list of names from: delivery, duplicates, latency, wire, cdf, transport", origin);
             goto out;
         }
         for (const cJSON *f = figs->child; f; f = f->next) {
@@ -513,7 +514,7 @@ exp_sweep *exp_sweep_parse(const char *text, const char *origin, const char *bas
             while (cJSON_IsString(f) && i < EXP_FIG__COUNT && strcmp(exp_sweep_figure_names[i], f->valuestring)) i++;
             if (!cJSON_IsString(f) || i == EXP_FIG__COUNT) {
                 char *s = cJSON_PrintUnformatted(f);
-                rc = exp_errf(err, errlen, "%s: \"figures\": unknown figure %s (expected one of: delivery, duplicates, latency, wire, cdf)", origin, s);
+                rc = exp_errf(err, errlen, "%s: \"figures\": unknown figure %s (expected one of: delivery, duplicates, latency, wire, cdf, transport)", origin, s);
                 cJSON_free(s);
                 goto out;
             }

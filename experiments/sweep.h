@@ -52,7 +52,8 @@ size_t exp_sweep_cdf_point(const exp_sweep *sw);
 const char *exp_sweep_resolved(const exp_sweep *sw);
 
 /* The figures a sweep can ask for, by "figures" name, in drawing order. */
-enum { EXP_FIG_DELIVERY, EXP_FIG_DUPLICATES, EXP_FIG_LATENCY, EXP_FIG_WIRE, EXP_FIG_CDF, EXP_FIG__COUNT };
+enum { EXP_FIG_DELIVERY, EXP_FIG_DUPLICATES, EXP_FIG_LATENCY, EXP_FIG_WIRE, EXP_FIG_CDF,
+       EXP_FIG_TRANSPORT, EXP_FIG__COUNT };
 extern const char *const exp_sweep_figure_names[EXP_FIG__COUNT];
 /* The figures the sweep asks for: bit i for exp_sweep_figure_names[i]. */
 unsigned exp_sweep_figures(const exp_sweep *sw);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: the default sweep (QoS 0, 1 and 2 against packet loss) and its figures.
+# `make run`: the default sweep (QoS 0, 1 and 2 against packet loss) and its
+# figures, then the same QoS levels over the stream and the datagram transport.
 # Usage: bash mk/run.sh BUILD_DIR
 set -eu
 B=${1:-build}
@@ -10,15 +11,24 @@ OUT=results/qos-vs-loss
 rm -rf "$OUT"
 start=$(date +%s)
 "$B/mqttsim" sweep "$S" --out "$OUT"
+S2=experiments/stream-vs-datagram.sweep.json
+OUT2=results/stream-vs-datagram
+rm -rf "$OUT2"
+"$B/mqttsim" sweep "$S2" --out "$OUT2"
 secs=$(( $(date +%s) - start ))
 cat <<MSG
 
-Sweep $S finished in ${secs} s.
+Sweeps finished in ${secs} s.
+Sweep $S:
   data:    $OUT/sweep.csv (one row per loss value and QoS; means and 95% CIs over replications)
   figures: $OUT/fig-delivery.png    delivery ratio against loss
            $OUT/fig-duplicates.png  duplicate deliveries against loss
            $OUT/fig-latency.png     latency p50 and p99 against loss (log scale)
            $OUT/fig-wire.png        packets and bytes on the wire per delivered message
            $OUT/fig-cdf.png         latency CDF at 20% loss (one run)
+Sweep $S2:
+  data:    $OUT2/sweep.csv
+  figure:  $OUT2/fig-transport.png  loss, duplicates, out-of-order and p99 latency,
+                                    stream (TCP) against datagram, per QoS
   (each also as .svg; plots/README describes what they should show)
 MSG

@@ -393,6 +393,8 @@ static void c_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view *v)
     bctx *c = ctx;
     mq_broker *b = c->b;
     b->routed++;
+    if (b->io.routed)
+        b->io.routed(b->io.ctx, m, v->qos);
     fwd f = {c, now, m, v};
     /* Only a match nested in another's callbacks can fail, and no session
      * callback routes a message (a publish only sends). */

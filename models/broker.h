@@ -64,6 +64,13 @@ typedef struct {
      * had; a new session starts with conn_ctx). */
     void *(*bind)(void *ctx, void *conn_ctx, int sess, const char *client_id, size_t len,
                   bool present);
+    /* Optional. Message m, decoded at QoS qos, is about to be routed (offered
+     * to the sessions whose subscriptions match its topic, as
+     * mq_broker_route would list them now). For hosts that account for the
+     * subscribers a message did not reach because they had no session or no
+     * subscription at that moment. Must not call into the broker except for
+     * mq_broker_route. */
+    void (*routed)(void *ctx, mq_msg *m, uint8_t qos);
 } mq_broker_io;
 
 /* cfg is the template for every context (role forced to MQ_ROLE_BROKER):

@@ -43,6 +43,8 @@ const char *mq_codec_strerror(int err)
     case MQ_ERR_PROTOCOL: return "protocol violation";
     case MQ_ERR_INVALID: return "packet cannot be encoded";
     case MQ_ERR_TOO_MANY: return "too many topics";
+    case MQ_ERR_TOO_BIG: return "packet too big";
+    case MQ_ERR_LEVEL: return "unsupported protocol level";
     default: return "?";
     }
 }
@@ -394,12 +396,13 @@ static int dec_connect(rd *r, mq_packet *p)
     int rc = rd_bin(r, &name);
     if (rc)
         return rc;
-    if (name.len != 4 || memcmp(name.s, "MQTT", 4) != 0)
+    bool v31 = name.len == 6 && memcmp(name.s, "MQIsdp", 6) == 0;
+    if (!v31 && (name.len != 4 || memcmp(name.s, "MQTT", 4) != 0))
         return MQ_ERR_PROTOCOL;
     if ((rc = rd_u8(r, &level)))
         return rc;
-    if (level != MQ_V311 && level != MQ_V5)
-        return MQ_ERR_PROTOCOL;
+    if (v31 || (level != MQ_V311 && level != MQ_V5))
+        return MQ_ERR_LEVEL;
     p->version = level;
     if ((rc = rd_u8(r, &flags)) || (rc = rd_u16(r, &p->keepalive)))
         return rc;

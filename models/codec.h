@@ -52,6 +52,10 @@ enum {
     MQ_ERR_TOO_MANY = -15,      /* well-formed, but more than MQ_MAX_TOPICS filters or
                                    codes: a limit of this codec, not of MQTT */
     MQ_ERR_TOO_BIG = -16,       /* stream: a packet larger than the maximum packet size */
+    MQ_ERR_LEVEL = -17,         /* CONNECT of a protocol this codec does not speak (name
+                                   "MQTT" with a level other than 4 or 5, or MQTT 3.1's
+                                   "MQIsdp"): the server answers CONNACK 0x01 and closes
+                                   (3.1.1 MQTT-3.1.2-2, 5.0 0x84) */
     MQ_ERR_NOMEM = -32,         /* out of memory (the framer, and the engine's modules);
                                    nothing was sent or kept */
 };

@@ -21,6 +21,9 @@ typedef struct {
     gsl_histogram *hist;                /* quantiles and the CDF */
     double *bin_min, *bin_max;          /* the extreme latencies seen in each bin */
     double wire_packets, wire_bytes, resends; /* the group's share of the wire */
+    uint64_t out_of_order;
+    uint64_t lost_by[MQ_LOSS__COUNT];
+    mq_conn_stats conn;
 } group;
 
 struct mq_metrics {
@@ -163,6 +166,58 @@ static double quantile(const group *g, double q)
     return gsl_rstat_max(g->rs);
 }
 
+void mq_metrics_out_of_order(mq_metrics *m, uint8_t p, uint8_t s)
+{
+    m->g[p][s].out_of_order++;
+}
+
+void mq_metrics_lost(mq_metrics *m, uint8_t p, uint8_t s, int cause)
+{
+    m->g[p][s].lost_by[cause]++;
+}
+
+void mq_conn_stats_add(mq_conn_stats *sum, const mq_conn_stats *x)
+{
+    sum->opens += x->opens;
+    sum->connects += x->connects;
+    for (int i = 0; i < MQ_CC__COUNT; i++)
+        sum->closes[i] += x->closes[i];
+    sum->disconnected_ns += x->disconnected_ns;
+    sum->tcp_segments += x->tcp_segments;
+    sum->tcp_data_segments += x->tcp_data_segments;
+    sum->tcp_retransmissions += x->tcp_retransmissions;
+    sum->tcp_rto_expiries += x->tcp_rto_expiries;
+    sum->tcp_fast_retransmits += x->tcp_fast_retransmits;
+    sum->tcp_segments_lost += x->tcp_segments_lost;
+    sum->ip_bytes += x->ip_bytes;
+}
+
+void mq_metrics_conn_group(mq_metrics *m, uint8_t p, uint8_t s, const mq_conn_stats *c)
+{
+    mq_conn_stats_add(&m->g[p][s].conn, c);
+}
+
+const char *mq_loss_cause_name(int cause)
+{
+    if (cause == MQ_LOSS_LINK)
+        return "link";
+    if (cause == MQ_LOSS_SUPPRESSED)
+        return "dup_suppressed";
+    if (cause > 0 && cause < MQ_LOSS__COUNT)
+        return mq_drop_reason_name((mq_drop_reason)(cause - 1));
+    return "?";
+}
+
+const char *mq_conn_close_name(mq_conn_close c)
+{
+    static const char *const names[MQ_CC__COUNT] = {
+        "keepalive", "tcp_abort", "reset", "protocol_error", "client_disconnect", "takeover",
+        "connect_timeout", "refused", "syn_timeout", "broker_restart", "server_disconnect",
+        "peer_closed",
+    };
+    return (unsigned)c < MQ_CC__COUNT ? names[c] : "?";
+}
+
 void mq_metrics_link_loss(mq_metrics *m, uint8_t type)
 {
     (void)type;
@@ -211,6 +266,11 @@ void mq_metrics_group(const mq_metrics *m, uint8_t p, uint8_t s, mq_group_result
     out->wire_packets_per_delivered = g->unique ? g->wire_packets / (double)g->unique : NAN;
     out->wire_bytes_per_delivered = g->unique ? g->wire_bytes / (double)g->unique : NAN;
     out->resends = g->resends;
+    out->out_of_order = g->out_of_order;
+    out->out_of_order_ratio = g->expected ? (double)g->out_of_order / e : NAN;
+    for (int c = 0; c < MQ_LOSS__COUNT; c++)
+        out->lost_by[c] = g->lost_by[c];
+    out->conn = g->conn;
 }
 
 size_t mq_metrics_cdf(const mq_metrics *m, uint8_t p, uint8_t s, double *ms, double *frac,

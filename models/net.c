@@ -1,7 +1,9 @@
-/* The host adapter: sessions and broker on the kernel's scheduler and links. */
+/* The host adapter: sessions and broker on the kernel's scheduler, over datagram links or the TCP model. */
 #include "models/net.h"
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_randist.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,28 +15,33 @@
 
 typedef struct client client;
 typedef struct endpoint endpoint;
+typedef struct sconn sconn;
+typedef struct msgrec msgrec;
 
 /* How an endpoint's bytes travel. One table per transport; the engine calls
  * reach them through the endpoint's io, and nothing above this table knows
  * which transport it is. */
 typedef struct {
     /* Puts one packet on the wire: buf[0..len), then zeros zero bytes; tag
-     * rides along with a PUBLISH. Returns 1 in transit, 0 lost, negative on
-     * out of memory. */
-    int (*send)(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, void *tag);
-    /* End of run: hand back what is still in transit. */
-    void (*release)(endpoint *e);
+     * rides along with a PUBLISH (v: its header). Returns 1 in transit, 0
+     * lost, 2 written where the far end reads no more (stream), -1 on out of
+     * memory, -2 when the transport is gone (a host bug). */
+    int (*send)(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
+                msgrec *tag);
 } transport_ops;
 
-/* One end of one client's connection: the client's or the broker's. */
+/* One end of one client's connection: the client's, or the broker's context
+ * (datagram: the one context, kept in the client; stream: one per
+ * connection, kept in the connection). */
 struct endpoint {
     mq_net *net;
     client *c;
     bool broker_side;
-    mq_session *s;          /* the client's session, or the broker's context */
+    mq_session *s;          /* the client's session, or the broker's context (NULL: none) */
     const transport_ops *tr;
     sim_link *out;          /* datagram: the link this end sends on */
     void *rx_tag;           /* datagram: the tag of the frame being handed in */
+    sconn *sc;              /* stream: the connection it is on (client: the current one) */
     sim_event_id ev;        /* the pending timer event, if any */
     int64_t ev_at;          /* its time */
     int64_t want_at;        /* what the engine last asked for */
@@ -45,15 +52,32 @@ struct endpoint {
 typedef struct {
     int sub;                /* client index */
     uint8_t sub_qos;        /* highest QoS among its matching subscriptions */
+    uint64_t max_seq;       /* the latest message of this publisher delivered to it */
 } target;
 
 struct client {
     int idx;
     const mq_net_client *cfg;
+    bool stream;
+    bool is_sub;            /* a subscriber: a target of publishers */
+    /* brk: datagram: the broker's context for this client; stream: only the
+     * client's identity at the broker (drop reports name it) */
     endpoint cli, brk;
-    sim_link *up, *down;
-    gsl_rng *rng_up, *rng_down, *rng_arrival;
-    bool ready;
+    sim_link *up, *down;    /* datagram: its links; stream: its path's */
+    sim_tcp_path *path;     /* stream */
+    sconn *conns;           /* stream: the connections still held, oldest first */
+    sconn *cur;             /* stream: the client's current connection */
+    gsl_rng *rng_up, *rng_down, *rng_arrival, *rng_out[2], *rng_reconnect;
+    bool ready, sub_sent;
+    int sess;               /* its session's index at the broker, or -1 */
+    bool unsure;            /* subscriber: its session at the broker may lack its
+                               subscriptions (then routing is checked) */
+    uint32_t stamp;         /* routing check: the epoch it was last routed to */
+    uint16_t groups;        /* bit 3p+s: the QoS pairs it carries */
+    /* connections: its figures, and whether its MQTT connection is up */
+    mq_conn_stats cs;
+    bool mqtt_up, ever_up;
+    int64_t down_since;
     /* publisher */
     target *targets;
     size_t n_targets;
@@ -67,16 +91,26 @@ struct client {
     uint64_t k;             /* messages published */
 };
 
-/* A message's measurement tag: its identity and time, and its delivery
- * counts per target (saturating at 65535). The engine's messages built from
- * the bytes at the broker and at each subscriber all point to it. */
+/* Per target of a message: its deliveries (saturating at 65535) and the
+ * cause noted for it (0: none; else 1 + loss cause, with HOP2 when it came
+ * from the subscriber's hop). */
+#define HOP2 0x80
 typedef struct {
+    uint16_t n;
+    uint8_t cause;
+} tstate;
+
+/* A message's measurement tag: its identity and time, and its state per
+ * target. The engine's messages built from the bytes at the broker and at
+ * each subscriber all point to it. */
+struct msgrec {
     uint32_t refs;
     client *pub;
     uint64_t id;            /* simulation-wide message id */
+    uint64_t seq;           /* its publisher's count, from 1 */
     int64_t t_pub;          /* publish time, ns */
-    uint16_t counts[];
-} msgrec;
+    tstate t[];
+};
 
 /* A frame on a link: the packet's bytes, then `zeros` zero bytes, and for a
  * PUBLISH its message's tag. */
@@ -86,6 +120,45 @@ typedef struct {
     uint64_t zeros;
     uint8_t bytes[];
 } frame;
+
+/* Stream: a PUBLISH's place in its direction, [off, end), and its tag. */
+typedef struct {
+    uint64_t off, end;
+    msgrec *tag;
+    uint8_t qos;
+} tagpos;
+
+/* Traces only: a packet's end in its direction, for its decode time. */
+typedef struct {
+    uint64_t end;
+    mq_view v;
+    uint64_t msg;
+} pktpos;
+
+/* A FIFO ring of fixed-size entries (capacity a power of two). */
+typedef struct {
+    void *v;
+    size_t head, n, cap, size;
+} ring;
+
+/* One TCP connection of a stream client, from its open until neither end
+ * is ours and the broker has let its context go. Direction 0 is client to
+ * broker, 1 broker to client. */
+struct sconn {
+    client *c;
+    sconn *next;            /* the client's list */
+    uint32_t id;            /* the connection's number on the path */
+    sim_tcp_end *ce, *se;   /* our handles on its ends; NULL once detached */
+    bool ce_established;    /* the client's end completed its handshake */
+    bool se_seen;           /* the server end was accepted */
+    bool closed;            /* its end was counted (mq_conn_close) */
+    bool released[2];       /* direction d's reader stopped: its FIFO was emptied */
+    int busy;               /* callbacks of its ends in progress */
+    endpoint brk;           /* the broker's context on it (brk.s NULL: none) */
+    ring q[2];              /* tagpos */
+    ring pq[2];             /* pktpos, traces only */
+    uint64_t tx[2], rx[2];  /* bytes written and handed in, per direction */
+};
 
 struct mq_net {
     mq_net_config cfg;
@@ -97,14 +170,23 @@ struct mq_net {
     client *clients;
     size_t n;
     size_t n_ready;
-    bool publishing, failed;
-    char why[200];          /* what failed, when failed is set after setup */
+    bool publishing, failed, ending, freeing;
+    char why[300];          /* what failed, when failed is set after setup */
     sim_event_id end_ev;
     sim_event_id broker_ev; /* the broker's own timer (session expiry) */
     int64_t broker_at;
+    int64_t setup_limit;
     uint64_t next_msg_id;
     uint64_t live, peak_live;
-    uint64_t arrivals;      /* frames delivered, for progress reports */
+    uint64_t arrivals;      /* frames and chunks delivered, for progress reports */
+    uint64_t uncharged;     /* lost pairs that found no cause */
+    /* routing checks */
+    size_t n_unsure;
+    uint32_t epoch;
+    mq_route *routes;
+    size_t cap_routes;
+    client **sess_client;   /* session index -> client */
+    size_t cap_sess;
     mq_net_stats st;
 };
 
@@ -116,18 +198,88 @@ static void fail(mq_net *net, const char *why)
     sim_sched_stop(net->sched);
 }
 
-/* ---- tags ------------------------------------------------------------- */
+static void fail_oom(mq_net *net)
+{
+    fail(net, "out of memory");
+}
+
+/* ---- rings ------------------------------------------------------------ */
+
+static void *ring_at(const ring *r, size_t i)
+{
+    return (char *)r->v + ((r->head + i) & (r->cap - 1)) * r->size;
+}
+
+/* Appends a copy of x. Returns 0, or -1 when out of memory. Amortised O(1). */
+static int ring_push(ring *r, const void *x, size_t size)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 8;
+        char *v = malloc(cap * size);
+        if (!v)
+            return -1;
+        for (size_t i = 0; i < r->n; i++)
+            memcpy(v + i * size, ring_at(r, i), size);
+        free(r->v);
+        r->v = v;
+        r->head = 0;
+        r->cap = cap;
+        r->size = size;
+    }
+    r->size = size;
+    memcpy((char *)r->v + ((r->head + r->n) & (r->cap - 1)) * size, x, size);
+    r->n++;
+    return 0;
+}
+
+static void ring_pop(ring *r)
+{
+    r->head = (r->head + 1) & (r->cap - 1);
+    r->n--;
+}
+
+static void ring_free(ring *r)
+{
+    free(r->v);
+    *r = (ring){0};
+}
+
+/* ---- tags and the accounting of losses --------------------------------- */
 
 static void tag_ref(void *t)
 {
     ((msgrec *)t)->refs++;
 }
 
+/* A message record goes: each of its targets that never got it is charged
+ * to its cause (net.h, "Accounting of losses"). O(targets). */
+static void charge(mq_net *net, const msgrec *r)
+{
+    const client *p = r->pub;
+    for (size_t i = 0; i < p->n_targets; i++) {
+        const tstate *ts = &r->t[i];
+        if (ts->n)
+            continue;
+        int cause;
+        if (net->ending && !(ts->cause & HOP2))
+            cause = MQ_LOSS_OF_DROP(MQ_DROP_IN_FLIGHT_AT_END);
+        else if ((ts->cause & ~HOP2) == 0) {
+            net->uncharged++;
+            continue;
+        } else
+            cause = (ts->cause & ~HOP2) - 1;
+        mq_metrics_lost(net->metrics, p->cfg->qos, p->targets[i].sub_qos, cause);
+    }
+}
+
 static void tag_unref(void *t)
 {
     msgrec *r = t;
     if (--r->refs == 0) {
-        r->pub->cli.net->live--;
+        mq_net *net = r->pub->cli.net;
+        if (!net->freeing)
+            charge(net, r);
+        net->live--;
         free(r);
     }
 }
@@ -144,76 +296,28 @@ static msgrec *tag_of(const mq_msg *m)
     return m ? m->tag : NULL;
 }
 
-/* The frame's tag is what the engine gets for the PUBLISH it decodes. */
-static void *io_tag(void *ctx, uint64_t rx_offset)
+/* Notes a final event for message r seen by client who: on the publisher's
+ * hop (who is r's publisher) for every target without a cause from its own
+ * hop; on a subscriber's hop for that subscriber alone. O(targets) on the
+ * publisher's hop, O(1) on a subscriber's. */
+static void note_cause(client *who, msgrec *r, int cause)
 {
-    endpoint *e = ctx;
-    (void)rx_offset;
-    return e->rx_tag;
+    if (!r)
+        return;
+    client *p = r->pub;
+    uint8_t code = (uint8_t)(1 + cause);
+    if (who == p) {
+        for (size_t i = 0; i < p->n_targets; i++)
+            if (!(r->t[i].cause & HOP2))
+                r->t[i].cause = code;
+        return;
+    }
+    int32_t ord = p->target_of[who->idx];
+    if (ord >= 0)
+        r->t[ord].cause = HOP2 | code;
 }
 
-/* ---- the datagram transport: one frame per packet on a link ------------- */
-
-static void frame_free(frame *f)
-{
-    if (f->tag)
-        tag_unref(f->tag);
-    free(f);
-}
-
-static void release_frame(void *ctx, void *fr)
-{
-    (void)ctx;
-    frame_free(fr);
-}
-
-static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, void *tag)
-{
-    frame *f = malloc(sizeof *f + len);
-    if (!f)
-        return -1;
-    f->tag = tag;
-    f->len = (uint32_t)len;
-    f->zeros = zeros;
-    memcpy(f->bytes, buf, len);
-    if (tag)
-        tag_ref(tag);
-    int rc = sim_link_send(e->out, f, len + zeros);
-    if (rc <= 0)
-        frame_free(f);
-    return rc;
-}
-
-static void dg_release(endpoint *e)
-{
-    sim_link_release(e->out, release_frame, NULL);
-}
-
-static const transport_ops datagram = {dg_send, dg_release};
-
-static void on_arrive(void *ctx, void *fr, size_t bytes)
-{
-    endpoint *e = ctx;
-    frame *f = fr;
-    (void)bytes;
-    mq_net *net = e->net;
-    int64_t now = sim_sched_now(net->sched);
-    net->st.t_last = now;
-    e->rx_tag = f->tag;
-    if (e->broker_side)
-        mq_broker_conn_frame(net->broker, e->s, now, f->bytes, f->len, f->zeros);
-    else
-        mq_session_on_frame(e->s, now, f->bytes, f->len, f->zeros);
-    e->rx_tag = NULL;
-    frame_free(f);
-    /* Progress is reported from the frame path, not from events of its own,
-     * so watching a run cannot change its event count. */
-    if (net->has_hooks && net->hooks.progress && (++net->arrivals & 0xffff) == 0)
-        net->hooks.progress(net->hooks.ctx, now, net->publishing ? net->st.t_ready : -1,
-                            net->cfg.duration);
-}
-
-/* ---- session callbacks (both ends) ------------------------------------ */
+/* ---- session callbacks (both ends, both transports) --------------------- */
 
 /* Charges a packet to the (pub QoS, sub QoS) groups it serves. On a
  * publisher's hop all of the publisher's messages have the same targets, so a
@@ -244,7 +348,7 @@ static void wire_attribute(mq_net *net, client *c, const mq_view *v, mq_msg *m, 
         code = (uint8_t)(1 + 3 * r->pub->cfg->qos + r->pub->targets[ord].sub_qos);
         if (v->qos > 0) {
             if (!c->grp && !(c->grp = calloc(65536, 1))) {
-                fail(net, "out of memory");
+                fail_oom(net);
                 return;
             }
             c->grp[v->id] = code;
@@ -257,9 +361,7 @@ static void wire_attribute(mq_net *net, client *c, const mq_view *v, mq_msg *m, 
                               1.0, len, resend);
 }
 
-/* The trace hook takes the codec's packet struct; only traces pay for it. */
-static void hook_packet(mq_net *net, int64_t now, endpoint *e, const mq_view *v, msgrec *r,
-                        bool lost)
+static mq_packet packet_of(const mq_view *v)
 {
     mq_packet p;
     memset(&p, 0, sizeof p);
@@ -270,7 +372,26 @@ static void hook_packet(mq_net *net, int64_t now, endpoint *e, const mq_view *v,
     p.id = v->id;
     p.reason = v->reason;
     p.session_present = v->session_present;
+    return p;
+}
+
+/* The trace hook takes the codec's packet struct; only traces pay for it. */
+static void hook_packet(mq_net *net, int64_t now, endpoint *e, const mq_view *v, msgrec *r,
+                        bool lost)
+{
+    mq_packet p = packet_of(v);
     net->hooks.packet(net->hooks.ctx, now, e->c->idx, !e->broker_side, &p, tag_id(r), lost);
+}
+
+static void set_unsure(mq_net *net, client *c, bool unsure)
+{
+    if (!c->is_sub || c->unsure == unsure)
+        return;
+    c->unsure = unsure;
+    if (unsure)
+        net->n_unsure++;
+    else
+        net->n_unsure--;
 }
 
 static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
@@ -284,16 +405,27 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
     wire_attribute(net, e->c, v, m, wire, resend);
     int64_t now = sim_sched_now(net->sched);
     net->st.t_last = now;
-    int rc = e->tr->send(e, buf, len, zeros, r);
+    /* A SUBACK leaves the broker once the subscription is in place. */
+    if (e->broker_side && v->type == MQ_SUBACK)
+        set_unsure(net, e->c, false);
+    int rc = e->tr->send(e, buf, len, zeros, v, r);
     if (rc < 0) {
         /* Out of memory: the run cannot be told honestly, so it fails. */
-        fail(net, "out of memory");
+        fail(net, rc == -1 ? "out of memory" : "a packet was sent on a connection that is gone");
         return;
     }
     if (net->has_hooks && net->hooks.packet)
         hook_packet(net, now, e, v, r, rc == 0);
-    if (rc == 0)
+    if (rc == 2 && net->has_hooks && net->hooks.received) {
+        /* Written into a connection whose far end reads no more. */
+        mq_packet p = packet_of(v);
+        net->hooks.received(net->hooks.ctx, now, e->c->idx, !e->broker_side, &p, tag_id(r), true);
+    }
+    if (rc == 0) {
         mq_metrics_link_loss(net->metrics, v->type);
+        if (v->type == MQ_PUBLISH && v->qos == 0)
+            note_cause(e->c, r, MQ_LOSS_LINK); /* nobody sends it again */
+    }
 }
 
 static void timer_fire(sim_sched *s, void *ctx)
@@ -347,9 +479,20 @@ static void on_timer(void *ctx, int64_t at)
     e->ev = sim_sched_at(e->net->sched, e->ev_at, timer_fire, e);
 }
 
+/* Forgets an endpoint's timer (its context is gone). */
+static void timer_forget(endpoint *e)
+{
+    if (e->ev)
+        sim_sched_cancel(e->net->sched, e->ev);
+    e->ev = 0;
+    e->want_at = MQ_NEVER;
+    e->deferred = false;
+}
+
 static void report_drop(mq_net *net, endpoint *e, mq_msg *m, mq_drop_reason why)
 {
     mq_metrics_drop(net->metrics, why);
+    note_cause(e->c, tag_of(m), MQ_LOSS_OF_DROP(why));
     if (net->has_hooks && net->hooks.drop)
         net->hooks.drop(net->hooks.ctx, sim_sched_now(net->sched), e->c->idx, e->broker_side,
                         tag_id(tag_of(m)), why);
@@ -363,11 +506,79 @@ static void on_drop(void *ctx, mq_msg *m, uint8_t qos, mq_drop_reason why)
 }
 
 /* The broker's sessions report drops with their user pointer: the broker
- * end of the client whose session it is. */
+ * end (datagram) or the broker-side identity (stream) of the client whose
+ * session it is. */
 static void broker_drop(void *ctx, void *user, mq_msg *m, uint8_t qos, mq_drop_reason why)
 {
     (void)qos;
     report_drop(ctx, user, m, why);
+}
+
+/* A CONNECT bound a context to a session: the session's index names its
+ * client in routing checks; a session without its subscriptions (a new
+ * one) makes the routing of its client's messages worth checking until the
+ * SUBACK. Every session of a client reports drops as the client's. */
+static void *broker_bind(void *ctx, void *conn_ctx, int sess, const char *id, size_t len,
+                         bool present)
+{
+    mq_net *net = ctx;
+    endpoint *e = conn_ctx;
+    client *c = e->c;
+    (void)id;
+    (void)len;
+    if ((size_t)sess >= net->cap_sess) {
+        size_t cap = net->cap_sess ? net->cap_sess : 16;
+        while (cap <= (size_t)sess)
+            cap *= 2;
+        client **v = realloc(net->sess_client, cap * sizeof *v);
+        if (!v) {
+            fail_oom(net);
+            return &c->brk;
+        }
+        memset(v + net->cap_sess, 0, (cap - net->cap_sess) * sizeof *v);
+        net->sess_client = v;
+        net->cap_sess = cap;
+    }
+    net->sess_client[sess] = c;
+    c->sess = sess;
+    set_unsure(net, c, !present);
+    return &c->brk;
+}
+
+/* The broker is routing m: while some subscriber may lack its session or
+ * subscription, the targets it does not reach are charged to session_lost
+ * (on their own hop). Cost: nothing while every subscriber is known to be
+ * in place; otherwise one route lookup, O(topic levels + routes + targets). */
+static void broker_routed(void *ctx, mq_msg *m, uint8_t qos)
+{
+    mq_net *net = ctx;
+    msgrec *r = tag_of(m);
+    if (!r || net->n_unsure == 0)
+        return;
+    size_t n = mq_broker_route(net->broker, m->topic, m->topic_len, qos, net->routes,
+                               net->cap_routes);
+    if (n > net->cap_routes) {
+        mq_route *v = realloc(net->routes, n * sizeof *v);
+        if (!v) {
+            fail_oom(net);
+            return;
+        }
+        net->routes = v;
+        net->cap_routes = n;
+        n = mq_broker_route(net->broker, m->topic, m->topic_len, qos, net->routes, n);
+    }
+    uint32_t epoch = ++net->epoch;
+    for (size_t i = 0; i < n; i++) {
+        size_t sess = (size_t)net->routes[i].client;
+        if (sess < net->cap_sess && net->sess_client[sess])
+            net->sess_client[sess]->stamp = epoch;
+    }
+    client *p = r->pub;
+    for (size_t i = 0; i < p->n_targets; i++) {
+        client *t = &net->clients[p->targets[i].sub];
+        if (t->stamp != epoch)
+            r->t[i].cause = HOP2 | (uint8_t)(1 + MQ_LOSS_OF_DROP(MQ_DROP_SESSION_LOST));
+    }
 }
 
 static void broker_timer_fire(sim_sched *s, void *ctx)
@@ -397,7 +608,12 @@ static void on_event(void *ctx, mq_event ev, const mq_view *v)
     (void)v;
     mq_metrics_event(e->net->metrics, ev);
     if (ev == MQ_EV_NOMEM)
-        fail(e->net, "out of memory");
+        fail_oom(e->net);
+    /* A QoS 2 PUBLISH taken for a duplicate: if it was a new message (its
+     * identifier held for a stale copy), that is its end on this hop. Only
+     * a datagram frame names its message here. */
+    if (ev == MQ_EV_QOS2_DUP_SUPPRESSED && e->rx_tag)
+        note_cause(e->c, e->rx_tag, MQ_LOSS_SUPPRESSED);
 }
 
 static void start_publishing(mq_net *net);
@@ -411,16 +627,43 @@ static void client_ready(endpoint *e)
         start_publishing(e->net);
 }
 
+static void hook_conn(mq_net *net, client *c, const sconn *sc, bool broker_side,
+                      mq_net_conn_event ev, int detail)
+{
+    if (c->stream && net->has_hooks && net->hooks.conn)
+        net->hooks.conn(net->hooks.ctx, sim_sched_now(net->sched), c->idx, sc ? sc->id : 0,
+                        broker_side, ev, detail);
+}
+
+/* The client's MQTT connection went down (its engine closed it or was told). */
+static void mqtt_down(client *c, int64_t now)
+{
+    if (!c->mqtt_up)
+        return;
+    c->mqtt_up = false;
+    c->down_since = now;
+}
+
 static void on_connected(void *ctx, bool present)
 {
     endpoint *e = ctx;
-    const mq_net_client *cc = e->c->cfg;
-    (void)present;
+    client *c = e->c;
+    const mq_net_client *cc = c->cfg;
+    int64_t now = sim_sched_now(e->net->sched);
+    c->cs.connects++;
+    if (c->ever_up && !c->mqtt_up)
+        c->cs.disconnected_ns += now - c->down_since;
+    c->mqtt_up = c->ever_up = true;
+    hook_conn(e->net, c, c->cur, false, MQ_NET_CONNECTED, present);
     if (cc->publisher || cc->n_subs == 0) {
         client_ready(e);
         return;
     }
-    int rc = mq_session_subscribe(e->s, sim_sched_now(e->net->sched), cc->subs, cc->n_subs);
+    /* Once: the engine re-sends the list itself when a session is new. */
+    if (c->sub_sent)
+        return;
+    c->sub_sent = true;
+    int rc = mq_session_subscribe(e->s, now, cc->subs, cc->n_subs);
     if (rc != 0) {
         char why[200];
         snprintf(why, sizeof why, "%s could not subscribe (error %d)", cc->name, rc);
@@ -462,7 +705,8 @@ static void on_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view *v)
         fail(net, why);
         return;
     }
-    uint8_t p = r->pub->cfg->qos, s = r->pub->targets[ord].sub_qos;
+    target *t = &r->pub->targets[ord];
+    uint8_t p = r->pub->cfg->qos, s = t->sub_qos;
     if (v->qos != (p < s ? p : s)) {
         char why[200];
         snprintf(why, sizeof why, "%s got message %llu at QoS %u, not min(%u, %u)",
@@ -470,12 +714,527 @@ static void on_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view *v)
         fail(net, why);
         return;
     }
-    bool first = r->counts[ord] == 0;
-    if (r->counts[ord] < UINT16_MAX)
-        r->counts[ord]++;
+    bool first = r->t[ord].n == 0;
+    if (r->t[ord].n < UINT16_MAX)
+        r->t[ord].n++;
+    if (first) {
+        /* MQTT 4.6: messages of one topic arrive in the order published. */
+        if (r->seq < t->max_seq)
+            mq_metrics_out_of_order(net->metrics, p, s);
+        else
+            t->max_seq = r->seq;
+    }
     mq_metrics_delivery(net->metrics, p, s, first, now - r->t_pub);
     if (net->has_hooks && net->hooks.deliver)
         net->hooks.deliver(net->hooks.ctx, now, e->c->idx, r->id, v->qos, first);
+}
+
+static void report_progress(mq_net *net, int64_t now)
+{
+    /* Progress is reported from the delivery path, not from events of its
+     * own, so watching a run cannot change its event count. */
+    if (net->has_hooks && net->hooks.progress && (++net->arrivals & 0xffff) == 0)
+        net->hooks.progress(net->hooks.ctx, now, net->publishing ? net->st.t_ready : -1,
+                            net->cfg.duration);
+}
+
+/* ---- the datagram transport: one frame per packet on a link ------------- */
+
+static void frame_free(frame *f)
+{
+    if (f->tag)
+        tag_unref(f->tag);
+    free(f);
+}
+
+static void release_frame(void *ctx, void *fr)
+{
+    (void)ctx;
+    frame_free(fr);
+}
+
+static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
+                   msgrec *tag)
+{
+    (void)v;
+    frame *f = malloc(sizeof *f + len);
+    if (!f)
+        return -1;
+    f->tag = tag;
+    f->len = (uint32_t)len;
+    f->zeros = zeros;
+    memcpy(f->bytes, buf, len);
+    if (tag)
+        tag_ref(tag);
+    int rc = sim_link_send(e->out, f, len + zeros);
+    if (rc <= 0)
+        frame_free(f);
+    return rc;
+}
+
+static const transport_ops datagram = {dg_send};
+
+static void on_arrive(void *ctx, void *fr, size_t bytes)
+{
+    endpoint *e = ctx;
+    frame *f = fr;
+    (void)bytes;
+    mq_net *net = e->net;
+    int64_t now = sim_sched_now(net->sched);
+    net->st.t_last = now;
+    e->rx_tag = f->tag;
+    if (e->broker_side)
+        mq_broker_conn_frame(net->broker, e->s, now, f->bytes, f->len, f->zeros);
+    else
+        mq_session_on_frame(e->s, now, f->bytes, f->len, f->zeros);
+    e->rx_tag = NULL;
+    frame_free(f);
+    report_progress(net, now);
+}
+
+/* ---- the stream transport: the engine over sim_tcp ----------------------- */
+
+/* Connection ends, the engine's closes and the transport's downs, as one
+ * cause per connection. */
+static mq_conn_close close_cause(mq_close_cause why)
+{
+    switch (why) {
+    case MQ_CLOSE_PROTOCOL_ERROR: return MQ_CC_PROTOCOL_ERROR;
+    case MQ_CLOSE_KEEPALIVE: return MQ_CC_KEEPALIVE;
+    case MQ_CLOSE_CONNECT_TIMEOUT: return MQ_CC_CONNECT_TIMEOUT;
+    case MQ_CLOSE_CLIENT_DISCONNECT: return MQ_CC_CLIENT_DISCONNECT;
+    case MQ_CLOSE_TAKEOVER: return MQ_CC_TAKEOVER;
+    case MQ_CLOSE_REFUSED: return MQ_CC_REFUSED;
+    case MQ_CLOSE_BROKER_RESTART: return MQ_CC_BROKER_RESTART;
+    default: return MQ_CC_SERVER_DISCONNECT;
+    }
+}
+
+static mq_conn_close down_cause(mq_down_cause why)
+{
+    switch (why) {
+    case MQ_DOWN_FIN: return MQ_CC_PEER_CLOSED;
+    case MQ_DOWN_RST: return MQ_CC_RESET;
+    case MQ_DOWN_ABORT: return MQ_CC_TCP_ABORT;
+    case MQ_DOWN_REFUSED: return MQ_CC_REFUSED;
+    default: return MQ_CC_SYN_TIMEOUT;
+    }
+}
+
+static void count_close(sconn *sc, mq_conn_close cause)
+{
+    if (sc->closed)
+        return;
+    sc->closed = true;
+    sc->c->cs.closes[cause]++;
+}
+
+/* The tag of the PUBLISH whose first byte is at offset off of direction q:
+ * entries before it have been handed in whole and go. O(1) amortised. */
+static void *fifo_tag(ring *q, uint64_t off)
+{
+    while (q->n && ((tagpos *)ring_at(q, 0))->end <= off) {
+        tag_unref(((tagpos *)ring_at(q, 0))->tag);
+        ring_pop(q);
+    }
+    if (q->n && ((tagpos *)ring_at(q, 0))->off == off)
+        return ((tagpos *)ring_at(q, 0))->tag;
+    return NULL;
+}
+
+/* The frame's tag (datagram) or the FIFO's (stream) is what the engine gets
+ * for the PUBLISH it decodes. */
+static void *io_tag(void *ctx, uint64_t rx_offset)
+{
+    endpoint *e = ctx;
+    if (!e->sc)
+        return e->rx_tag;
+    return fifo_tag(&e->sc->q[e->broker_side ? 0 : 1], rx_offset);
+}
+
+/* Traces: the packets of direction d that end at or before offset `to`
+ * have been handed in whole (lost: the direction ended first). */
+static void trace_received(mq_net *net, sconn *sc, int d, uint64_t to, bool lost)
+{
+    ring *q = &sc->pq[d];
+    int64_t now = sim_sched_now(net->sched);
+    while (q->n) {
+        pktpos *pp = ring_at(q, 0);
+        if (!lost && pp->end > to)
+            break;
+        mq_packet p = packet_of(&pp->v);
+        net->hooks.received(net->hooks.ctx, now, sc->c->idx, d == 0, &p, pp->msg, lost);
+        ring_pop(q);
+    }
+}
+
+/* Direction d's reader stopped reading: what its FIFO still holds was never
+ * delivered on this connection. A QoS 0 PUBLISH among it is lost for good
+ * (disconnected; in_flight_at_end when the run is over); a QoS 1 or 2 one
+ * is still held by its sender's session. O(entries). */
+static void release_dir(mq_net *net, sconn *sc, int d)
+{
+    if (sc->released[d])
+        return;
+    sc->released[d] = true;
+    ring *q = &sc->q[d];
+    while (q->n) {
+        tagpos *tp = ring_at(q, 0);
+        if (tp->qos == 0)
+            note_cause(sc->c, tp->tag,
+                       MQ_LOSS_OF_DROP(net->ending ? MQ_DROP_IN_FLIGHT_AT_END
+                                                   : MQ_DROP_DISCONNECTED));
+        tag_unref(tp->tag);
+        ring_pop(q);
+    }
+    if (net->has_hooks && net->hooks.received)
+        trace_received(net, sc, d, 0, true);
+}
+
+/* Frees sc once nothing refers to it: neither end is ours, the broker has
+ * no context on it, the client has moved on, and no handshake can still
+ * reach the server (a client end that was established may have left its
+ * final ACK on the way: such a connection waits for the end of the run). */
+static void sconn_maybe_free(mq_net *net, sconn *sc)
+{
+    client *c = sc->c;
+    if (sc->busy || sc->ce || sc->se || sc->brk.s || c->cur == sc ||
+        (sc->ce_established && !sc->se_seen) || net->freeing)
+        return;
+    release_dir(net, sc, 0);
+    release_dir(net, sc, 1);
+    sconn **pp = &c->conns;
+    while (*pp != sc)
+        pp = &(*pp)->next;
+    *pp = sc->next;
+    for (int d = 0; d < 2; d++) {
+        ring_free(&sc->q[d]);
+        ring_free(&sc->pq[d]);
+    }
+    free(sc);
+}
+
+static void check_path(mq_net *net, client *c)
+{
+    if (sim_tcp_path_failed(c->path))
+        fail(net, "out of memory in the TCP model");
+}
+
+static int st_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
+                   msgrec *tag)
+{
+    sconn *sc = e->sc;
+    int d = e->broker_side ? 1 : 0;
+    sim_tcp_end *te = sc ? (d ? sc->se : sc->ce) : NULL;
+    if (!te)
+        return -2;
+    mq_net *net = e->net;
+    /* The far end no longer reads (it closed, or is gone): the bytes still
+     * go out, as from a real socket, but reach no one. */
+    bool unread = sc->released[d];
+    if (unread) {
+        if (tag && v->qos == 0)
+            note_cause(sc->c, tag, MQ_LOSS_OF_DROP(MQ_DROP_DISCONNECTED));
+    } else {
+        if (tag) {
+            tagpos tp = {sc->tx[d], sc->tx[d] + len + zeros, tag, v->qos};
+            if (ring_push(&sc->q[d], &tp, sizeof tp))
+                return -1;
+            tag_ref(tag);
+        }
+        if (net->has_hooks && net->hooks.received) {
+            pktpos pp = {sc->tx[d] + len + zeros, *v, tag_id(tag)};
+            if (ring_push(&sc->pq[d], &pp, sizeof pp))
+                return -1;
+        }
+    }
+    sc->tx[d] += len + zeros;
+    int rc = sim_tcp_write_with_zeros(te, buf, len, zeros);
+    if (rc == SIM_TCP_ENOMEM || sim_tcp_path_failed(e->c->path))
+        return -1;
+    if (rc != 0)
+        return -2;
+    return unread ? 2 : 1;
+}
+
+static const transport_ops stream = {st_send};
+
+/* Bytes arrived in order at one end of sc (d: their direction), handed to
+ * its engine. */
+static void stream_bytes(mq_net *net, sconn *sc, int d, const uint8_t *data, size_t len)
+{
+    int64_t now = sim_sched_now(net->sched);
+    net->st.t_last = now;
+    uint64_t to = sc->rx[d] + len;
+    /* Traces show a packet decoded as its last byte is handed in, before
+     * what its decoding causes. */
+    if (net->has_hooks && net->hooks.received)
+        trace_received(net, sc, d, to, false);
+    if (d == 1)
+        mq_session_on_bytes(sc->c->cli.s, now, data, len);
+    else
+        mq_broker_conn_bytes(net->broker, sc->brk.s, now, data, len);
+    sc->rx[d] = to;
+    /* What was handed in whole needs no tag any more. */
+    if (!sc->released[d]) {
+        ring *q = &sc->q[d];
+        while (q->n && ((tagpos *)ring_at(q, 0))->end <= to) {
+            tag_unref(((tagpos *)ring_at(q, 0))->tag);
+            ring_pop(q);
+        }
+    }
+    report_progress(net, now);
+}
+
+/* The client's end of sc is gone or closed by us: the client reads no more. */
+static void detach_client_end(mq_net *net, sconn *sc)
+{
+    sc->ce = NULL;
+    release_dir(net, sc, 1);
+}
+
+static void detach_server_end(mq_net *net, sconn *sc)
+{
+    sc->se = NULL;
+    release_dir(net, sc, 0);
+}
+
+/* The broker lets go of the context on sc (after its close or its down). */
+static void forget_context(mq_net *net, sconn *sc)
+{
+    timer_forget(&sc->brk);
+    sc->brk.s = NULL;
+    set_unsure(net, sc->c, true);
+}
+
+/* The client's transport went down under its engine (sc is its current
+ * connection): counted, and the engine is told. */
+static void client_down(mq_net *net, sconn *sc, mq_down_cause why)
+{
+    client *c = sc->c;
+    int64_t now = sim_sched_now(net->sched);
+    count_close(sc, down_cause(why));
+    if (c->cur != sc)
+        return;
+    mqtt_down(c, now);
+    c->cur = NULL;
+    c->cli.sc = NULL;
+    hook_conn(net, c, sc, false, MQ_NET_DOWN, down_cause(why));
+    mq_session_on_down(c->cli.s, now, why);
+}
+
+static void cli_event(void *ctx, sim_tcp_end *e, sim_tcp_event ev)
+{
+    sconn *sc = ctx;
+    client *c = sc->c;
+    mq_net *net = c->cli.net;
+    sc->busy++;
+    switch (ev) {
+    case SIM_TCP_EV_ESTABLISHED:
+        sc->ce_established = true;
+        hook_conn(net, c, sc, false, MQ_NET_ESTABLISHED, 0);
+        if (c->cur == sc)
+            mq_session_on_up(c->cli.s, sim_sched_now(net->sched));
+        break;
+    case SIM_TCP_EV_PEER_CLOSED:
+        client_down(net, sc, MQ_DOWN_FIN);
+        if (sc->ce == e) {
+            sim_tcp_close(e); /* the application closes its socket */
+            detach_client_end(net, sc);
+        }
+        break;
+    default: {
+        mq_down_cause why = ev == SIM_TCP_EV_RESET     ? MQ_DOWN_RST
+                            : ev == SIM_TCP_EV_ABORTED ? MQ_DOWN_ABORT
+                            : ev == SIM_TCP_EV_REFUSED ? MQ_DOWN_REFUSED
+                                                       : MQ_DOWN_TIMEOUT;
+        detach_client_end(net, sc); /* the end is gone */
+        client_down(net, sc, why);
+        break;
+    }
+    }
+    check_path(net, c);
+    sc->busy--;
+    sconn_maybe_free(net, sc);
+}
+
+/* In-order bytes of direction d arrived at sc's reading end. */
+static void stream_data(sconn *sc, int d, const uint8_t *data, size_t len)
+{
+    mq_net *net = sc->c->cli.net;
+    /* Cannot happen: a connection the client left, or whose context the
+     * broker let go, was closed then, and a closed end reads no more. */
+    if (d == 1 ? sc->c->cur != sc : !sc->brk.s)
+        return;
+    sc->busy++;
+    stream_bytes(net, sc, d, data, len);
+    check_path(net, sc->c);
+    sc->busy--;
+    sconn_maybe_free(net, sc);
+}
+
+static void cli_data(void *ctx, sim_tcp_end *e, const uint8_t *data, size_t len)
+{
+    (void)e;
+    stream_data(ctx, 1, data, len);
+}
+
+/* The broker's end of sc went down under its context. */
+static void server_down(mq_net *net, sconn *sc, mq_down_cause why)
+{
+    count_close(sc, down_cause(why));
+    mq_session *s = sc->brk.s;
+    if (!s)
+        return;
+    forget_context(net, sc);
+    hook_conn(net, sc->c, sc, true, MQ_NET_DOWN, down_cause(why));
+    mq_broker_conn_down(net->broker, s, sim_sched_now(net->sched), why);
+}
+
+static void srv_event(void *ctx, sim_tcp_end *e, sim_tcp_event ev)
+{
+    sconn *sc = ctx;
+    mq_net *net = sc->c->cli.net;
+    sc->busy++;
+    if (ev == SIM_TCP_EV_PEER_CLOSED) {
+        server_down(net, sc, MQ_DOWN_FIN);
+        if (sc->se == e) {
+            sim_tcp_close(e);
+            detach_server_end(net, sc);
+        }
+    } else {
+        detach_server_end(net, sc);
+        server_down(net, sc, ev == SIM_TCP_EV_RESET ? MQ_DOWN_RST : MQ_DOWN_ABORT);
+    }
+    check_path(net, sc->c);
+    sc->busy--;
+    sconn_maybe_free(net, sc);
+}
+
+static void srv_data(void *ctx, sim_tcp_end *e, const uint8_t *data, size_t len)
+{
+    (void)e;
+    stream_data(ctx, 0, data, len);
+}
+
+static const sim_tcp_app cli_app = {cli_event, cli_data};
+static const sim_tcp_app srv_app = {srv_event, srv_data};
+
+/* The engine closes its end (stream). The bytes already written still
+ * travel; the other end learns by the FIN. */
+static void on_close(void *ctx, int64_t now, mq_close_cause why)
+{
+    endpoint *e = ctx;
+    mq_net *net = e->net;
+    sconn *sc = e->sc;
+    if (!sc)
+        return;
+    count_close(sc, close_cause(why));
+    hook_conn(net, e->c, sc, e->broker_side, MQ_NET_CLOSE, close_cause(why));
+    if (e->broker_side) {
+        forget_context(net, sc);
+        if (sc->se) {
+            sim_tcp_close(sc->se);
+            detach_server_end(net, sc);
+        }
+    } else {
+        client *c = e->c;
+        mqtt_down(c, now);
+        if (sc->ce) {
+            sim_tcp_close(sc->ce);
+            detach_client_end(net, sc);
+        }
+        if (c->cur == sc)
+            c->cur = NULL;
+        e->sc = NULL;
+    }
+    check_path(net, e->c);
+    sconn_maybe_free(net, sc);
+}
+
+static mq_session_io endpoint_io(endpoint *e);
+
+/* The client's engine asks for a connection: a new TCP connection on its
+ * path, and the connection record that follows it. */
+static void on_open(void *ctx, int64_t now)
+{
+    endpoint *e = ctx;
+    mq_net *net = e->net;
+    client *c = e->c;
+    (void)now;
+    sconn *sc = calloc(1, sizeof *sc);
+    if (!sc) {
+        fail_oom(net);
+        return;
+    }
+    sc->c = c;
+    sc->brk = (endpoint){.net = net, .c = c, .broker_side = true, .tr = &stream, .sc = sc,
+                         .want_at = MQ_NEVER};
+    sconn **pp = &c->conns;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = sc;
+    c->cur = sc;
+    e->sc = sc;
+    c->cs.opens++;
+    sc->ce = sim_tcp_connect(c->path, &cli_app, sc);
+    if (!sc->ce) {
+        c->cur = NULL;
+        e->sc = NULL;
+        sconn_maybe_free(net, sc);
+        fail_oom(net);
+        return;
+    }
+    sc->id = sim_tcp_conn_id(sc->ce);
+    hook_conn(net, c, sc, false, MQ_NET_OPEN, (int)sc->id);
+    check_path(net, c);
+}
+
+/* The broker's listener on client c's path completed a handshake: a new
+ * context for it. */
+static void on_accept(void *ctx, sim_tcp_end *se)
+{
+    client *c = ctx;
+    mq_net *net = c->cli.net;
+    uint32_t id = sim_tcp_conn_id(se);
+    sconn *sc = c->conns;
+    while (sc && (sc->id != id || sc->se_seen))
+        sc = sc->next;
+    if (!sc) {
+        sim_tcp_abort(se); /* cannot happen: the client end is kept until then */
+        return;
+    }
+    sc->busy++;
+    sc->se = se;
+    sc->se_seen = true;
+    sim_tcp_set_app(se, &srv_app, sc);
+    mq_session_io io = endpoint_io(&sc->brk);
+    io.connected = NULL;
+    io.subscribed = NULL;
+    io.open = NULL;
+    io.random = NULL;
+    sc->brk.s = mq_broker_accept(net->broker, sim_sched_now(net->sched), MQ_TRANSPORT_STREAM,
+                                 &io);
+    if (!sc->brk.s) {
+        fail_oom(net);
+    } else {
+        hook_conn(net, c, sc, true, MQ_NET_ACCEPTED, 0);
+    }
+    sc->busy--;
+    sconn_maybe_free(net, sc);
+}
+
+static void on_segment(void *ctx, const sim_tcp_seg_info *seg)
+{
+    client *c = ctx;
+    mq_net *net = c->cli.net;
+    net->hooks.segment(net->hooks.ctx, c->idx, seg);
+}
+
+static double on_random(void *ctx)
+{
+    endpoint *e = ctx;
+    return gsl_rng_uniform(e->c->rng_reconnect);
 }
 
 /* ---- publishing ------------------------------------------------------- */
@@ -521,14 +1280,15 @@ static void publish_one(sim_sched *s, void *ctx)
         return;
     int64_t now = sim_sched_now(s);
     const mq_net_client *cc = c->cfg;
-    msgrec *r = calloc(1, sizeof *r + c->n_targets * sizeof r->counts[0]);
+    msgrec *r = calloc(1, sizeof *r + c->n_targets * sizeof r->t[0]);
     if (!r) {
-        fail(net, "out of memory");
+        fail_oom(net);
         return;
     }
     r->refs = 1;
     r->pub = c;
     r->id = ++net->next_msg_id;
+    r->seq = c->k + 1;
     r->t_pub = now;
     if (++net->live > net->peak_live)
         net->peak_live = net->live;
@@ -542,7 +1302,13 @@ static void publish_one(sim_sched *s, void *ctx)
     mq_msg *m = NULL;
     int rc = mq_msg_new(cc->topic, strlen(cc->topic), head, hn, cc->payload_bytes, false, r,
                         &tag_ops, &m);
-    tag_unref(r); /* the message holds the tag now (or nothing does) */
+    if (rc != 0) {
+        net->live--; /* never a message: no pair of it was expected */
+        free(r);
+        r = NULL;
+    } else {
+        tag_unref(r); /* the message holds the tag now */
+    }
     if (rc == 0) {
         net->st.messages++;
         c->k++;
@@ -599,6 +1365,230 @@ static void start_publishing(mq_net *net)
     net->end_ev = sim_sched_after(net->sched, net->cfg.duration, publish_end, net);
 }
 
+/* ---- the setup limit ----------------------------------------------------- */
+
+/*
+ * How long setup may take before a run is declared failed. Setup is done
+ * when every client has its CONNACK and every subscriber its SUBACK. Per
+ * client, with
+ *   d_up, d_down  a one-way delay that a frame exceeds with probability at
+ *                 most 1e-6 (the distribution's quantile: constant ms,
+ *                 uniform max_ms, exponential 13.8 mean, normal mean + 4.75
+ *                 sd, the lognormal's and the pareto's own quantile),
+ *   ser(b)        the serialisation of b bytes at the direction's bandwidth,
+ *   RTT           d_up + d_down + ser(setup packet up + 40) + ser(answer + 40),
+ *   q             1 - (1 - l_up)(1 - l_down), the chance that an exchange
+ *                 (a frame and its answer) fails, from the loss models'
+ *                 stationary rates l,
+ *   A(f)          the attempts after which all failing has a chance below
+ *                 1e-9 when one fails with chance f: ceil(ln 1e-9 / ln f),
+ * the bound is, for a datagram client (CONNECT resent every retry interval R
+ * until CONNACK, then SUBSCRIBE likewise: E = 1 or 2 exchanges)
+ *   E ((A(q) - 1) R + RTT),
+ * and for a stream client, whose connect attempt (SYN ladder from
+ * rto_initial, doubling, syn_retries times; then CONNECT, resent by TCP from
+ * an RTO of at most 3 s) is given up after connect_timeout CT and retried
+ * after a backoff of at most reconnect_max (1 + jitter), so that one attempt
+ * fails with chance at most f = q^S + q^S' (S SYNs and S' CONNECTs fit in
+ * CT), plus the SUBSCRIBE exchange on TCP's own ladder,
+ *   (A(f) - 1)(CT + Bmax) + CT + sum of A(q) ladder steps (each <= rto_max).
+ * Outages add their length (scheduled windows that start before the bound,
+ * repeatedly) or 20 mean down times (random: exceeded with chance 2e-9),
+ * each with one more attempt's time. The limit is the largest bound, and at
+ * least 60 s (what it always was: a config that sets up faster keeps its
+ * runs, event for event), and twice the bound otherwise (a setup that takes
+ * exactly the bound must not lose the tie). An impossible setup (every frame lost, or a
+ * connect_timeout shorter than a connection takes) still gets a finite
+ * limit, so that the run fails and says why.
+ */
+
+#define SETUP_FLOOR SIM_S(60)
+#define LIMIT_CAP ((int64_t)4e18)
+
+/* A one-way delay exceeded with probability at most 1e-6, in ms. */
+static double delay_bound_ms(const sim_dist *d)
+{
+    const double z = 4.753424; /* gsl_cdf_ugaussian_Qinv(1e-6) */
+    double v;
+    switch (d->kind) {
+    case SIM_DIST_CONSTANT: v = d->a; break;
+    case SIM_DIST_UNIFORM: v = d->b; break;
+    case SIM_DIST_EXPONENTIAL: v = d->a * 13.815511; break; /* -ln 1e-6 */
+    case SIM_DIST_NORMAL: v = d->a + z * d->b; break;
+    case SIM_DIST_LOGNORMAL: {
+        double s2 = log(1 + (d->b * d->b) / (d->a * d->a));
+        v = exp(log(d->a) - s2 / 2 + z * sqrt(s2));
+        break;
+    }
+    default: v = d->a * pow(1e-6, -1.0 / d->b); break; /* pareto */
+    }
+    return isfinite(v) && v < 1e11 ? (v > 0 ? v : 0) : 1e11;
+}
+
+static double ser_ms(double bytes, uint64_t bps)
+{
+    return bps ? bytes * 8e3 / (double)bps : 0;
+}
+
+/* ln 1e-9 / ln f attempts, at least 1; +inf when f >= 1 (never). */
+static double attempts(double f)
+{
+    if (f <= 0)
+        return 1;
+    if (f >= 1)
+        return INFINITY;
+    return fmax(1, ceil(log(1e-9) / log(f)));
+}
+
+/* The round trip of client c's setup exchanges, in ms. */
+static double setup_rtt_ms(const mq_net_client *c, bool mean)
+{
+    double up_bytes = 64 + (c->name ? strlen(c->name) : 0) + 40, down_bytes = 64 + 40;
+    for (size_t i = 0; i < c->n_subs; i++)
+        up_bytes += c->subs[i].len + 3;
+    double du = mean ? sim_dist_mean(&c->up.delay) : delay_bound_ms(&c->up.delay);
+    double dd = mean ? sim_dist_mean(&c->down.delay) : delay_bound_ms(&c->down.delay);
+    if (!isfinite(du) || du > 1e11)
+        du = 1e11;
+    if (!isfinite(dd) || dd > 1e11)
+        dd = 1e11;
+    return du + dd + ser_ms(up_bytes, c->up.bandwidth_bps) + ser_ms(down_bytes, c->down.bandwidth_bps);
+}
+
+static double exchange_loss(const mq_net_client *c)
+{
+    return 1 - (1 - sim_loss_rate(&c->up.loss)) * (1 - sim_loss_rate(&c->down.loss));
+}
+
+static void tcp_params_of(const mq_net_client *c, sim_tcp_params *tp)
+{
+    if (c->tcp.mss)
+        *tp = c->tcp;
+    else
+        sim_tcp_params_default(tp);
+}
+
+static int64_t connect_timeout_of(const mq_net_client *c)
+{
+    return c->connect_timeout ? c->connect_timeout : SIM_S(30); /* the engine's default */
+}
+
+/* Client c's setup bound in ms (see above); one attempt's time into *attempt_ms. */
+static double client_bound_ms(const mq_net_client *c, double *attempt_ms)
+{
+    double rtt = setup_rtt_ms(c, false), q = exchange_loss(c), bound;
+    bool sub = !c->publisher && c->n_subs > 0;
+    if (c->transport != MQ_TRANSPORT_STREAM) {
+        double R = sim_to_ms(c->retry_interval > 0 ? c->retry_interval : SIM_MS(200));
+        double a = attempts(q);
+        if (!isfinite(a))
+            a = 20; /* impossible: a limit to fail at, all the same */
+        *attempt_ms = fmax(R, rtt);
+        bound = (sub ? 2 : 1) * ((a - 1) * R + rtt);
+    } else {
+        sim_tcp_params tp;
+        tcp_params_of(c, &tp);
+        double ct = sim_to_ms(connect_timeout_of(c));
+        double rmax = sim_to_ms(c->reconnect_max ? c->reconnect_max : SIM_S(60));
+        double bmax = rmax * (1 + c->reconnect_jitter);
+        double rto0 = sim_to_ms(tp.rto_initial), rtomax = sim_to_ms(tp.rto_max);
+        int syns = 0, data = 0;
+        for (int k = 0; k <= tp.syn_retries && k < 60; k++)
+            if (rto0 * (ldexp(1, k) - 1) + rtt < ct)
+                syns++;
+        for (int k = 0; k < 60; k++)
+            if (3000 * (ldexp(1, k) - 1) + 2 * rtt < ct)
+                data++;
+        double f = (syns ? pow(q, syns) : 1) + (data ? pow(q, data) : 1);
+        double a = attempts(f);
+        if (!isfinite(a))
+            a = 20;
+        double ladder = rtt, step = rto0 > 3000 ? rto0 : 3000;
+        double n = attempts(q);
+        if (!isfinite(n))
+            n = 20;
+        for (double k = 1; k < n && k < 1000; k++) {
+            ladder += step;
+            step = fmin(2 * step, rtomax);
+        }
+        *attempt_ms = ct + bmax;
+        bound = (a - 1) * (ct + bmax) + ct + (sub ? ladder : 0);
+    }
+    /* Outages in setup push it back by their length and one more attempt. */
+    for (int d = 0; d < 2; d++) {
+        const mq_net_outages *o = d ? &c->down_outages : &c->up_outages;
+        if (o->mtbf > 0) {
+            bound += 20 * sim_to_ms(o->mttr) + *attempt_ms;
+            continue;
+        }
+        for (size_t i = 0; i < o->n; i++)
+            if (sim_to_ms(o->w[i].start) < bound)
+                bound += sim_to_ms(o->w[i].len) + *attempt_ms;
+    }
+    return bound;
+}
+
+int64_t mq_net_setup_limit(const mq_net_config *cfg, const mq_net_client *clients, size_t n)
+{
+    (void)cfg;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a;
+        double b = client_bound_ms(&clients[i], &a);
+        if (b > worst)
+            worst = b;
+    }
+    /* Twice the bound: a setup that takes exactly the bound must not lose
+     * the tie to the limit. */
+    worst *= 2;
+    if (!(worst < 4e12)) /* ms: about the cap */
+        return LIMIT_CAP;
+    int64_t t = sim_from_ms(worst);
+    return t > SETUP_FLOOR ? t : SETUP_FLOOR;
+}
+
+/* Why client c did not set up, as the config explains it. */
+static void setup_cause(const client *c, char *buf, size_t cap)
+{
+    const mq_net_client *cc = c->cfg;
+    double lu = sim_loss_rate(&cc->up.loss), ld = sim_loss_rate(&cc->down.loss);
+    bool outages = cc->up_outages.n || cc->up_outages.mtbf > 0 || cc->down_outages.n ||
+                   cc->down_outages.mtbf > 0;
+    const char *state = !c->ever_up && !c->mqtt_up ? "not connected" : "connected, not subscribed";
+    double rtt = setup_rtt_ms(cc, true);
+    sim_tcp_params tp;
+    tcp_params_of(cc, &tp);
+    double synack = sim_to_ms(tp.rto_initial) * (ldexp(1, tp.synack_retries + 1) - 1);
+    if (c->stream && rtt >= synack)
+        snprintf(buf, cap,
+                 "%s: %s: a round trip on its link (about %.3g s at the configured delays and "
+                 "bandwidth) outlasts the broker's SYN-ACK retransmissions (%.3g s, Linux's "
+                 "tcp_synack_retries %d from rto_initial_ms): the handshake cannot complete",
+                 cc->name, state, rtt / 1e3, synack / 1e3, tp.synack_retries);
+    else if (c->stream && 2 * rtt >= sim_to_ms(connect_timeout_of(cc)))
+        snprintf(buf, cap,
+                 "%s: %s: its connect_timeout_s (%g s) is shorter than connecting takes on its "
+                 "link (about %.3g s for SYN, SYN-ACK, CONNECT and CONNACK at the configured "
+                 "delays and bandwidth)", cc->name, state,
+                 sim_to_s(connect_timeout_of(cc)), 2 * rtt / 1e3);
+    else if (lu >= 1 || ld >= 1)
+        snprintf(buf, cap, "%s: %s: its link loses every frame (loss rate up %g, down %g)",
+                 cc->name, state, lu, ld);
+    else if (lu > 0 || ld > 0)
+        snprintf(buf, cap, "%s: %s: its %s kept being lost (loss rate up %g, down %g)%s",
+                 cc->name, state,
+                 c->stream ? "handshake, CONNECT or SUBSCRIBE" : "CONNECT or SUBSCRIBE", lu, ld,
+                 outages ? ", and its link had outages" : "");
+    else if (outages)
+        snprintf(buf, cap, "%s: %s: its link was down (outages) through the setup", cc->name,
+                 state);
+    else
+        snprintf(buf, cap,
+                 "%s: %s: no loss and no outage on its link; its round trip (about %.3g s on "
+                 "average with the configured delays and bandwidth, more when frames queue "
+                 "behind resends) outlasted the limit", cc->name, state, rtt / 1e3);
+}
+
 /* ---- construction and the run ----------------------------------------- */
 
 static void setup_timeout(sim_sched *s, void *ctx)
@@ -616,7 +1606,7 @@ static void endpoint_init(endpoint *e, mq_net *net, client *c, bool broker_side)
     e->c = c;
     e->broker_side = broker_side;
     e->want_at = MQ_NEVER;
-    e->tr = &datagram;
+    e->tr = c->stream ? &stream : &datagram;
 }
 
 static mq_session_io endpoint_io(endpoint *e)
@@ -626,6 +1616,12 @@ static mq_session_io endpoint_io(endpoint *e)
         .drop = on_drop, .event = on_event, .connected = on_connected,
         .subscribed = on_subscribed, .tag = io_tag, .tag_ops = &tag_ops,
     };
+    if (e->c->stream) {
+        io.open = on_open;
+        io.close = on_close;
+        if (e->c->cfg->reconnect_jitter > 0)
+            io.random = on_random;
+    }
     return io;
 }
 
@@ -642,7 +1638,7 @@ static bool superseded(const mq_net_client *sc, size_t k)
 }
 
 /* Fills a publisher's targets: every subscriber with a matching filter, at
- * the highest QoS among its matching filters. */
+ * the highest QoS among its matching filters; and the pairs each carries. */
 static int build_targets(mq_net *net, client *c)
 {
     const mq_net_client *cc = c->cfg;
@@ -667,18 +1663,36 @@ static int build_targets(mq_net *net, client *c)
         c->target_of[j] = (int32_t)c->n_targets;
         c->targets[c->n_targets++] = (target){.sub = (int)j, .sub_qos = (uint8_t)best};
         c->per_group[best]++;
+        uint16_t bit = (uint16_t)(1u << (3 * cc->qos + best));
+        c->groups |= bit;
+        net->clients[j].groups |= bit;
     }
+    return 0;
+}
+
+/* Puts a direction's outages on its link. */
+static int add_outages(mq_net *net, client *c, int d, const char *link_name)
+{
+    const mq_net_outages *o = d ? &c->cfg->down_outages : &c->cfg->up_outages;
+    sim_link *l = d ? c->down : c->up;
+    if (o->mtbf > 0) {
+        char name[300];
+        snprintf(name, sizeof name, "%s.outages", link_name);
+        c->rng_out[d] = sim_rng_new(net->cfg.seed, net->cfg.rep, name);
+        if (!c->rng_out[d])
+            return -1;
+        sim_link_random_outages(l, o->mtbf, o->mttr, c->rng_out[d]);
+        return 0;
+    }
+    for (size_t i = 0; i < o->n; i++)
+        if (sim_link_add_outage(l, o->w[i].start, o->w[i].start + o->w[i].len) != 0)
+            return -1;
     return 0;
 }
 
 mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_t n,
                    mq_metrics *metrics, const mq_net_hooks *hooks, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < n; i++)
-        if (clients[i].transport != MQ_TRANSPORT_DATAGRAM) {
-            snprintf(err, errlen, "%s: the stream transport is not built yet", clients[i].name);
-            return NULL;
-        }
     mq_net *net = calloc(1, sizeof *net);
     if (!net)
         goto oom;
@@ -701,44 +1715,73 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         mq_net_free(net);
         return NULL;
     }
-    mq_broker_io bio = {.ctx = net, .drop = broker_drop, .timer = broker_timer};
+    mq_broker_io bio = {.ctx = net, .drop = broker_drop, .timer = broker_timer,
+                        .bind = broker_bind, .routed = broker_routed};
     net->broker = mq_broker_new(&bc, &bio);
     net->clients = calloc(n ? n : 1, sizeof *net->clients);
     if (!net->sched || !net->broker || !net->clients)
         goto oom;
+    net->setup_limit = cfg->setup_timeout ? cfg->setup_timeout
+                                          : mq_net_setup_limit(cfg, clients, n);
 
-    char name[256];
+    char name[256], up_name[260], down_name[260];
     for (size_t i = 0; i < n; i++) {
         client *c = &net->clients[i];
         const mq_net_client *cc = &clients[i];
         c->idx = (int)i;
         c->cfg = cc;
+        c->sess = -1;
+        c->stream = cc->transport == MQ_TRANSPORT_STREAM;
+        c->is_sub = !cc->publisher && cc->n_subs > 0;
+        set_unsure(net, c, true); /* until its SUBACK */
         endpoint_init(&c->cli, net, c, false);
         endpoint_init(&c->brk, net, c, true);
-        snprintf(name, sizeof name, "%s.up", cc->name);
-        c->rng_up = sim_rng_new(cfg->seed, cfg->rep, name);
-        snprintf(name, sizeof name, "%s.down", cc->name);
-        c->rng_down = sim_rng_new(cfg->seed, cfg->rep, name);
+        snprintf(up_name, sizeof up_name, "%s.up", cc->name);
+        c->rng_up = sim_rng_new(cfg->seed, cfg->rep, up_name);
+        snprintf(down_name, sizeof down_name, "%s.down", cc->name);
+        c->rng_down = sim_rng_new(cfg->seed, cfg->rep, down_name);
         snprintf(name, sizeof name, "%s.arrival", cc->name);
         c->rng_arrival = sim_rng_new(cfg->seed, cfg->rep, name);
         if (!c->rng_up || !c->rng_down || !c->rng_arrival)
             goto oom;
-        c->up = sim_link_new(net->sched, &cc->up, c->rng_up, on_arrive, &c->brk);
-        c->down = sim_link_new(net->sched, &cc->down, c->rng_down, on_arrive, &c->cli);
-        if (!c->up || !c->down)
+        if (cc->reconnect_jitter > 0) {
+            snprintf(name, sizeof name, "%s.reconnect", cc->name);
+            if (!(c->rng_reconnect = sim_rng_new(cfg->seed, cfg->rep, name)))
+                goto oom;
+        }
+        if (c->stream) {
+            sim_tcp_params tp;
+            tcp_params_of(cc, &tp);
+            c->path = sim_tcp_path_new(net->sched, &tp, &cc->up, c->rng_up, &cc->down,
+                                       c->rng_down);
+            if (!c->path)
+                goto oom;
+            c->up = sim_tcp_path_link(c->path, SIM_TCP_CLIENT);
+            c->down = sim_tcp_path_link(c->path, SIM_TCP_SERVER);
+            sim_tcp_listen(c->path, on_accept, c);
+            if (net->has_hooks && net->hooks.segment)
+                sim_tcp_path_set_tap(c->path, on_segment, c);
+        } else {
+            c->up = sim_link_new(net->sched, &cc->up, c->rng_up, on_arrive, &c->brk);
+            c->down = sim_link_new(net->sched, &cc->down, c->rng_down, on_arrive, &c->cli);
+            if (!c->up || !c->down)
+                goto oom;
+            c->cli.out = c->up;
+            c->brk.out = c->down;
+        }
+        if (add_outages(net, c, 0, up_name) || add_outages(net, c, 1, down_name))
             goto oom;
-        c->cli.out = c->up;
-        c->brk.out = c->down;
 
         mq_session_config sc = {
             .role = MQ_ROLE_CLIENT, .version = cfg->version, .client_id = cc->name,
-            .max_inflight = cfg->broker.max_inflight, .max_queued = cfg->broker.max_queued,
+            .max_inflight = cc->own_window ? cc->max_inflight : cfg->broker.max_inflight,
+            .max_queued = cc->own_window ? cc->max_queued : cfg->broker.max_queued,
             .retry_interval = cc->retry_interval, .max_retries = cc->max_retries,
             .qos2_method = cc->qos2_method, .transport = cc->transport,
             .retransmit = cc->retransmit, .keepalive_s = cc->keepalive_s,
             /* The datagram model's CONNECT is the wave-1 one: CleanSession 1. */
             .clean_start = cc->transport == MQ_TRANSPORT_DATAGRAM ? true : cc->clean_start,
-            .session_expiry_s = cc->session_expiry_s,
+            .session_expiry_s = cc->session_expiry_s, .connect_timeout = cc->connect_timeout,
             .reconnect_initial = cc->reconnect_initial, .reconnect_max = cc->reconnect_max,
             .reconnect_jitter = cc->reconnect_jitter,
         };
@@ -750,14 +1793,18 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         }
         mq_session_io io = endpoint_io(&c->cli);
         c->cli.s = mq_session_new(&sc, &io);
-        mq_session_io bio2 = endpoint_io(&c->brk);
-        bio2.connected = NULL;
-        bio2.subscribed = NULL;
-        /* Accepted in client order, so the broker's sessions are in client
-         * order, which is the order it routes in. */
-        c->brk.s = mq_broker_accept(net->broker, 0, MQ_TRANSPORT_DATAGRAM, &bio2);
-        if (!c->cli.s || !c->brk.s)
+        if (!c->cli.s)
             goto oom;
+        if (!c->stream) {
+            mq_session_io bio2 = endpoint_io(&c->brk);
+            bio2.connected = NULL;
+            bio2.subscribed = NULL;
+            /* Accepted in client order, so the broker's sessions are in client
+             * order, which is the order it routes in. */
+            c->brk.s = mq_broker_accept(net->broker, 0, MQ_TRANSPORT_DATAGRAM, &bio2);
+            if (!c->brk.s)
+                goto oom;
+        }
     }
     for (size_t i = 0; i < n; i++)
         if (clients[i].publisher && build_targets(net, &net->clients[i]) != 0)
@@ -779,6 +1826,21 @@ static void stats_add(sim_link_stats *sum, const sim_link_stats *x)
     sum->bytes_delivered += x->bytes_delivered;
 }
 
+/* A stream client's TCP figures, both sides of its path. */
+static void tcp_figures(client *c)
+{
+    for (int side = 0; side < 2; side++) {
+        const sim_tcp_stats *t = sim_tcp_path_stats(c->path, (sim_tcp_side)side);
+        c->cs.tcp_segments += t->segments;
+        c->cs.tcp_data_segments += t->data_segments;
+        c->cs.tcp_retransmissions += t->retransmissions;
+        c->cs.tcp_rto_expiries += t->rto_expiries;
+        c->cs.tcp_fast_retransmits += t->fast_retransmits;
+        c->cs.tcp_segments_lost += t->segments_lost;
+        c->cs.ip_bytes += t->ip_bytes;
+    }
+}
+
 int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
 {
     for (size_t i = 0; i < net->n; i++)
@@ -787,39 +1849,75 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
                      net->clients[i].cfg->name);
             return -1;
         }
-    sim_sched_at(net->sched, net->cfg.setup_timeout, setup_timeout, net);
+    if (!sim_sched_at(net->sched, net->setup_limit, setup_timeout, net))
+        fail_oom(net);
     sim_sched_run(net->sched);
 
     int64_t now = sim_sched_now(net->sched);
     /* Whatever is still held by a sender is lost to the run. */
+    net->ending = true;
     for (size_t i = 0; i < net->n; i++) {
-        mq_session_finish(net->clients[i].cli.s, now);
-        mq_session_finish(net->clients[i].brk.s, now);
+        client *c = &net->clients[i];
+        mq_session_finish(c->cli.s, now);
+        if (!c->stream)
+            mq_session_finish(c->brk.s, now);
+        for (sconn *sc = c->conns; sc; sc = sc->next)
+            if (sc->brk.s)
+                mq_session_finish(sc->brk.s, now);
     }
     mq_broker_finish(net->broker, now); /* sessions without a connection */
     for (size_t i = 0; i < net->n; i++) {
         client *c = &net->clients[i];
-        c->cli.tr->release(&c->cli);
-        c->brk.tr->release(&c->brk);
+        if (c->stream) {
+            for (sconn *sc = c->conns; sc; sc = sc->next) {
+                release_dir(net, sc, 0);
+                release_dir(net, sc, 1);
+            }
+            tcp_figures(c);
+            check_path(net, c);
+        } else {
+            sim_link_release(c->up, release_frame, NULL);
+            sim_link_release(c->down, release_frame, NULL);
+        }
         stats_add(&net->st.up, sim_link_stats_get(c->up));
         stats_add(&net->st.down, sim_link_stats_get(c->down));
+        if (c->ever_up && !c->mqtt_up)
+            c->cs.disconnected_ns += now - c->down_since;
+        mq_conn_stats_add(&net->st.conn, &c->cs);
+        for (int g = 0; g < 9; g++)
+            if (c->groups & (1u << g))
+                mq_metrics_conn_group(net->metrics, (uint8_t)(g / 3), (uint8_t)(g % 3), &c->cs);
     }
     net->st.events = sim_sched_events_run(net->sched);
     net->st.peak_live_messages = net->peak_live;
+    net->st.setup_limit = net->setup_limit;
     if (net->publishing)
         net->st.t_publish_end = now;
     *st = net->st;
+    if (!net->failed && net->uncharged) {
+        snprintf(net->why, sizeof net->why,
+                 "%llu lost (message, subscriber) pairs had no recorded cause (an accounting "
+                 "bug)", (unsigned long long)net->uncharged);
+        net->failed = true;
+    }
     if (net->failed) {
         size_t waiting = net->n - net->n_ready;
-        if (net->why[0])
+        if (net->why[0]) {
             snprintf(err, errlen, "%s", net->why);
-        else if (waiting)
+        } else if (waiting) {
+            char cause[300] = "";
+            for (size_t i = 0; i < net->n; i++)
+                if (!net->clients[i].ready) {
+                    setup_cause(&net->clients[i], cause, sizeof cause);
+                    break;
+                }
             snprintf(err, errlen,
                      "%zu of %zu clients were not connected and subscribed after %.1f s of "
-                     "simulated time (CONNECT/SUBSCRIBE kept being lost, or a SUBSCRIBE was refused)",
-                     waiting, net->n, sim_to_s(net->cfg.setup_timeout));
-        else
+                     "simulated time (the setup limit); the first: %s",
+                     waiting, net->n, sim_to_s(net->setup_limit), cause);
+        } else {
             snprintf(err, errlen, "the run failed (out of memory or a refused subscription)");
+        }
         return -1;
     }
     return 0;
@@ -829,34 +1927,63 @@ void mq_net_free(mq_net *net)
 {
     if (!net)
         return;
+    net->freeing = true;
     for (size_t i = 0; i < net->n && net->clients; i++) {
         client *c = &net->clients[i];
         if (c->cli.s)
             mq_session_free(c->cli.s);
-        if (c->up)
-            sim_link_release(c->up, release_frame, NULL);
-        if (c->down)
-            sim_link_release(c->down, release_frame, NULL);
+        c->cli.s = NULL;
+        if (!c->stream) {
+            if (c->up)
+                sim_link_release(c->up, release_frame, NULL);
+            if (c->down)
+                sim_link_release(c->down, release_frame, NULL);
+        }
+        while (c->conns) {
+            sconn *sc = c->conns;
+            c->conns = sc->next;
+            for (int d = 0; d < 2; d++) {
+                while (sc->q[d].n) {
+                    tag_unref(((tagpos *)ring_at(&sc->q[d], 0))->tag);
+                    ring_pop(&sc->q[d]);
+                }
+                ring_free(&sc->q[d]);
+                ring_free(&sc->pq[d]);
+            }
+            timer_forget(&sc->brk);
+            free(sc);
+        }
     }
     if (net->broker)
         mq_broker_free(net->broker);
     for (size_t i = 0; i < net->n && net->clients; i++) {
         client *c = &net->clients[i];
-        if (c->up)
-            sim_link_free(c->up);
-        if (c->down)
-            sim_link_free(c->down);
+        if (c->path)
+            sim_tcp_path_free(c->path);
+        else {
+            if (c->up)
+                sim_link_free(c->up);
+            if (c->down)
+                sim_link_free(c->down);
+        }
         if (c->rng_up)
             gsl_rng_free(c->rng_up);
         if (c->rng_down)
             gsl_rng_free(c->rng_down);
         if (c->rng_arrival)
             gsl_rng_free(c->rng_arrival);
+        for (int d = 0; d < 2; d++)
+            if (c->rng_out[d])
+                gsl_rng_free(c->rng_out[d]);
+        if (c->rng_reconnect)
+            gsl_rng_free(c->rng_reconnect);
         free(c->targets);
         free(c->target_of);
         free(c->grp);
     }
     free(net->clients);
+    free(net->routes);
+    free(net->sess_client);
     if (net->sched)
         sim_sched_free(net->sched);
     free(net);

@@ -1,4 +1,4 @@
-/* The host adapter: binds MQTT sessions and the broker to the scheduler and the links. */
+/* The host adapter: binds MQTT sessions and the broker to the scheduler, the links and the TCP model. */
 #ifndef MQ_NET_H
 #define MQ_NET_H
 
@@ -6,24 +6,58 @@
  * A network is one broker and n clients, each client joined to the broker by
  * a link pair (up: client to broker, down: broker to client). This module is
  * the only code that sees both the protocol engine and the kernel: it turns
- * the engine's actions into frames on links and scheduler events, and link
- * deliveries and timer events back into engine calls. Frames carry the real
- * encoded bytes (a PUBLISH's payload as its first 16 bytes, the message id
- * and publish time big-endian, and a count of zeros after them); a PUBLISH
- * frame also carries the message's measurement tag (its simulation-wide id,
- * publish time and per-subscriber delivery counts), which only the metrics
- * read: the engine routes and delivers by the decoded bytes.
+ * the engine's actions into frames on links, TCP writes and scheduler
+ * events, and deliveries, TCP events and timer events back into engine
+ * calls. A PUBLISH's payload carries the message id and publish time
+ * big-endian in its first 16 bytes, then a count of zeros; the host also
+ * attaches the message's measurement tag (its simulation-wide id, publish
+ * time and per-subscriber delivery state), which only the metrics read: the
+ * engine routes and delivers by the decoded bytes.
  *
- * Each end of a client's connection is an endpoint; how its bytes travel is
- * its transport. The datagram transport (each packet one frame on the
- * client's link pair, the wave-1 model) is built; the stream transport over
- * sim/tcp is the next step (mq_net_new refuses it until then).
+ * Each client has its own transport (mq_net_client.transport):
+ *   datagram: each packet is one frame on the client's link pair (the
+ *     wave-1 model); the broker's context for the client exists from the
+ *     start, and nothing is a connection.
+ *   stream: a sim_tcp path owns the client's link pair; the engine's open
+ *     and close become sim_tcp connect and close, the TCP events become
+ *     engine transport events (ESTABLISHED: up; FIN: down fin, and the host
+ *     closes its end; RST: rst; retries2 or user timeout: abort; refused;
+ *     SYN ladder run out: timeout), and bytes and zero runs flow both ways.
+ *     The broker listens on every path and accepts each completed
+ *     handshake as a new context. Measurement tags travel beside the bytes:
+ *     per connection and direction a FIFO of (stream offset of a PUBLISH's
+ *     first byte, one past its last, its tag), from which the engine's tag
+ *     callback reads; what is left in it when the reading end stops reading
+ *     was never delivered on that connection.
+ * Link outages (scheduled windows or random up and down periods drawn from
+ * the stream "<client>.up.outages" / ".down.outages") apply to either
+ * transport: every frame or segment sent on a direction while it is down is
+ * lost.
  *
- * A run: every client connects (CONNECT resent until CONNACK); subscribers
- * subscribe (resent until SUBACK); once every client is ready, publishers
- * publish for `duration` (or until max_messages), then the network runs
- * until no event is left or `drain` has passed. What is still in flight then
- * is dropped as in_flight_at_end.
+ * A run: every client connects at t = 0 (datagram: CONNECT resent until
+ * CONNACK; stream: reconnecting with backoff after any close); subscribers
+ * subscribe once (stream: the engine re-sends the list whenever a CONNACK
+ * says the session is new); once every client is ready, publishers publish
+ * for `duration` (or until max_messages), then the network runs until no
+ * event is left or `drain` has passed. What is still held then is dropped
+ * as in_flight_at_end.
+ *
+ * Accounting of losses: every (message, subscriber) pair that is never
+ * delivered is charged to exactly one cause (metrics.h, mq_metrics_lost)
+ * when the message's record goes. A cause is noted by the last final event
+ * that concerned the pair, and an event on the subscriber's hop (the
+ * broker's session with that subscriber, the subscriber's own session, its
+ * link or connection) outranks one on the publisher's hop (the publisher's
+ * session, the broker's session with the publisher, its link or
+ * connection), which concerns every subscriber. Final events: a drop by an
+ * engine (its reason); a QoS 0 PUBLISH frame lost on a datagram link
+ * (link); a QoS 0 PUBLISH left in a connection's FIFO when its reader
+ * stopped (disconnected); a message the broker routed while the subscriber
+ * had no session or no subscription in place (session_lost: the session
+ * that held them was lost). A pair whose message is still held anywhere
+ * when the run ends, with no cause from the subscriber's hop, is
+ * in_flight_at_end. A pair left without a cause fails the run (an
+ * accounting bug, never a silent undercount).
  *
  * Ties: when a frame arrives at the same instant as a session's retry
  * deadline, the frame is handled first (an acknowledgement arriving exactly
@@ -36,15 +70,32 @@
 #include "models/metrics.h"
 #include "models/session.h"
 #include "sim/link.h"
+#include "sim/tcp.h"
 
 typedef struct mq_net mq_net;
+
+/* One direction's outages: scheduled windows w[0..n) (start, length; ns),
+ * or with mtbf > 0 random ones (exponential up times of mean mtbf and down
+ * times of mean mttr, ns). At most one of the two. */
+typedef struct {
+    int64_t start, len;
+} mq_net_window;
+
+typedef struct {
+    size_t n;
+    const mq_net_window *w;
+    int64_t mtbf, mttr;
+} mq_net_outages;
 
 typedef struct {
     const char *name;          /* component name; seeds its random streams */
     bool publisher;
     sim_link_params up, down;
+    mq_net_outages up_outages, down_outages;
     int64_t retry_interval;    /* the client's own sender settings (ns) */
     int32_t max_retries;
+    bool own_window;           /* false: max_inflight/max_queued are the broker's */
+    uint32_t max_inflight, max_queued;
     /* publisher */
     const char *topic;
     uint8_t qos;
@@ -55,62 +106,98 @@ typedef struct {
     const mq_sub *subs;
     size_t n_subs;
     mq_qos2_method qos2_method;
-    /* connections and sessions (wave 2; the datagram transport ignores all
-     * but retransmit and clean_start) */
+    /* connections and sessions (the datagram transport takes only
+     * retransmit, and always sends CleanSession 1) */
     mq_transport transport;    /* MQ_TRANSPORT_DATAGRAM (0) or _STREAM */
     mq_retransmit retransmit;  /* MQ_RETRANSMIT_AUTO follows the transport */
     uint16_t keepalive_s;
-    bool clean_start;          /* datagram clients always send CleanSession 1 */
+    bool clean_start;
     uint32_t session_expiry_s;
+    int64_t connect_timeout;   /* ns; 0 = the engine's (30 s) */
     int64_t reconnect_initial, reconnect_max; /* ns; 0 = engine defaults */
-    double reconnect_jitter;
+    double reconnect_jitter;   /* > 0: uniforms from the stream "<name>.reconnect" */
+    sim_tcp_params tcp;        /* stream; mss 0: sim_tcp_params_default() */
 } mq_net_client;
 
 typedef struct {
     uint64_t seed, rep;
     uint8_t version;            /* MQ_V311 or MQ_V5 */
     int64_t duration, drain;    /* ns */
-    int64_t setup_timeout;      /* ns; the run fails if clients are not ready by then */
+    /* ns; the run fails if clients are not ready by then. 0: derived from the
+     * clients' links, retry intervals, TCP and reconnect settings and outages
+     * (see mq_net_setup_limit). */
+    int64_t setup_timeout;
     uint64_t max_messages;      /* 0: no limit; else publishing stops after this many */
     mq_session_config broker;   /* template for the broker's sessions */
 } mq_net_config;
+
+/* Connection events for traces (stream clients). */
+typedef enum {
+    MQ_NET_OPEN,        /* the client opens a connection (detail: its number on the path) */
+    MQ_NET_ESTABLISHED, /* the client's TCP handshake completed */
+    MQ_NET_ACCEPTED,    /* the broker accepted it */
+    MQ_NET_CONNECTED,   /* CONNACK accepted by the client (detail: session present) */
+    MQ_NET_CLOSE,       /* an engine closed its end (detail: mq_conn_close) */
+    MQ_NET_DOWN,        /* an engine was told its transport went down (detail: mq_conn_close) */
+} mq_net_conn_event;
 
 /* Optional observation hooks (trace, progress). `up` tells the direction: client to broker. */
 typedef struct {
     void *ctx;
     void (*publish)(void *ctx, int64_t t, int client, uint64_t msg_id, uint8_t qos);
+    /* A packet put on the wire (datagram: lost tells its fate; stream:
+     * written into the connection, lost false). */
     void (*packet)(void *ctx, int64_t t, int client, bool up, const mq_packet *p,
                    uint64_t msg_id, bool lost);
+    /* Stream: a packet written earlier was handed whole to its receiver (it
+     * is decoded then), or with lost, the connection ended before it was. */
+    void (*received)(void *ctx, int64_t t, int client, bool up, const mq_packet *p,
+                     uint64_t msg_id, bool lost);
     void (*deliver)(void *ctx, int64_t t, int client, uint64_t msg_id, uint8_t qos, bool first);
     void (*drop)(void *ctx, int64_t t, int client, bool broker_side, uint64_t msg_id,
                  mq_drop_reason why);
-    /* Now and then (every 65536 frames delivered): the time, when publishing
-     * began (-1 before it did or after it ended) and the publishing duration. */
+    /* Stream: a connection event of client's connection number conn;
+     * broker_side tells which end. */
+    void (*conn)(void *ctx, int64_t t, int client, uint32_t conn, bool broker_side,
+                 mq_net_conn_event ev, int detail);
+    /* Stream: every TCP segment put on a link (for captures). */
+    void (*segment)(void *ctx, int client, const sim_tcp_seg_info *seg);
+    /* Now and then (every 65536 frames or stream chunks delivered): the time,
+     * when publishing began (-1 before it did or after it ended) and the
+     * publishing duration. */
     void (*progress)(void *ctx, int64_t t, int64_t t_ready, int64_t duration);
 } mq_net_hooks;
 
 typedef struct {
     int64_t t_ready;            /* when publishing began */
     int64_t t_publish_end;      /* when it stopped */
-    int64_t t_last;             /* last frame sent or delivered */
+    int64_t t_last;             /* last frame or bytes sent or delivered */
+    int64_t setup_limit;        /* the setup limit the run used */
     uint64_t messages;          /* application messages published */
     uint64_t events;            /* scheduler events run */
     uint64_t peak_live_messages;
-    sim_link_stats up, down;    /* summed over clients */
+    sim_link_stats up, down;    /* summed over clients (stream: TCP segments) */
+    mq_conn_stats conn;         /* summed over clients */
 } mq_net_stats;
 
 /* Builds the network. clients[] and the strings they point to must outlive
  * it. metrics receives every count; hooks may be NULL. Returns NULL on out of
- * memory or a bad setting (err says which: a setting the engine refuses, or
- * the stream transport, not built yet). */
+ * memory or a setting the engine refuses (err says which). */
 mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_t n,
                    mq_metrics *metrics, const mq_net_hooks *hooks, char *err, size_t errlen);
 void mq_net_free(mq_net *net);
 
-/* Runs the whole experiment. Returns 0, or -1 when setup did not complete,
- * memory ran out, or the engine delivered a message at a QoS other than
- * min(publish QoS, subscription QoS) (err says why). Can be called once. */
+/* Runs the whole experiment. Returns 0, or -1 when setup did not complete
+ * (err names the clients' state and the cause the config points to),
+ * memory ran out anywhere (the TCP model included), the engine delivered a
+ * message at a QoS other than min(publish QoS, subscription QoS), or a lost
+ * pair had no cause (err says why). Can be called once. */
 int mq_net_run(mq_net *net, mq_net_stats *stats, char *err, size_t errlen);
+
+/* The setup limit derived for cfg and clients (ns): at least 60 s, and long
+ * enough that a client whose setup is possible at all completes it with
+ * probability above 1 - 1e-9 (see net.c). */
+int64_t mq_net_setup_limit(const mq_net_config *cfg, const mq_net_client *clients, size_t n);
 
 /* Messages still referenced somewhere (0 after a run: none leaked). */
 uint64_t mq_net_live_messages(const mq_net *net);

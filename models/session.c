@@ -9,6 +9,7 @@
 #include "models/utf8.h"
 
 #define MAX_ID 65535u
+#define MQ_PRECONNECT_KEEPALIVE_S 60 /* Mosquitto's keepalive before a CONNECT */
 #define STACK_HEAD 256          /* PUBLISH headers up to this size need no scratch buffer */
 #define DEFAULT_CONNECT_TIMEOUT INT64_C(30000000000) /* Paho C: 30 s */
 #define DEFAULT_RECONNECT_INITIAL INT64_C(1000000000) /* Paho C: 1 s ... */
@@ -543,6 +544,13 @@ static void drain_queue(mq_session *s)
 
 static int64_t keepalive_deadline(const mq_session *s)
 {
+    if (!s->datagram && s->cfg.role == MQ_ROLE_BROKER && s->state == MQ_CONN_CONNECTING) {
+        /* A connection that has not sent its CONNECT yet is held to
+         * Mosquitto's default keepalive (context.c: 60 s) like any other:
+         * closed after 1.5 x that of silence, so it cannot hold a slot. */
+        int64_t k = (int64_t)MQ_PRECONNECT_KEEPALIVE_S * NS_PER_S;
+        return s->last_rx + k + k / 2;
+    }
     if (s->datagram || s->state != MQ_CONN_UP || s->keepalive == 0)
         return MQ_NEVER;
     int64_t k = (int64_t)s->keepalive * NS_PER_S;
@@ -859,6 +867,13 @@ void mq_session_finish(mq_session *s, int64_t now)
     idmap_clear(&s->st.flows);
     drop_queued(s, MQ_DROP_IN_FLIGHT_AT_END);
     release_held(s, MQ_DROP__COUNT);
+    /* A PUBLISH still arriving on a stream is receiver state too: its
+     * message goes, and the rest of it would be delivered to no one. */
+    if (s->rx_msg) {
+        mq_msg_unref(s->rx_msg);
+        s->rx_msg = NULL;
+        s->rx_lost = true;
+    }
     s->dg_connecting = false;
     subs_unwait(s);
     s->reconnect_at = s->connect_deadline = MQ_NEVER;
@@ -1603,6 +1618,20 @@ void mq_session_on_packet(mq_session *s, int64_t now, const uint8_t *buf, size_t
     mq_session_on_frame(s, now, buf, len, 0);
 }
 
+/* Broker, awaiting CONNECT: the CONNECT names a protocol level this engine
+ * does not speak. 3.1.1 MQTT-3.1.2-2: answer CONNACK 0x01 (unacceptable
+ * protocol version) before closing, in the 3.1.1 form that MQTT 3.1 clients
+ * read too (Mosquitto does the same). */
+static void refuse_level(mq_session *s)
+{
+    mq_packet a;
+    memset(&a, 0, sizeof a);
+    a.type = MQ_CONNACK;
+    a.reason = 0x01;
+    s->version = MQ_V311;
+    send_packet(s, &a, false);
+}
+
 /* Stream input: frames packets out of the bytes and handles each. A
  * PUBLISH's message is built at its head and filled as the payload passes:
  * zero runs are only counted, and the first byte that is not zero makes the
@@ -1630,9 +1659,12 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
         if (ev == MQ_FR_PACKET) {
             mq_packet p;
             size_t used = 0;
-            if (mq_codec_decode(s->fr.buf, s->fr.len, version, &p, &used) != MQ_OK ||
-                used != s->fr.len) {
+            int rc = mq_codec_decode(s->fr.buf, s->fr.len, version, &p, &used);
+            if (rc != MQ_OK || used != s->fr.len) {
                 event(s, MQ_EV_MALFORMED, NULL);
+                if (rc == MQ_ERR_LEVEL && s->cfg.role == MQ_ROLE_BROKER &&
+                    s->state == MQ_CONN_CONNECTING)
+                    refuse_level(s);
                 conn_close(s, MQ_CLOSE_PROTOCOL_ERROR);
                 return;
             }

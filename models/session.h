@@ -310,7 +310,8 @@ void mq_session_on_timer(mq_session *s, int64_t now);
 
 /* End of run: every message the sender side holds (in flight, then queued) is
  * reported through io->drop as MQ_DROP_IN_FLIGHT_AT_END and released;
- * receiver-side state is released without a report; the timer is cleared.
+ * receiver-side state (held identifiers, stored messages, a PUBLISH still
+ * arriving on a stream) is released without a report; the timer is cleared.
  * Nothing is sent or closed. The session stays usable. */
 void mq_session_finish(mq_session *s, int64_t now);
 

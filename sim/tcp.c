@@ -1686,6 +1686,27 @@ int sim_tcp_write_zeros(sim_tcp_end *e, uint64_t n)
     return 0;
 }
 
+int sim_tcp_write_with_zeros(sim_tcp_end *e, const void *buf, size_t len, uint64_t n)
+{
+    if (!writable(e))
+        return SIM_TCP_ESTATE;
+    if (len && sb_append(&e->sb, buf, len))
+        return SIM_TCP_ENOMEM;
+    st_of(e)->bytes_written += len;
+    if (n && sb_zeros(&e->sb, n)) {
+        /* The bytes are queued: send them, and report the failure. */
+        try_send(e);
+        timer_update(e);
+        return SIM_TCP_ENOMEM;
+    }
+    st_of(e)->bytes_written += n;
+    if (len + n == 0)
+        return 0;
+    try_send(e);
+    timer_update(e);
+    return 0;
+}
+
 void sim_tcp_close(sim_tcp_end *e)
 {
     if (gone(e) || e->app_closed)

@@ -220,6 +220,12 @@ int sim_tcp_write(sim_tcp_end *e, const void *buf, size_t len);
  * As sim_tcp_write otherwise. */
 int sim_tcp_write_zeros(sim_tcp_end *e, uint64_t n);
 
+/* Queues len bytes (copied) followed by n zeros (stored as a run length)
+ * and only then sends what the windows allow: one write(2) of a buffer whose
+ * tail is zeros, so that a small message is one segment, not two. As
+ * sim_tcp_write otherwise. */
+int sim_tcp_write_with_zeros(sim_tcp_end *e, const void *buf, size_t len, uint64_t n);
+
 /* Closes the end (close(2): both directions). Data already written is still
  * sent, followed by FIN; the application gets no more callbacks and must not
  * use the handle again. Data arriving after this is answered with RST (as

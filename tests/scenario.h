@@ -423,6 +423,8 @@ static inline void h_send_(h_net *h, h_end *e, h_conn *conn, int d, int to, h_bc
         assert_int_equal(w.id, v->id);
         assert_null(m);
         r->id = w.id;
+        if (w.type == MQ_CONNACK)
+            r->why = w.reason; /* shown when it refuses */
     }
     h_msg *tag = m ? m->tag : NULL;
     int64_t extra = 0;
@@ -1295,6 +1297,8 @@ static inline void h_render(const h_net *h, const h_rec *r, char *buf, size_t ca
         if (r->type == MQ_PUBLISH)
             k += snprintf(o + k, left - k, " q%u%s %s%llu", r->qos, r->dup ? " dup" : "", mq,
                           (unsigned long long)r->msg);
+        if (r->type == MQ_CONNACK && r->why)
+            k += snprintf(o + k, left - k, " rc%d", r->why);
         if (r->resend)
             k += snprintf(o + k, left - k, " (resend)");
         if (r->extra)

@@ -81,6 +81,66 @@ static void second_connect_is_protocol_error(void **state)
     h_free(h);
 }
 
+/* Mosquitto holds a connection that has not sent its CONNECT to its default
+ * keepalive of 60 s: after 1.5 x 60 s = 90 s of silence it is closed, so
+ * connections that never speak cannot pile up. Here the CONNECT is held back
+ * 100 s on the way (the client's connect timeout is longer still). */
+static void broker_closes_connection_without_connect(void **state)
+{
+    (void)state;
+    mq_session_config b = h_cfg(MQ_V311, MQ_QOS2_A);
+    mq_session_config c = h_stream_cfg(MQ_V311, MQ_QOS2_A);
+    c.connect_timeout = H_MS(200000);
+    h_net *h = h_new(&b, 4);
+    h_client(h, "P", &c);
+    h_delay(h, "P>B", MQ_CONNECT, 1, 100000);
+    assert_int_equal(mq_session_connect(h_csess(h, "P"), h->now), 0);
+    h_run_until(h, 90020);
+    h_expect(h,
+             "t0 P open",
+             "t10 P up",
+             "t10 P>B CONNECT +100000ms",
+             "t90010 B close keepalive",
+             "t90020 P down fin");
+    assert_int_equal(mq_broker_connections(h->b), 0);
+    assert_int_equal(mq_broker_sessions(h->b), 0);
+    h_free(h);
+}
+
+/* 3.1.1 MQTT-3.1.2-2: a CONNECT for a protocol level the server does not
+ * speak (here MQTT 3.1's "MQIsdp" level 3, and "MQTT" level 3) is answered
+ * with CONNACK 0x01 before the close, as Mosquitto answers. */
+static void unsupported_level_gets_connack_0x01(void **state)
+{
+    (void)state;
+    static const uint8_t v31[] = {0x10, 0x0F, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x03,
+                                  0x02, 0x00, 0x3C, 0x00, 0x01, 'X'};
+    static const uint8_t l3[] = {0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x03,
+                                 0x02, 0x00, 0x3C, 0x00, 0x01, 'X'};
+    const uint8_t *pk[] = {v31, l3};
+    size_t len[] = {sizeof v31, sizeof l3};
+    for (int k = 0; k < 2; k++) {
+        mq_session_config b = h_cfg(MQ_V311, MQ_QOS2_A);
+        mq_session_config c = h_stream_cfg(MQ_V311, MQ_QOS2_A);
+        c.connect_timeout = H_MS(200000);
+        h_net *h = h_new(&b, 4);
+        h_client(h, "P", &c);
+        h_delay(h, "P>B", MQ_CONNECT, 1, 100000);
+        assert_int_equal(mq_session_connect(h_csess(h, "P"), h->now), 0);
+        h_run_until(h, 20);
+        h_clear(h);
+        h_inject_bytes(h, h_find(h, "P")->peer, pk[k], len[k], NULL);
+        h_run_until(h, 20);
+        h_expect(h,
+                 "t0 B event malformed",
+                 "t0 B>P CONNACK rc1",
+                 "t0 B close protocol_error",
+                 "t10 P close refused");
+        assert_int_equal(mq_broker_connections(h->b), 0);
+        h_free(h);
+    }
+}
+
 /* MQTT-3.1.4-2: a CONNECT for a client id with a live connection closes that
  * connection. Here the old one is half-open (only the client saw the break),
  * so the broker still thinks it is live until the new CONNECT. */
@@ -467,6 +527,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         V(stream_connect_exchange),
         V(second_connect_is_protocol_error),
+        cmocka_unit_test(broker_closes_connection_without_connect),
+        cmocka_unit_test(unsupported_level_gets_connack_0x01),
         cmocka_unit_test(takeover_closes_old_connection),
         cmocka_unit_test(takeover_v5_sends_disconnect_to_old_connection),
         V(disconnect_closes_and_stops_reconnecting),

@@ -1452,6 +1452,45 @@ static void zero_runs_cost_no_memory(void **state)
     assert_true(big < 64 * 1024);
 }
 
+/* One write of bytes and zeros is one segment: a small MQTT PUBLISH (head,
+ * then its payload's zeros) leaves as one frame of 23 + 16 + 40 bytes, where
+ * two writes with no Nagle delay would send two. The receiver gets the head,
+ * then the zeros. */
+static void bytes_and_zeros_in_one_write_are_one_segment(void **state)
+{
+    (void)state;
+    world *w = world_new(NULL, 10);
+    app_rec *c = world_established(w, SIM_S(1));
+    app_rec *srv = &w->srv[0];
+    size_t before = w->nseg;
+    uint8_t head[23];
+    memset(head, 0x5a, sizeof head);
+    assert_int_equal(sim_tcp_write_with_zeros(c->e, head, sizeof head, 16), 0);
+    assert_int_equal(sim_tcp_stored(c->e), sizeof head);
+    size_t data = 0;
+    for (size_t i = before; i < w->nseg; i++)
+        if (w->segs[i].from == SIM_TCP_CLIENT && w->segs[i].len) {
+            data++;
+            assert_int_equal(w->segs[i].len, 39);
+        }
+    assert_int_equal(data, 1);
+    run_to(w, SIM_S(2));
+    assert_int_equal(srv->n, 39);
+    assert_memory_equal(srv->data, head, sizeof head);
+    for (size_t i = sizeof head; i < 39; i++)
+        assert_int_equal(srv->data[i], 0);
+    assert_int_equal(sim_tcp_path_stats(w->p, SIM_TCP_CLIENT)->bytes_written, 39);
+    /* The same as two writes: two segments. */
+    before = w->nseg;
+    assert_int_equal(sim_tcp_write(c->e, head, sizeof head), 0);
+    assert_int_equal(sim_tcp_write_zeros(c->e, 16), 0);
+    data = 0;
+    for (size_t i = before; i < w->nseg; i++)
+        data += w->segs[i].from == SIM_TCP_CLIENT && w->segs[i].len;
+    assert_int_equal(data, 2);
+    world_free(w);
+}
+
 /* ---- a path reused ---- */
 
 /*
@@ -1562,6 +1601,7 @@ int main(void)
         cmocka_unit_test(orphan_gives_up_after_its_budget),
         cmocka_unit_test(fin_wait_2_times_out),
         cmocka_unit_test(zero_runs_cost_no_memory),
+        cmocka_unit_test(bytes_and_zeros_in_one_write_are_one_segment),
         cmocka_unit_test(path_reused_by_successive_connections),
         cmocka_unit_test(free_with_everything_in_flight),
     };

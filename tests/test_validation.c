@@ -265,6 +265,50 @@ static void qos2_method_b_can_duplicate_when_reordered(void **state)
     world_done(&w);
 }
 
+/*
+ * Out of order over datagrams. A message is late when a packet of its flow
+ * that its first delivery waits for is lost: then it is resent a retry
+ * interval R = 200 ms later, while on-time messages take a fixed number of
+ * one-way delays (2D = 20 ms for QoS 1, 6D for QoS 2 method A; QoS 0 is
+ * never resent). At 5000 Hz about 1000 later messages are published within
+ * R, each on time with probability at least (1-p)^6 > 0.5, so a late
+ * message is overtaken (and arrives out of order) with probability 1 -
+ * 2^-1000; an on-time message is never overtaken (every later one arrives
+ * later still). So the out-of-order ratio is the probability of being late:
+ *   QoS 1, two hops: the PUBLISH lost on either hop, 1 - (1-p)^2;
+ *   QoS 2, method A, two hops: PUBLISH, PUBREC or PUBREL lost on either,
+ *     1 - (1-p)^6;
+ *   QoS 0: 0 (a lost message is not delivered at all).
+ * Messages are late independently (Bernoulli loss per frame), so the SE is
+ * the binomial one. Over a stream the same messages are never out of order
+ * (test_stream_validation.c).
+ */
+static void out_of_order_over_datagrams_is_the_late_fraction(void **state)
+{
+    (void)state;
+    double p = 0.1;
+    for (uint8_t q = 0; q < 3; q++) {
+        world w;
+        mq_group_result g;
+        world_init(&w, q, q, p, p);
+        world_run(&w, &g);
+        double want = q == 0 ? 0 : q == 1 ? 1 - pow(1 - p, 2) : 1 - pow(1 - p, 6);
+        char what[64];
+        snprintf(what, sizeof what, "QoS %u out-of-order ratio", q);
+        if (q == 0)
+            assert_int_equal(g.out_of_order, 0);
+        else
+            assert_close(what, g.out_of_order_ratio, want, se_prop(want, N_MSGS));
+        uint64_t sum = 0;
+        for (int c = 0; c < MQ_LOSS__COUNT; c++)
+            sum += g.lost_by[c];
+        assert_int_equal(sum, g.lost); /* every lost pair has its one cause */
+        if (q == 0)
+            assert_int_equal(g.lost_by[MQ_LOSS_LINK], g.lost);
+        world_done(&w);
+    }
+}
+
 /* Downgrade (2, 0): the upstream QoS 2 flow reaches the broker exactly once;
  * downstream the message goes at QoS 0 and survives with 1 - p. */
 static void downgrade_2_0_loses_only_downstream(void **state)
@@ -525,6 +569,7 @@ int main(void)
         cmocka_unit_test(qos2_method_a_never_duplicates_in_order),
         cmocka_unit_test(qos2_method_b_never_duplicates_in_order),
         cmocka_unit_test(qos2_method_b_can_duplicate_when_reordered),
+        cmocka_unit_test(out_of_order_over_datagrams_is_the_late_fraction),
         cmocka_unit_test(downgrade_2_0_loses_only_downstream),
         cmocka_unit_test(downgrade_0_2_is_qos0_end_to_end),
         cmocka_unit_test(downgrade_1_0_dups_equal_losses),

@@ -135,7 +135,7 @@ t_real_runs() {
   "$MQTTSIM" compare a c --csv > out.csv
   expect_eq "$?" 1
   expect_eq "$(head -1 out.csv)" "pub_qos,sub_qos,qos,figure,a,a_lo,a_hi,a_interval,b,b_lo,b_hi,b_interval,diff,verdict"
-  expect_eq "$(tail -n +2 out.csv | wc -l)" 20 "(4 pairs x 5 figures)"
+  expect_eq "$(tail -n +2 out.csv | wc -l)" 24 "(4 pairs x 6 figures)"
   expect_contains "$(grep '^2,0,0,loss_ratio' out.csv)" ",differ"
 }
 

@@ -11,6 +11,7 @@ setup() {
   [ -n "${MQTTSIM_ASAN:-}" ] && duration=300
   cat > base.json <<JSON
 {"name": "i", "seed": 5, "replications": 2, "duration_s": $duration, "drain_s": 30,
+ "transport": "datagram",
  "broker": {"retry_interval_ms": 100, "max_retries": -1},
  "link": {"loss": {"model": "bernoulli", "p": 0.1}, "delay": {"dist": "constant", "ms": 5}},
  "clients": [

@@ -3,15 +3,15 @@
 # on any sweep.csv with the needed columns; clear errors for missing columns.
 . "$(dirname "$0")/lib.sh"
 P="$MQTTSIM_ROOT/plots"
-FIGS="delivery duplicates latency wire cdf"
+FIGS="delivery duplicates latency wire cdf transport"
 
 # A small sweep asking for every figure: 3 loss values, 2 replications.
-# $1: replications (default 2), $2: the figures (default: all five).
+# $1: replications (default 2), $2: the figures (default: all six).
 small_sweep() {
-  local figs='"delivery", "duplicates", "latency", "wire", "cdf"'
+  local figs='"delivery", "duplicates", "latency", "wire", "cdf", "transport"'
   [ $# -ge 2 ] && figs=$2
   cat > base.json <<JSON
-{"name": "small", "seed": 11, "duration_s": 5, "drain_s": 30,
+{"name": "small", "seed": 11, "duration_s": 5, "drain_s": 30, "transport": "datagram",
  "link": {"loss": {"model": "bernoulli", "p": 0}, "delay": {"dist": "constant", "ms": 10}},
  "clients": [
    {"role": "publisher", "topic": "q/0", "qos": 0, "rate_hz": 10},
@@ -50,7 +50,7 @@ t_each_script_by_hand() {
   command -v gnuplot >/dev/null || { echo "    (gnuplot not installed: skipped)"; return 0; }
   small_sweep 1 ""
   "$MQTTSIM" sweep s.json --out out >/dev/null 2>&1
-  for f in delivery duplicates latency wire; do
+  for f in delivery duplicates latency wire transport; do
     gnuplot -e "csv='out/sweep.csv'; out='hand-$f'; x='link.loss.p'" "$P/$f.gp" 2>err.txt
     expect_eq "$?" 0 "($f.gp: $(cat err.txt))"
     is_png "hand-$f.png"
@@ -93,6 +93,27 @@ t_second_key_gives_more_lines() {
   svg=$(cat out/fig-delivery.svg)
   expect_contains "$svg" "QoS 1, broker.qos2_method=B"
   expect_contains "$svg" "link.loss.p"
+}
+
+# The transport figure: loss, duplicates, out-of-order and p99 latency in
+# four panels, one line per QoS pair and transport (stream-vs-datagram.sweep.json).
+t_transport_figure_has_a_line_per_qos_and_transport() {
+  command -v gnuplot >/dev/null || { echo "    (gnuplot not installed: skipped)"; return 0; }
+  small_sweep 2 '"transport"'
+  sed -i 's/"vary": {/"vary": {"transport": ["datagram", "stream"], /' s.json
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>err.txt
+  expect_eq "$?" 0 "($(cat err.txt))"
+  is_png out/fig-transport.png
+  svg=$(cat out/fig-transport.svg)
+  for l in "QoS 0, transport=datagram" "QoS 2, transport=stream" "Out of order" "p99 latency"; do
+    expect_contains "$svg" "$l"
+  done
+  # Without the out-of-order column the figure is refused by name.
+  awk -F, -v OFS=, 'NR==1{for(i=1;i<=NF;i++) if($i ~ /^out_of_order_ratio/) d[i]=1}
+    {o=""; for(i=1;i<=NF;i++) if(!(i in d)) o=o (o==""?"":",") $i; print o}' out/sweep.csv > cut.csv
+  err=$(gnuplot -e "csv='cut.csv'; out='x'" "$P/transport.gp" 2>&1)
+  [ $? -ne 0 ] || fail "transport.gp succeeded without out_of_order_ratio"
+  expect_contains "$err" "no column named: out_of_order_ratio"
 }
 
 t_without_gnuplot_prints_the_commands() {

@@ -5,7 +5,7 @@ G="$MQTTSIM_ROOT/tests/golden"
 
 lossless_qos2() {  # $1: broker method, $2: loss p
   cat > q2.json <<JSON
-{"name": "q2", "seed": 3, "duration_s": 1, "drain_s": 10,
+{"name": "q2", "seed": 3, "duration_s": 1, "drain_s": 10, "transport": "datagram",
  "broker": {"qos2_method": "$1"},
  "link": {"loss": {"model": "bernoulli", "p": $2}, "delay": {"dist": "constant", "ms": 10}},
  "clients": [
@@ -119,12 +119,89 @@ t_trace_counts_the_messages_it_shows() {
   expect_contains "$(head -1 trace.txt)" "q2: trace of the first 10 messages"
 }
 
-# Nine QoS pairs with exponential delays: latency_cdf.csv (about 14 KB) is
-# larger than results.json (about 9 KB) and results.csv, and written after them.
+# Over streams the trace shows each connection's life, and each packet
+# twice: when it was written into the connection and when its receiver had
+# it whole (decoded it), one one-way delay later here.
+t_trace_stream_connections_and_reads() {
+  cat > st.json <<JSON
+{"name": "st", "seed": 3, "duration_s": 20, "drain_s": 20,
+ "link": {"delay": {"dist": "constant", "ms": 10}},
+ "clients": [
+   {"role": "publisher", "topic": "a/b", "qos": 1, "rate_hz": 10},
+   {"role": "subscriber", "subscribe": [{"filter": "a/#", "qos": 1}], "keepalive_s": 2,
+    "link": {"outages": [[5, 6]]}}]}
+JSON
+  "$MQTTSIM" trace st.json --messages 60 > trace.txt
+  expect_eq "$?" 0
+  expect_contains "$(cat trace.txt)" "connections (over the whole run):"
+  expect_contains "$(cat trace.txt)" "      0.000 ms  c0.0 opens connection 1"
+  expect_contains "$(cat trace.txt)" "     20.000 ms  c0.0: connection 1 established (TCP)"
+  expect_contains "$(cat trace.txt)" "     30.000 ms  broker accepts c0.0's connection 1"
+  expect_contains "$(cat trace.txt)" "     40.000 ms  c1.0 connected (CONNACK, session present 0) on connection 1"
+  # The outage outlasts 1.5 x keepalive: both ends close, the subscriber comes back.
+  expect_contains "$(cat trace.txt)" "broker closes c1.0's connection 1 (keepalive)"
+  expect_contains "$(cat trace.txt)" "c1.0 closes its connection 1 (keepalive)"
+  expect_contains "$(cat trace.txt)" "c1.0 opens connection 2"
+  # The first message, written and read on each hop, then acknowledged.
+  block=$(awk '/^message 1:/ { on = 1 } on && /^$/ { exit } on' trace.txt)
+  t=$(echo "$block" | sed -n 3p | awk '{ print $1 }')
+  expect_contains "$block" "PUBLISH id=1 QoS 1 DUP 0 ==>"
+  expect_contains "$block" "PUBLISH id=1 QoS 1 DUP 0 ==> read"
+  expect_contains "$block" "read <== PUBACK id=1"
+  read_at=$(echo "$block" | grep -m1 "==> read" | awk '{ print $1 }')
+  expect_eq "$(awk -v a="$t" -v b="$read_at" 'BEGIN { printf "%.3f", b - a }')" "10.000" "(read one delay after written)"
+  # A message written into the connection the outage killed is never read.
+  expect_contains "$(cat trace.txt)" "==X  unread"
+  # Datagram traces keep their form.
+  "$MQTTSIM" trace st.json --messages 1 --set transport=datagram > dg.txt
+  expect_contains "$(cat dg.txt)" "PUBLISH id=1 QoS 1 DUP 0 -->"
+  case "$(cat dg.txt)" in *connections*|*"==>"*) fail "a datagram trace shows stream lines";; esac
+}
+
+# A setup that cannot complete fails the run (exit 1, nothing written) with
+# the cause the config points to; without loss, loss is never blamed. The
+# setup limit follows the config, so a one-way delay of 25 s (setup takes
+# 100 s, more than the old fixed 60 s allowed) is runnable where a
+# connection can be made.
+t_setup_failure_names_its_cause() {
+  cat > slow.json <<JSON
+{"name": "slow", "duration_s": 1, "drain_s": 10,
+ "link": {"delay": {"dist": "constant", "ms": 25000}},
+ "clients": [
+   {"role": "publisher", "topic": "t/1", "qos": 1, "rate_hz": 10},
+   {"role": "subscriber", "subscribe": [{"filter": "t/#", "qos": 1}]}]}
+JSON
+  "$MQTTSIM" run slow.json --out o1 -q 2>err.txt
+  expect_eq "$?" 1
+  expect_contains "$(cat err.txt)" "its connect_timeout_s (30 s) is shorter than connecting takes on its link (about 100 s"
+  case "$(cat err.txt)" in *lost*) fail "a lossless setup blamed on loss: $(cat err.txt)";; esac
+  expect_no_file o1
+  "$MQTTSIM" run slow.json --out o2 -q --set transport=datagram 2>err.txt
+  expect_eq "$?" 0 "(datagram, 25 s one-way: $(cat err.txt))"
+  "$MQTTSIM" run slow.json --out o2 -q --set clients.0.connect_timeout_s=300 \
+    --set clients.1.connect_timeout_s=300 --set drain_s=300 2>err.txt
+  expect_eq "$?" 0 "(stream, a connect timeout longer than setup: $(cat err.txt))"
+  # A round trip beyond the broker's SYN-ACK retransmissions (63 s) cannot connect.
+  "$MQTTSIM" run slow.json --out o1 -q --set link.delay.ms=40000 \
+    --set clients.0.connect_timeout_s=300 --set clients.1.connect_timeout_s=300 2>err.txt
+  expect_eq "$?" 1
+  expect_contains "$(cat err.txt)" "outlasts the broker's SYN-ACK retransmissions (63 s"
+  "$MQTTSIM" run slow.json --out o3 -q --set link.delay.ms=10 \
+    --set 'link.loss={"model": "bernoulli", "p": 1}' 2>err.txt
+  expect_eq "$?" 1
+  expect_contains "$(cat err.txt)" "c0.0: not connected: its link loses every frame (loss rate up 1, down 1)"
+  "$MQTTSIM" run slow.json --out o4 -q --set link.delay.ms=10 --set 'link.outages=[[0, 300]]' 2>err.txt
+  expect_eq "$?" 0 "(an outage through the start delays setup, within the limit: $(cat err.txt))"
+}
+
+# Nine QoS pairs with widely spread (lognormal) delays: latency_cdf.csv
+# (about 28 KB) is larger than results.json (about 21 KB) and results.csv, and
+# written after them.
 nine_pairs() {
   cat > nine.json <<JSON
-{"name": "nine", "seed": 3, "duration_s": 30, "drain_s": 30,
- "link": {"loss": {"model": "bernoulli", "p": 0.1}, "delay": {"dist": "exponential", "mean_ms": 20}},
+{"name": "nine", "seed": 3, "duration_s": 200, "drain_s": 30, "transport": "datagram",
+ "link": {"loss": {"model": "bernoulli", "p": 0.1},
+          "delay": {"dist": "lognormal", "mean_ms": 20, "sd_ms": 200}},
  "clients": [
    {"role": "publisher", "topic": "q/0", "qos": 0, "rate_hz": 20},
    {"role": "publisher", "topic": "q/1", "qos": 1, "rate_hz": 20},
@@ -228,6 +305,38 @@ JSON
   expect_eq "$?" 0 "(exit status: $(cat err.txt))"
   expect_eq "$(sed -n 2p out/results.csv | cut -d, -f3-9)" "20000,1,1,1,2,2,2" \
     "(replications, pair, published, expected and unique means)"
+}
+
+# Out of memory anywhere in a stream run (the TCP model's segments and
+# buffers, the engine, the host's tag FIFOs) fails it: exit 1 and nothing
+# written, never a result with pairs silently missing. Lossless QoS 1 to
+# 5,000 subscribers needs about 430 MB; under smaller address-space limits
+# the run either fails so, or (with enough) delivers everything. (Not under
+# AddressSanitizer, whose shadow memory needs more.)
+t_stream_out_of_memory_fails_the_run() {
+  [ -n "${MQTTSIM_ASAN:-}" ] && { echo "    (AddressSanitizer build: skipped)"; return 0; }
+  cat > oom.json <<JSON
+{"name": "oom", "duration_s": 2, "drain_s": 10,
+ "link": {"delay": {"dist": "constant", "ms": 10}},
+ "clients": [
+   {"role": "publisher", "topic": "t/1", "qos": 1, "rate_hz": 10},
+   {"role": "subscriber", "count": 5000, "subscribe": [{"filter": "t/#", "qos": 1}]}]}
+JSON
+  failed=0
+  for lim in 200000 350000 450000 700000; do
+    ( ulimit -v $lim; exec "$MQTTSIM" run oom.json --out o$lim --quiet ) 2>err.txt
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+      expect_eq "$rc" 1 "(limit $lim KB)"
+      expect_contains "$(cat err.txt)" "out of memory"
+      expect_no_file o$lim
+      failed=$((failed + 1))
+    else
+      expect_eq "$(sed -n 2p o$lim/results.csv | cut -d, -f8-11)" "100000,100000,0,0" \
+        "(limit $lim KB: expected, unique, duplicates, lost)"
+    fi
+  done
+  [ "$failed" -ge 2 ] || fail "only $failed of 4 limits ran out of memory"
 }
 
 # A bad --out is found before the run, not after it: exit 2, nothing written.

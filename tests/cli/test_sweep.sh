@@ -8,6 +8,7 @@
 base() {
   cat > base.json <<JSON
 {"name": "tiny", "seed": 7, "replications": 2, "duration_s": ${1:-2}, "drain_s": 30,
+ "transport": "datagram",
  "broker": {"retry_interval_ms": 100, "max_retries": -1},
  "link": {"loss": {"model": "bernoulli", "p": 0.1}, "delay": {"dist": "constant", "ms": 5}},
  "clients": [
@@ -405,7 +406,7 @@ JSON
   cp out/sweep.json recorded.json
   "$MQTTSIM" sweep s.json --shard 1/2 --out sh1 >/dev/null 2>&1
   cat > base.json <<JSON
-{"clients": [
+{"transport": "datagram", "clients": [
    {"topic": "q/0", "role": "publisher", "rate_hz": 10, "qos": 0},
    {"role": "publisher", "topic": "q/1", "qos": 1, "rate_hz": 10},
    {"role": "publisher", "topic": "q/2", "qos": 2, "rate_hz": 10},
