@@ -16,7 +16,11 @@
  *     max(1 ms, about 10%) of each other: 1 ms is the testbed's real-time
  *     band (timer slack, wake-up latency and the relay's slippage stay well
  *     under it, docs/testbed.md), 10% the run-to-run spread of a tail
- *     quantile from a few hundred messages.
+ *     quantile from a few hundred messages;
+ *   - with replications, for latency quantiles: the CI, widened to that band
+ *     where the band is wider ("ci95+band"): replications that all see the
+ *     same constant delay have a CI of zero width, yet a real run is known
+ *     only to the band.
  */
 
 /* The words after "mqttsim" (argv[0] is "compare"). Returns 0 when every

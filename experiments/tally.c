@@ -224,9 +224,10 @@ int exp_tally_delivery(exp_tally *t, mq_metrics *m, int sub, uint64_t msg_id, ui
     bool first = !(pr->bits[seq / 8] & bit);
     pr->bits[seq / 8] |= bit;
     if (first) {
-        if (seq < pr->max_seq)
+        if (seq < pr->max_seq) {
             t->x.out_of_order[p][s]++;
-        else
+            mq_metrics_out_of_order(m, p, s); /* results.json's out_of_order, as run's */
+        } else
             pr->max_seq = seq;
     }
     mq_metrics_delivery(m, p, s, first, latency_ns);

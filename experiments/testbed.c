@@ -34,8 +34,17 @@
 #include <cjson/cJSON.h>
 
 #include "experiments/fsutil.h"
+#include "experiments/client_cmd.h"
 #include "experiments/relay.h"
+#include "experiments/testbed_tcp.h"
 #include "models/topic.h"
+#include "sim/rng.h"
+#include <gsl/gsl_randist.h>
+
+/* SCHED_FIFO priorities: the relay before everything, the broker and the
+ * clients before the rest of the machine. */
+#define EXP_TB_RT_PRIO_RELAY 10
+#define EXP_TB_RT_PRIO_HOSTS 5
 
 /* ------------------------------------------------------------ plan checks -- */
 
@@ -100,20 +109,49 @@ int exp_testbed_check(const exp_config *cfg, const exp_testbed_opts *o, char *er
                  "use \"transport\": \"stream\"", cfg->origin ? cfg->origin : "config");
         return 2;
     }
-    /* Faults the testbed does not inject yet: refused rather than ignored. */
-    const char *fault = cfg->restarts.n || cfg->restarts.mtbf_ns ? "broker.restarts" : NULL;
+    const char *origin = cfg->origin ? cfg->origin : "config";
+    for (size_t e = 0; e < cfg->n_clients; e++) {
+        const exp_client *c = &cfg->clients[e];
+        if (c->role == EXP_PUBLISHER && c->payload_bytes < 16) {
+            snprintf(err, errlen, "%s: clients.%zu.payload_bytes: %" PRIu32 " bytes; the testbed's "
+                     "publishers need at least 16 (a real payload carries the message id in bytes "
+                     "0-7 and the publish time in bytes 8-15, from which the subscribers count "
+                     "and time what they receive)", origin, e, c->payload_bytes);
+            return 2;
+        }
+    }
+    /* Faults the testbed does not inject: refused rather than ignored. */
+    const char *fault = NULL;
+    size_t fe = 0;
     for (size_t e = 0; !fault && e < cfg->n_clients; e++) {
         const exp_client *c = &cfg->clients[e];
+        fe = e;
         if (c->resets.n || c->resets.mtbf_ns)
-            fault = "clients.N.resets";
+            fault = "resets";
         else if (c->crashes.n || c->crashes.mtbf_ns)
-            fault = "clients.N.crashes";
+            fault = "crashes";
     }
     if (fault) {
-        snprintf(err, errlen, "%s: %s: the testbed does not inject this fault yet (it applies "
-                 "loss, delay, bandwidth and link.outages)", cfg->origin ? cfg->origin : "config",
+        snprintf(err, errlen, "%s: clients.%zu.%s: the testbed does not inject this fault (it "
+                 "applies loss, delay, bandwidth, link.outages and broker.restarts)", origin, fe,
                  fault);
         return 2;
+    }
+    if (o->broker == EXP_TB_MQTTSIM && cfg->persistence &&
+        (cfg->restarts.n || cfg->restarts.mtbf_ns)) {
+        snprintf(err, errlen, "%s: broker.persistence true with broker.restarts: 'mqttsim broker' "
+                 "keeps its sessions in memory only, so a restarted one has lost them; run it "
+                 "with --broker mosquitto", origin);
+        return 2;
+    }
+    for (size_t e = 1; e < cfg->n_clients; e++) {
+        const exp_tcp *a = &cfg->clients[0].tcp, *b = &cfg->clients[e].tcp;
+        if (a->retries2 != b->retries2 || a->rto_max_ns != b->rto_max_ns) {
+            snprintf(err, errlen, "%s: clients.%zu.tcp: retries2 and rto_max_ms differ from "
+                     "clients.0's; the broker's namespace has one value of each for all its "
+                     "connections (net.ipv4.tcp_retries2, tcp_rto_max_ms)", origin, e);
+            return 2;
+        }
     }
     size_t n = instances(cfg);
     if (n > o->max_clients) {
@@ -229,6 +267,31 @@ char **exp_testbed_client_argv(const char *self, const exp_config *cfg, size_t e
         arg(&a, "--session-expiry");
         arg(&a, "%" PRIu32, c->session_expiry_s);
     }
+    /* The client's connection and session keys, as the simulator's client
+     * takes them (models/net.c): every one explicit, so the argv is the
+     * record of what ran. */
+    arg(&a, "--connect-timeout");
+    arg(&a, "%.17g", (double)c->connect_timeout_ns / 1e9);
+    arg(&a, "--reconnect-initial");
+    arg(&a, "%.17g", (double)c->reconnect.initial_ns / 1e6);
+    arg(&a, "--reconnect-max");
+    arg(&a, "%.17g", (double)c->reconnect.max_ns / 1e6);
+    if (c->reconnect.jitter > 0) {
+        arg(&a, "--reconnect-jitter");
+        arg(&a, "%.17g", c->reconnect.jitter);
+    }
+    arg(&a, "--max-inflight");
+    arg(&a, "%" PRIu32, c->max_inflight);
+    arg(&a, "--max-queued");
+    arg(&a, "%" PRIu32, c->max_queued);
+    arg(&a, "--retransmit");
+    arg(&a, "%s", c->retransmit == EXP_TIMER ? "timer" : "reconnect");
+    if (c->retransmit == EXP_TIMER) {
+        arg(&a, "--retry-interval");
+        arg(&a, "%.17g", c->retry_interval_ms);
+        arg(&a, "--max-retries");
+        arg(&a, "%" PRId32, c->max_retries);
+    }
     char x[1024];
     if (c->role == EXP_PUBLISHER) {
         arg(&a, "--pub");
@@ -251,6 +314,8 @@ char **exp_testbed_client_argv(const char *self, const exp_config *cfg, size_t e
         arg(&a, "--rep");
         arg(&a, "%" PRIu64, rep);
     } else {
+        arg(&a, "--qos2-method");
+        arg(&a, "%s", c->qos2_method == MQ_QOS2_B ? "B" : "A");
         for (size_t j = 0; j < c->n_subs; j++) {
             arg(&a, "--sub");
             expand(c->subs[j].filter, instance, x, sizeof x);
@@ -446,8 +511,8 @@ static int netns_new(char *err, size_t errlen)
 
 /* A TUN device called name in the current namespace, point to point from
  * local to peer (both /32), up. Returns its fd, or -1 with the reason. */
-static int tun_new(const char *name, const char *local, const char *peer, char *err,
-                   size_t errlen)
+static int tun_new(const char *name, const char *local, const char *peer, uint32_t mtu,
+                   char *err, size_t errlen)
 {
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
     struct ifreq ifr = {0};
@@ -467,9 +532,13 @@ static int tun_new(const char *name, const char *local, const char *peer, char *
                     step = "SIOCSIFNETMASK";
                     set_sin(&ifr.ifr_netmask, "255.255.255.255");
                     if (ioctl(s, SIOCSIFNETMASK, &ifr) == 0) {
-                        step = "SIOCSIFFLAGS";
-                        if (if_flags(s, name, IFF_UP | IFF_RUNNING) == 0)
-                            step = NULL;
+                        step = "SIOCSIFMTU";
+                        ifr.ifr_mtu = (int)mtu;
+                        if (ioctl(s, SIOCSIFMTU, &ifr) == 0) {
+                            step = "SIOCSIFFLAGS";
+                            if (if_flags(s, name, IFF_UP | IFF_RUNNING) == 0)
+                                step = NULL;
+                        }
                     }
                 }
             }
@@ -545,6 +614,7 @@ typedef struct {
     int status;             /* waitpid status, once exited */
     int ready_fd;           /* read end of its ready pipe, -1 when none or closed */
     bool ready;
+    bool append;            /* its log continues an earlier one's (a restarted broker) */
     char log[4400];
 } child;
 
@@ -577,6 +647,16 @@ typedef struct {
     char err[2048];
     cJSON *doc, *reps;      /* testbed.json */
     int64_t t_cmd, t0;      /* the command's start; the replication's time 0 */
+    /* The broker's restarts in this replication (ns from t0), the next one,
+     * whether it is down now, and what happened (testbed.json). */
+    exp_window *rw;
+    long nrw, ri;
+    bool timeline, broker_down;
+    uint64_t rep;
+    char conf[4400], persist_dir[4300], resolved[4300];
+    cJSON *restarts;
+    exp_tb_tcp_counts kt;   /* the kernel's TCP counters, all namespaces, at the end */
+    bool have_kt;
 } tb;
 
 static void tb_fail(tb *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -647,11 +727,14 @@ typedef bool (*cond_fn)(tb *t, void *arg);
 /*
  * Waits until done(t, arg) holds or the deadline (CLOCK_MONOTONIC ns)
  * passes, handling everything that may happen meanwhile: exited children
- * (reap), ready lines from clients, and SIGINT/SIGTERM/SIGHUP. Returns W_DONE,
+ * (reap), ready lines from clients, SIGINT/SIGTERM/SIGHUP and the broker's
+ * scheduled restarts (timeline). Returns W_DONE,
  * W_TIMEOUT, or W_STOP when the run has failed or was interrupted. Checks the
  * condition at least every step_ns (for conditions nothing signals, such as
  * the broker's port opening).
  */
+static int64_t timeline(tb *t);
+
 static int wait_for(tb *t, int64_t deadline, cond_fn done, void *arg, int64_t step_ns)
 {
     struct pollfd *p = calloc(t->n + 1, sizeof *p);
@@ -681,6 +764,11 @@ static int wait_for(tb *t, int64_t deadline, cond_fn done, void *arg, int64_t st
                 p[np++] = (struct pollfd){.fd = t->in[i].proc.ready_fd, .events = POLLIN};
             }
         int64_t left = deadline - now < step_ns ? deadline - now : step_ns;
+        int64_t next = timeline(t); /* the broker's restarts: what is due, and when next */
+        if (t->failed)
+            break;
+        if (next - now < left)
+            left = next > now ? next - now : 0;
         struct timespec ts = {left / 1000000000, left % 1000000000};
         if (ppoll(p, np, &ts, NULL) < 0 && errno != EINTR) {
             tb_fail(t, "ppoll: %s", strerror(errno));
@@ -722,7 +810,7 @@ static void child_setup(const child *c, int ns)
     if (ns >= 0 && setns(ns, CLONE_NEWNET) != 0)
         _exit(126);
     int in = open("/dev/null", O_RDONLY);
-    int lg = open(c->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int lg = open(c->log, O_WRONLY | O_CREAT | O_CLOEXEC | (c->append ? O_APPEND : O_TRUNC), 0644);
     if (in < 0 || lg < 0)
         _exit(126);
     dup2(in, 0);
@@ -755,6 +843,15 @@ static int spawn(tb *t, child *c, int ns, char *const *argv, char *const *env, b
     }
     if (pid == 0) {
         child_setup(c, ns);
+        /* Real-time priority, below the relay's: the simulator's hosts take
+         * no time to process a packet, and a client or broker that waits
+         * for a time slice behind another process's build would add that
+         * wait to every latency it measures. They sleep between packets, so
+         * they cannot starve the machine. */
+        struct sched_param sp = {.sched_priority = EXP_TB_RT_PRIO_HOSTS};
+        if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
+            fprintf(stderr, "mqttsim testbed: no SCHED_FIFO for %s (%s): latencies may be larger\n",
+                    c->name, strerror(errno));
         if (ready) {
             if (rp[1] == 3)
                 fcntl(3, F_SETFD, 0);
@@ -819,6 +916,70 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
+/* Starts the broker in its namespace: Mosquitto with the config written
+ * for this replication, or `mqttsim broker` with the config's keys. A
+ * restarted one appends to the first one's log. 0, or -1 (run failed). */
+static int start_broker(tb *t)
+{
+    if (t->o->broker == EXP_TB_MOSQUITTO) {
+        char *argv[] = {t->mosquitto, "-c", t->conf, NULL};
+        return spawn(t, &t->broker, t->ns_broker, argv, NULL, false);
+    }
+    char listen[64];
+    snprintf(listen, sizeof listen, "%s:%d", EXP_TB_BROKER_ADDR, EXP_TB_PORT);
+    char *argv[] = {t->self, "broker", "--listen", listen, "--config", t->resolved, NULL};
+    return spawn(t, &t->broker, t->ns_broker, argv, NULL, false);
+}
+
+/*
+ * The broker's restarts, as a crash: at each window's start the broker is
+ * killed (SIGKILL: no goodbye to its clients, no save of its state; what
+ * persistence keeps is what it saved before), and at its end a new one
+ * starts, reading its persistence file when there is one. Does what is due
+ * now and returns the CLOCK_MONOTONIC time of the next event (INT64_MAX:
+ * none). Cost: O(1) per call.
+ */
+static int64_t timeline(tb *t)
+{
+    if (!t->timeline)
+        return INT64_MAX;
+    for (;;) {
+        if (t->ri >= t->nrw)
+            return INT64_MAX;
+        const exp_window *w = &t->rw[t->ri];
+        int64_t now = exp_relay_mono_ns();
+        int64_t due = t->t0 + w->at_ns + (t->broker_down ? w->len_ns : 0);
+        if (now < due)
+            return due;
+        double at_s = (double)(now - t->t0) / 1e9;
+        if (!t->broker_down) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddNumberToObject(r, "scheduled_s", (double)w->at_ns / 1e9);
+            cJSON_AddNumberToObject(r, "killed_s", at_s);
+            if (t->broker.running) {
+                cJSON_AddNumberToObject(r, "pid_killed", t->broker.pid);
+                t->broker.stopping = true;
+                kill(t->broker.pid, SIGKILL);
+            }
+            cJSON_AddItemToArray(t->restarts, r);
+            t->broker_down = true;
+        } else {
+            reap(t);
+            if (t->broker.running) { /* not dead yet: look again shortly */
+                return now + SIM_MS(1);
+            }
+            t->broker.append = true;
+            if (start_broker(t) != 0)
+                return INT64_MAX;
+            cJSON *r = cJSON_GetArrayItem(t->restarts, cJSON_GetArraySize(t->restarts) - 1);
+            cJSON_AddNumberToObject(r, "started_s", at_s);
+            cJSON_AddNumberToObject(r, "pid_started", t->broker.pid);
+            t->broker_down = false;
+            t->ri++;
+        }
+    }
+}
+
 /* ----------------------------------------------------------------- a run -- */
 
 /* After the publishers are done, the drain ends when the relay has carried
@@ -869,22 +1030,87 @@ static bool drained(tb *t, void *arg)
     return role_exited(t, &sub) || now - exp_relay_last_activity(t->report) >= QUIET_NS;
 }
 
-static int write_mosquitto_conf(tb *t, const char *path)
+int exp_testbed_mosquitto_conf(const exp_config *cfg, const char *addr, int port,
+                               const char *dir, char *buf, size_t cap)
 {
-    FILE *f = fopen(path, "w");
+    /* autosave_interval_s: Mosquitto counts whole seconds, saving once
+     * last_save + interval < now (src/loop.c), so N means every N + 1 s at
+     * most; 0 in the config (every change) is Mosquitto's
+     * autosave_on_changes with a threshold of 1: a save after every loop
+     * round that changed a subscription or queued a message. (Mosquitto's
+     * own autosave_interval 0 would mean "only at exit", which a SIGKILL
+     * never reaches.) */
+    int64_t s = cfg->autosave_interval_ns / 1000000000;
+    bool on_changes = cfg->autosave_interval_ns == 0;
+    return snprintf(buf, cap,
+                    "# written by mqttsim testbed from the config's broker keys\n"
+                    "listener %d %s\nallow_anonymous true\n"
+                    "# stay root: a process that changes its uid loses PR_SET_PDEATHSIG\n"
+                    "user root\n"
+                    "# the TCP model has no Nagle; the engine's client sets TCP_NODELAY too\n"
+                    "set_tcp_nodelay true\n"
+                    "max_inflight_messages %" PRIu32 "\nmax_queued_messages %" PRIu32 "\n"
+                    "queue_qos0_messages %s\n"
+                    "persistence %s\npersistence_location %s/\n"
+                    "autosave_on_changes %s\nautosave_interval %lld\n"
+                    "log_dest stderr\nlog_type all\n",
+                    port, addr, cfg->max_inflight, cfg->max_queued,
+                    cfg->queue_qos0_messages ? "true" : "false",
+                    cfg->persistence ? "true" : "false", dir, on_changes ? "true" : "false",
+                    on_changes ? 1LL : (long long)(s > 0 ? s : 1));
+}
+
+static int write_mosquitto_conf(tb *t, const char *path, const char *dir)
+{
+    char text[2048];
+    int n = exp_testbed_mosquitto_conf(t->cfg, EXP_TB_BROKER_ADDR, EXP_TB_PORT, dir, text,
+                                       sizeof text);
+    FILE *f = n > 0 && (size_t)n < sizeof text ? fopen(path, "w") : NULL;
     if (!f)
         return -1;
-    fprintf(f, "# written by mqttsim testbed from the config's broker keys\n"
-               "listener %d %s\nallow_anonymous true\n"
-               "# stay root: a process that changes its uid loses PR_SET_PDEATHSIG\n"
-               "user root\n"
-               "max_inflight_messages %" PRIu32 "\nmax_queued_messages %" PRIu32 "\n"
-               "persistence %s\npersistence_location %s/\nautosave_interval %.0f\n"
-               "queue_qos0_messages %s\nlog_dest stderr\nlog_type all\n",
-            EXP_TB_PORT, EXP_TB_BROKER_ADDR, t->cfg->max_inflight, t->cfg->max_queued,
-            t->cfg->persistence ? "true" : "false", t->tmp,
-            (double)t->cfg->autosave_interval_ns / 1e9, t->cfg->queue_qos0_messages ? "true" : "false");
+    fputs(text, f);
     return fclose(f);
+}
+
+long exp_testbed_restarts(const exp_config *cfg, uint64_t rep, exp_window **w)
+{
+    const exp_sched *r = &cfg->restarts;
+    *w = NULL;
+    if (r->n) {
+        if (!(*w = malloc(r->n * sizeof **w)))
+            return -1;
+        memcpy(*w, r->w, r->n * sizeof **w);
+        return (long)r->n;
+    }
+    if (r->mtbf_ns <= 0)
+        return 0;
+    /* As the simulator draws them: from 0, an exponential up time, then
+     * down_ns down, again, until the run's end. */
+    gsl_rng *g = sim_rng_new(cfg->seed, rep, "broker.restarts");
+    if (!g)
+        return -1;
+    int64_t end = cfg->duration_ns + cfg->drain_ns, at = 0;
+    long n = 0, cap = 0;
+    for (;;) {
+        at += (int64_t)(gsl_ran_exponential(g, (double)r->mtbf_ns));
+        if (at >= end)
+            break;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            exp_window *nw = realloc(*w, (size_t)cap * sizeof *nw);
+            if (!nw) {
+                free(*w);
+                *w = NULL;
+                gsl_rng_free(g);
+                return -1;
+            }
+            *w = nw;
+        }
+        (*w)[n++] = (exp_window){at, r->down_ns};
+        at += r->down_ns;
+    }
+    gsl_rng_free(g);
+    return n;
 }
 
 /* Builds the network of one replication: the client namespaces with their
@@ -892,20 +1118,33 @@ static int write_mosquitto_conf(tb *t, const char *path)
 static int build_network(tb *t)
 {
     char err[512];
+    exp_tb_kernel kc;
     for (size_t k = 0; k < t->n; k++) {
         inst *c = &t->in[k];
+        exp_tb_kernel_of(&t->cfg->clients[c->entry].tcp, t->o->tcp, &kc);
         c->ns = netns_new(err, sizeof err);
-        if (c->ns < 0 || (c->tun_c = tun_new("tb0", c->addr, EXP_TB_BROKER_ADDR, err, sizeof err)) < 0)
+        if (c->ns < 0 ||
+            (c->tun_c = tun_new("tb0", c->addr, EXP_TB_BROKER_ADDR, kc.mtu, err, sizeof err)) < 0 ||
+            exp_tb_kernel_sysctls(&kc, err, sizeof err) != 0 ||
+            exp_tb_route_set("tb0", EXP_TB_BROKER_ADDR, c->addr, &kc, err, sizeof err) != 0)
             goto fail;
         c->ino = ns_inode(c->ns);
     }
     if ((t->ns_broker = netns_new(err, sizeof err)) < 0)
         goto fail;
     t->ino_broker = ns_inode(t->ns_broker);
+    /* The broker's namespace-wide settings are the first client's (the
+     * check refuses configs whose clients differ in them). */
+    exp_tb_kernel_of(t->n ? &t->cfg->clients[t->in[0].entry].tcp : &t->cfg->tcp, t->o->tcp, &kc);
+    if (exp_tb_kernel_sysctls(&kc, err, sizeof err) != 0)
+        goto fail;
     for (size_t k = 0; k < t->n; k++) {
         char dev[32];
         snprintf(dev, sizeof dev, "tb%zu", k);
-        if ((t->in[k].tun_b = tun_new(dev, EXP_TB_BROKER_ADDR, t->in[k].addr, err, sizeof err)) < 0)
+        exp_tb_kernel_of(&t->cfg->clients[t->in[k].entry].tcp, t->o->tcp, &kc);
+        if ((t->in[k].tun_b = tun_new(dev, EXP_TB_BROKER_ADDR, t->in[k].addr, kc.mtu, err,
+                                      sizeof err)) < 0 ||
+            exp_tb_route_set(dev, t->in[k].addr, EXP_TB_BROKER_ADDR, &kc, err, sizeof err) != 0)
             goto fail;
     }
     setns(t->ns_home, CLONE_NEWNET);
@@ -947,7 +1186,7 @@ static int start_relay(tb *t, uint64_t rep, int64_t t0)
         /* Real time: the relay preempts the clients, the broker and whatever
          * else runs on the machine, so a due packet waits for no time slice.
          * It sleeps whenever nothing is due, so it cannot starve a core. */
-        struct sched_param sp = {.sched_priority = 10};
+        struct sched_param sp = {.sched_priority = EXP_TB_RT_PRIO_RELAY};
         if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
             fprintf(stderr, "relay: no SCHED_FIFO (%s): slippage may be larger\n", strerror(errno));
         char err[256];
@@ -1090,6 +1329,20 @@ static cJSON *rep_json(tb *t, uint64_t rep, const double wall[4])
             cJSON_AddStringToObject(ex, c->name, how);
         }
     }
+    if (t->restarts)
+        cJSON_AddItemToObject(r, "broker_restarts", cJSON_Duplicate(t->restarts, true));
+    if (t->have_kt) {
+        const exp_tb_tcp_counts *c = &t->kt;
+        cJSON *k = cJSON_AddObjectToObject(r, "kernel_tcp");
+        cJSON_AddNumberToObject(k, "out_segs", (double)c->out_segs);
+        cJSON_AddNumberToObject(k, "retrans_segs", (double)c->retrans_segs);
+        cJSON_AddNumberToObject(k, "rto_expiries", (double)c->timeouts);
+        cJSON_AddNumberToObject(k, "fast_retransmits", (double)c->fast_retrans);
+        cJSON_AddNumberToObject(k, "reno_recoveries", (double)c->reno_recovery);
+        cJSON_AddNumberToObject(k, "sack_recoveries", (double)c->sack_recovery);
+        cJSON_AddNumberToObject(k, "loss_probes", (double)c->loss_probes);
+        cJSON_AddNumberToObject(k, "spurious_rtos", (double)c->spurious_rtos);
+    }
     cJSON *w = cJSON_AddObjectToObject(r, "wall_s");
     static const char *const phase[4] = {"setup", "clients", "drain", "teardown"};
     for (int i = 0; i < 4; i++)
@@ -1159,9 +1412,8 @@ static int run_rep(tb *t, uint64_t rep, bool last)
 {
     double wall[4] = {0};
     int64_t w0 = exp_relay_mono_ns();
-    char rep_dir[4200], conf[4300];
+    char rep_dir[4200];
     snprintf(rep_dir, sizeof rep_dir, "%s/rep%" PRIu64, t->out, rep);
-    snprintf(conf, sizeof conf, "%s/mosquitto.conf", t->tmp);
     int rc = -1;
     child *all[EXP_TB_MAX_CLIENTS_HARD + 2];
     exp_role pub = EXP_PUBLISHER, sub = EXP_SUBSCRIBER;
@@ -1180,6 +1432,17 @@ static int run_rep(tb *t, uint64_t rep, bool last)
     }
     t->ns_broker = -1;
     t->ino_broker = 0;
+    t->rep = rep;
+    t->have_kt = false;
+    t->ri = 0;
+    t->broker_down = t->timeline = false;
+    free(t->rw);
+    t->restarts = cJSON_CreateArray();
+    if ((t->nrw = exp_testbed_restarts(t->cfg, rep, &t->rw)) < 0 || !t->restarts) {
+        t->nrw = 0;
+        tb_fail(t, "out of memory");
+        goto out;
+    }
     if (exp_fs_mkdir_p(rep_dir) != 0) {
         tb_fail(t, "%s: %s", rep_dir, strerror(errno));
         goto out;
@@ -1187,23 +1450,20 @@ static int run_rep(tb *t, uint64_t rep, bool last)
     if (build_network(t) != 0)
         goto out;
 
-    /* The broker, and its port open. */
-    if (t->o->broker == EXP_TB_MOSQUITTO) {
-        if (write_mosquitto_conf(t, conf) != 0) {
-            tb_fail(t, "%s: %s", conf, strerror(errno));
-            goto out;
-        }
-        char *argv[] = {t->mosquitto, "-c", conf, NULL};
-        if (spawn(t, &t->broker, t->ns_broker, argv, NULL, false) != 0)
-            goto out;
-    } else {
-        char listen[64];
-        snprintf(listen, sizeof listen, "%s:%d", EXP_TB_BROKER_ADDR, EXP_TB_PORT);
-        char *argv[] = {t->self, "broker", "--listen", listen, "--config",
-                        (char *)t->cfg->origin, NULL};
-        if (spawn(t, &t->broker, t->ns_broker, argv, NULL, false) != 0)
-            goto out;
+    /* The broker, and its port open; its persistence files are this
+     * replication's own (a fresh broker for each). */
+    snprintf(t->persist_dir, sizeof t->persist_dir, "%s/rep%" PRIu64, t->tmp, rep);
+    snprintf(t->conf, sizeof t->conf, "%s/mosquitto.conf", t->persist_dir);
+    if (exp_fs_mkdir_p(t->persist_dir) != 0) {
+        tb_fail(t, "%s: %s", t->persist_dir, strerror(errno));
+        goto out;
     }
+    if (t->o->broker == EXP_TB_MOSQUITTO && write_mosquitto_conf(t, t->conf, t->persist_dir) != 0) {
+        tb_fail(t, "%s: %s", t->conf, strerror(errno));
+        goto out;
+    }
+    if (start_broker(t) != 0)
+        goto out;
     int w = wait_for(t, exp_relay_mono_ns() + START_NS, broker_listening, NULL, SIM_MS(10));
     if (w == W_TIMEOUT)
         tb_fail(t, "the broker did not open %s:%d within %.0f s; its output: %s",
@@ -1211,8 +1471,10 @@ static int run_rep(tb *t, uint64_t rep, bool last)
     if (w != W_DONE)
         goto out;
 
-    /* Time 0 of the run: the relay's clock starts, then the clients. */
+    /* Time 0 of the run: the relay's clock starts, then the clients; the
+     * broker's restarts count from here, as the simulator's from its t = 0. */
     t->t0 = exp_relay_mono_ns();
+    t->timeline = true;
     if (start_relay(t, rep, t->t0) != 0)
         goto out;
     if ((w = wait_for(t, exp_relay_mono_ns() + START_NS, relay_up, NULL, SIM_MS(1))) != W_DONE) {
@@ -1257,6 +1519,7 @@ out:;
     /* Clients first, then the relay (which counts what is still in
      * transit) and the broker. */
     int64_t w3 = exp_relay_mono_ns();
+    t->timeline = false;
     size_t m = 0;
     for (size_t k = 0; k < t->n; k++)
         all[m++] = &t->in[k].proc;
@@ -1266,6 +1529,15 @@ out:;
     stop_children(t, all, 2, GRACE_NS);
     if (t->relay.pid > 0 && exp_relay_state(t->report) == -1)
         tb_fail(t, "relay: %s", t->report->error);
+    /* The kernel's own TCP figures, summed over the namespaces: each
+     * segment is counted by the one end that sent it. */
+    t->kt = (exp_tb_tcp_counts){0};
+    t->have_kt = t->ns_broker >= 0;
+    for (size_t k = 0; k <= t->n && t->have_kt; k++) {
+        int ns = k < t->n ? t->in[k].ns : t->ns_broker;
+        t->have_kt = ns >= 0 && setns(ns, CLONE_NEWNET) == 0 && exp_tb_tcp_counts_read(&t->kt) == 0;
+    }
+    setns(t->ns_home, CLONE_NEWNET);
     bool kept = last && t->o->keep && !t->interrupted;
     teardown_network(t, kept);
     wall[3] = (double)(exp_relay_mono_ns() - w3) / 1e9;
@@ -1277,6 +1549,8 @@ out:;
         cJSON_ReplaceItemInArray(t->reps, nreps - 1, r);
     else
         cJSON_AddItemToArray(t->reps, r);
+    cJSON_Delete(t->restarts);
+    t->restarts = NULL;
     return t->failed || t->interrupted ? -1 : rc;
 }
 
@@ -1285,7 +1559,7 @@ out:;
 static const char USAGE[] =
     "usage: mqttsim testbed CONFIG [--set key.path=value]... [--seed N] [--reps N]\n"
     "                       [--broker mosquitto|mqttsim] [--out DIR] [--keep]\n"
-    "                       [--max-seconds S] [--max-clients N]\n"
+    "                       [--max-seconds S] [--max-clients N] [--tcp model|linux]\n"
     "                       [--client-cmd CMD]\n";
 
 static const char HELP[] =
@@ -1307,6 +1581,10 @@ static const char HELP[] =
     "                        mqttsim-<name>-*, TUN devices) and print how to remove it\n"
     "  --max-seconds S       refuse configs that may take longer in real time (default 600)\n"
     "  --max-clients N       refuse configs with more client instances (default 32)\n"
+    "  --tcp model|linux     model (default): Linux TCP set to what the simulator's TCP model\n"
+    "                        implements (no SACK, timestamps, RACK, TLP or F-RTO; with\n"
+    "                        tcp.delayed_ack_ms 0 an ACK for every segment at once);\n"
+    "                        linux: Linux's loss recovery and delayed ACKs as shipped\n"
     "  --client-cmd CMD      run 'sh -c CMD' as each client instead of 'mqttsim client'\n"
     "                        (test traffic: it gets MQTTSIM_TB_* variables and must write a\n"
     "                        line on fd 3 once ready; see docs/testbed.md)\n"
@@ -1352,6 +1630,43 @@ static pid_t start_pid_namespace(void)
             sleep(1);
 }
 
+/* exp_client_combine over every replication's client directories, into
+ * the output directory. Returns its status (0, 1 or 2). */
+static int combine_reports(tb *t)
+{
+    uint32_t nreps = t->cfg->replications;
+    char ***dirs = calloc(nreps, sizeof *dirs);
+    size_t *n = calloc(nreps, sizeof *n);
+    int rc = 1;
+    for (uint32_t r = 0; dirs && n && r < nreps; r++) {
+        if (!(dirs[r] = calloc(t->n ? t->n : 1, sizeof *dirs[r])))
+            goto out;
+        for (size_t k = 0; k < t->n; k++) {
+            char d[4400];
+            snprintf(d, sizeof d, "%s/rep%" PRIu32 "/%s", t->out, r, t->in[k].name);
+            if (!(dirs[r][k] = strdup(d)))
+                goto out;
+            n[r]++;
+        }
+    }
+    if (dirs && n) {
+        fflush(stdout);
+        rc = exp_client_combine((const char *const *const *)dirs, n, nreps, t->cfg, NULL, t->out,
+                                false);
+    } else {
+        fprintf(stderr, "mqttsim testbed: out of memory\n");
+    }
+out:
+    for (uint32_t r = 0; dirs && r < nreps; r++) {
+        for (size_t k = 0; dirs[r] && k < t->n; k++)
+            free(dirs[r][k]);
+        free(dirs[r]);
+    }
+    free(dirs);
+    free(n);
+    return rc;
+}
+
 static void print_summary(tb *t)
 {
     cJSON *r;
@@ -1388,7 +1703,7 @@ int exp_cmd_testbed(int argc, char **argv)
         {"out", required_argument, NULL, 'o'}, {"keep", no_argument, NULL, 'k'},
         {"max-seconds", required_argument, NULL, 'm'},
         {"max-clients", required_argument, NULL, 'c'},
-        {"client-cmd", required_argument, NULL, 'C'},
+        {"client-cmd", required_argument, NULL, 'C'}, {"tcp", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     exp_testbed_opts o = {.broker = EXP_TB_MOSQUITTO, .max_seconds = EXP_TB_MAX_SECONDS,
                           .max_clients = EXP_TB_MAX_CLIENTS};
@@ -1464,6 +1779,16 @@ int exp_cmd_testbed(int argc, char **argv)
         }
         case 'C':
             o.client_cmd = optarg;
+            break;
+        case 'T':
+            if (strcmp(optarg, "model") == 0)
+                o.tcp = EXP_TB_TCP_MODEL;
+            else if (strcmp(optarg, "linux") == 0)
+                o.tcp = EXP_TB_TCP_LINUX;
+            else {
+                status = usage("--tcp: expected model or linux, got '%s'", optarg);
+                goto done;
+            }
             break;
         case 'h':
             printf("%s%s", USAGE, HELP);
@@ -1573,6 +1898,21 @@ int exp_cmd_testbed(int argc, char **argv)
         t.tmp[0] = '\0';
         goto done;
     }
+    /* Result files of an earlier run here would be taken for this one's. */
+    static const char *const stale[] = {"results.json", "results.csv", "latency_cdf.csv"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", t.out, stale[i]);
+        unlink(p);
+    }
+    /* mqttsim broker reads the config as resolved (with every --set). */
+    snprintf(t.resolved, sizeof t.resolved, "%s/config.json", t.tmp);
+    if (o.broker == EXP_TB_MQTTSIM &&
+        exp_fs_write_atomic(t.resolved, cfg.json, strlen(cfg.json)) != 0) {
+        fprintf(stderr, "mqttsim testbed: %s: %s\n", t.resolved, strerror(errno));
+        status = 1;
+        goto done;
+    }
     t.report = exp_relay_shared_new(t.n);
     t.ns_home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     sigset_t mask;
@@ -1607,13 +1947,44 @@ int exp_cmd_testbed(int argc, char **argv)
     cJSON_AddNumberToObject(sys, "testbed_pid", getpid());
     cJSON_AddBoolToObject(sys, "pid_namespace", t.init_pid > 0);
     cJSON_AddStringToObject(sys, "broker", o.broker == EXP_TB_MOSQUITTO ? "mosquitto" : "mqttsim");
-    if (o.broker == EXP_TB_MOSQUITTO) {
+    if (o.broker == EXP_TB_MOSQUITTO)
         cJSON_AddStringToObject(sys, "mosquitto_version", t.mosquitto_version);
-        cJSON *na = cJSON_AddArrayToObject(sys, "config_keys_not_applied");
+    cJSON_AddStringToObject(sys, "tcp", o.tcp == EXP_TB_TCP_MODEL ? "model" : "linux");
+    cJSON_AddNumberToObject(sys, "sched_fifo_relay", EXP_TB_RT_PRIO_RELAY);
+    cJSON_AddNumberToObject(sys, "sched_fifo_broker_clients", EXP_TB_RT_PRIO_HOSTS);
+    cJSON *na = cJSON_AddArrayToObject(sys, "config_keys_not_applied");
+    if (o.broker == EXP_TB_MOSQUITTO) {
+        /* Mosquitto passes QoS 2 on at PUBREL (the broker's method A) and
+         * resends only when a session resumes. */
         static const char *const not_applied[] = {"broker.qos2_method", "broker.retry_interval_ms",
                                                   "broker.max_retries"};
         for (size_t i = 0; i < 3; i++)
             cJSON_AddItemToArray(na, cJSON_CreateString(not_applied[i]));
+        if (cfg.has_retransmit && cfg.retransmit == EXP_TIMER)
+            cJSON_AddItemToArray(na, cJSON_CreateString("broker.retransmit"));
+    }
+    {
+        /* The tcp keys Linux cannot take, over every client; said on stderr
+         * too, since they change what the run means. */
+        const char *keys[8], *all_keys[8];
+        size_t na_n = 0;
+        bool rto_max = exp_tb_have_rto_max();
+        for (size_t e = 0; e < cfg.n_clients; e++) {
+            size_t k = exp_tb_tcp_not_applied(&cfg.clients[e].tcp, o.tcp, rto_max, keys, 8);
+            for (size_t i = 0; i < k && i < 8; i++) {
+                bool seen = false;
+                for (size_t j = 0; j < na_n; j++)
+                    seen |= strcmp(all_keys[j], keys[i]) == 0;
+                if (!seen && na_n < 8)
+                    all_keys[na_n++] = keys[i];
+            }
+        }
+        for (size_t i = 0; i < na_n; i++) {
+            cJSON_AddItemToArray(na, cJSON_CreateString(all_keys[i]));
+            fprintf(stderr, "mqttsim testbed: warning: %s: Linux has no setting for this value "
+                            "in --tcp %s mode; the real run uses Linux's own\n", all_keys[i],
+                    o.tcp == EXP_TB_TCP_MODEL ? "model" : "linux");
+        }
     }
     cJSON_AddStringToObject(sys, "client_command", o.client_cmd ? o.client_cmd : "mqttsim client");
     cJSON *net = cJSON_AddObjectToObject(t.doc, "network");
@@ -1639,14 +2010,23 @@ int exp_cmd_testbed(int argc, char **argv)
         if (run_rep(&t, r, r + 1 == cfg.replications) != 0)
             break;
     }
-    /* The results files come from the clients' reports. */
-    cJSON_ReplaceItemInObject(
-        t.doc, "results",
-        cJSON_CreateString(o.client_cmd
-                               ? "not written: the clients were --client-cmd test traffic, which "
-                                 "reports no messages"
-                               : "not written: merging the clients' reports (DIR/repN/<client>/) "
-                                 "into results.json and results.csv comes with mqttsim client"));
+    /* The result files, from the clients' reports: one replication per
+     * directory DIR/rep<N>, in run's format. */
+    const char *results = "not written: the run did not complete";
+    if (o.client_cmd) {
+        results = "not written: the clients were --client-cmd test traffic, which reports no "
+                  "messages";
+    } else if (!t.failed && !t.interrupted) {
+        int crc = combine_reports(&t);
+        if (crc != 0) {
+            tb_fail(&t, "combining the clients' reports into results.json failed (exit %d; "
+                    "see above)", crc);
+            results = "not written: combining the clients' reports failed";
+        } else {
+            results = "results.json, results.csv, latency_cdf.csv";
+        }
+    }
+    cJSON_ReplaceItemInObject(t.doc, "results", cJSON_CreateString(results));
     status = t.interrupted ? 128 + t.interrupted : t.failed ? 1 : 0;
     if (t.failed)
         fprintf(stderr, "mqttsim testbed: %s\n", t.err);
@@ -1674,6 +2054,8 @@ done:
         close(t.ns_home);
     exp_relay_shared_free(t.report);
     cJSON_Delete(t.doc);
+    cJSON_Delete(t.restarts);
+    free(t.rw);
     free(t.in);
     exp_config_free(&cfg);
     free(owned[0]);

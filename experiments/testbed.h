@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "experiments/config.h"
+#include "experiments/testbed_tcp.h"
 
 typedef enum { EXP_TB_MOSQUITTO, EXP_TB_MQTTSIM } exp_tb_broker;
 
@@ -40,6 +41,7 @@ typedef struct {
     double max_seconds;         /* refuse runs that may take longer (real time) */
     uint32_t max_clients;       /* refuse configs with more client instances */
     const char *client_cmd;     /* NULL: `mqttsim client`; else `sh -c CMD` per client */
+    exp_tb_tcp_mode tcp;        /* Linux set to the model's TCP, or as shipped */
 } exp_testbed_opts;
 
 #define EXP_TB_MAX_SECONDS 600
@@ -60,10 +62,27 @@ typedef struct {
 double exp_testbed_packet_rate(const exp_config *cfg);
 
 /* What the testbed refuses before anything starts, with the reason in err:
- * a datagram transport, more client instances than max_clients, a real-time
- * cost above max_seconds, a packet rate above the relay's. Returns 0, or 2.
- * Pure: touches no system state. */
+ * a datagram transport, payloads under 16 bytes (the real payload carries
+ * the message id and the publish time), faults it does not inject (clients'
+ * resets and crashes), broker persistence with `--broker mqttsim` (whose
+ * sessions live in memory only), more client instances than max_clients, a
+ * real-time cost above max_seconds, a packet rate above the relay's.
+ * Returns 0, or 2. Pure: touches no system state. */
 int exp_testbed_check(const exp_config *cfg, const exp_testbed_opts *o, char *err, size_t errlen);
+
+/* The broker's restart windows of replication rep, in ns from the run's
+ * time 0: the scheduled ones as they are, or random ones drawn as the
+ * simulator draws them (exponential up times with mean mtbf from the stream
+ * "broker.restarts" of seed and rep, each down for down_ns) until
+ * duration + drain. *w is malloc'ed (free it; NULL when none). Returns the
+ * count, or -1 when out of memory. */
+long exp_testbed_restarts(const exp_config *cfg, uint64_t rep, exp_window **w);
+
+/* The Mosquitto config for cfg's broker keys, listening on addr:port,
+ * persistence files in dir, into buf (NUL-terminated; at most cap bytes).
+ * Returns the length it needed (as snprintf). */
+int exp_testbed_mosquitto_conf(const exp_config *cfg, const char *addr, int port,
+                               const char *dir, char *buf, size_t cap);
 
 /* The address of the k-th client instance (config order), as text. */
 void exp_testbed_client_addr(size_t k, char *buf, size_t len);

@@ -51,7 +51,9 @@ static void groups_duplicates_order_expectations(void **state)
     assert_int_equal(g.unique, 4); /* 1, 2, 3 and 100000 */
     assert_int_equal(g.duplicates, 1);
     assert_true(g.lat_max > 9.0 - 1e-9 && g.lat_max < 9.0 + 1e-9);
+    assert_int_equal(g.out_of_order, 1); /* in the metrics too, for results.json */
     mq_metrics_group(m, 1, 1, &g); /* a -> y */
+    assert_int_equal(g.out_of_order, 0);
     assert_int_equal(g.expected, 4);
     assert_int_equal(g.unique, 4);
     assert_int_equal(g.lost, 0);

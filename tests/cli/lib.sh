@@ -22,20 +22,28 @@ t_skip_main() {
   for f in $names; do echo "[  SKIPPED ] $f"; done
 }
 
+# Inside a test: skip it (the reason on a line of its own) and leave it.
+t_skip() { echo "SKIP: $*"; exit 77; }
+
 t_main() {
-  local names n=0 nf=0 f
-  names=$(declare -F | awk '{print $3}' | grep '^t_' | grep -v '^t_main$' | grep -v '^t_skip_main$')
+  local names n=0 nf=0 ns=0 f skipped=""
+  names=$(declare -F | awk '{print $3}' | grep '^t_' | grep -v '^t_main$' | grep -v '^t_skip_main$' | grep -v '^t_skip$')
   echo "[==========] Running $(echo "$names" | wc -w) test(s)."
   for f in $names; do
     T_FAILS=0
     T_DIR=$(mktemp -d)
     echo "[ RUN      ] $f"
     ( cd "$T_DIR" && $f; [ "$T_FAILS" -eq 0 ] ) ; local sub=$?
-    if [ $sub -ne 0 ]; then echo "[  FAILED  ] $f"; nf=$((nf + 1)); else echo "[       OK ] $f"; fi
+    if [ $sub -eq 77 ]; then echo "[  SKIPPED ] $f"; ns=$((ns + 1)); skipped="$skipped $f"
+    elif [ $sub -ne 0 ]; then echo "[  FAILED  ] $f"; nf=$((nf + 1)); else echo "[       OK ] $f"; fi
     rm -rf "$T_DIR"; n=$((n + 1))
   done
-  echo "[==========] $n test(s) run."
-  echo "[  PASSED  ] $((n - nf)) test(s)."
+  echo "[==========] $((n - ns)) test(s) run."
+  echo "[  PASSED  ] $((n - ns - nf)) test(s)."
+  if [ $ns -gt 0 ]; then
+    echo "[  SKIPPED ] $ns test(s), listed below:"
+    for f in $skipped; do echo "[  SKIPPED ] $f"; done
+  fi
   [ $nf -gt 0 ] && echo "[  FAILED  ] $nf test(s), listed above."
   [ $nf -eq 0 ]
 }

@@ -76,6 +76,23 @@ t_replications_compare_confidence_intervals() {
   expect_contains "$(grep loss_ratio out.csv)" ",ci95,"
 }
 
+# A latency CI narrower than the real-time band is widened to it: 20 ms
+# with a CI of zero width (a constant simulated delay) against 20.6 ms
+# [20.5, 20.7] agrees (20 -/+ 1 overlaps), while 22.5 [22.4, 22.6] does not
+# (bands 19-21 and 21.375-23.625).
+t_latency_ci_is_widened_to_the_band() {
+  local ci_a='"ci95": {"loss_ratio": [0, 0], "dup_ratio": [0, 0], "latency_ms": {"p50": [20, 20], "p90": [20, 20], "p99": [20, 20]}}'
+  local ci_b='"ci95": {"loss_ratio": [0, 0], "dup_ratio": [0, 0], "latency_ms": {"p50": [20.5, 20.7], "p90": [20.5, 20.7], "p99": [22.4, 22.6]}}'
+  results a 3 "$(group 0 0 100 0 0 20 20 20 ", $ci_a")"
+  results b 3 "$(group 0 0 100 0 0 20.6 20.6 22.5 ", $ci_b")"
+  "$MQTTSIM" compare a b --csv > out.csv
+  expect_eq "$?" 1
+  expect_contains "$(grep latency_p50 out.csv)" "0,0,0,latency_p50_ms,20,19,21,ci95+band,20.6,19.57,21.63,ci95+band,"
+  expect_contains "$(grep latency_p50 out.csv)" ",agree"
+  expect_contains "$(grep latency_p99 out.csv)" ",differ"
+  expect_contains "$(grep loss_ratio out.csv)" ",ci95,"
+}
+
 t_pairs_in_one_side_only_are_listed_not_judged() {
   results a 1 "$(group 0 0 100 10 0 20 20 20)" "$(group 1 1 100 0 0 20 20 20)"
   results b 1 "$(group 1 1 100 0 0 20 20 20)" "$(group 2 2 100 0 0 60 60 60)"

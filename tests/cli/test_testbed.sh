@@ -19,7 +19,7 @@ JSON
 # The client command for ping traffic: the publisher's instance pings the
 # broker's address with the arguments in PING_ARGS (exported), its output
 # into its output directory; the subscriber only says it is ready.
-PING_CMD='echo ready >&3; if [ "$MQTTSIM_TB_ROLE" = publisher ]; then ping -n $PING_ARGS "$MQTTSIM_TB_BROKER" > "$MQTTSIM_TB_OUT/ping" 2>&1; fi; echo "$MQTTSIM_TB_ARGV" > "$MQTTSIM_TB_OUT/argv"'
+PING_CMD='echo ready >&3; if [ "$MQTTSIM_TB_ROLE" = publisher ]; then ping -n $PING_ARGS "$MQTTSIM_TB_BROKER" > "$MQTTSIM_TB_OUT/ping" 2>&1; fi; echo "$MQTTSIM_TB_ARGV" > "$MQTTSIM_TB_OUT/argv"; cd /proc/sys/net/ipv4 && cat tcp_sack tcp_dsack tcp_timestamps tcp_recovery tcp_early_retrans tcp_frto tcp_retries2 tcp_syn_retries | tr "\n" " " > "$MQTTSIM_TB_OUT/sysctl"; ip route show 198.18.0.1 > "$MQTTSIM_TB_OUT/route"; ip link show tb0 > "$MQTTSIM_TB_OUT/mtu"'
 # Clients that stay until stopped.
 SLEEP_CMD='echo ready >&3; exec sleep 60'
 
@@ -164,8 +164,17 @@ t_relay_rtt_lossless() {
   expect_contains "$(cat o/testbed.json)" '"mosquitto_version":	"2.0'
   expect_contains "$(cat o/testbed.json)" "\"kernel\":	\"$(uname -r)\""
   # The seam: what 'mqttsim client' would have been given.
-  expect_eq "$(cat o/rep0/c0.0/argv)" "$(readlink -f "$MQTTSIM") client --broker 198.18.0.1:1883 --id c0.0 --version 4 --keepalive 60 --clean-start --pub t/1 --qos 1 --rate 10 --arrival periodic --payload 32 --duration 2 --drain 2 --seed 5 --rep 0 --out $PWD/o/rep0/c0.0 --ready-fd 3"
-  expect_eq "$(cat o/rep0/c1.0/argv)" "$(readlink -f "$MQTTSIM") client --broker 198.18.0.1:1883 --id c1.0 --version 4 --keepalive 60 --clean-start --sub t/# --qos 1 --out $PWD/o/rep0/c1.0 --ready-fd 3"
+  local common="--version 4 --keepalive 60 --clean-start --connect-timeout 30 --reconnect-initial 1000 --reconnect-max 60000 --max-inflight 20 --max-queued 1000 --retransmit reconnect"
+  expect_eq "$(cat o/rep0/c0.0/argv)" "$(readlink -f "$MQTTSIM") client --broker 198.18.0.1:1883 --id c0.0 $common --pub t/1 --qos 1 --rate 10 --arrival periodic --payload 32 --duration 2 --drain 2 --seed 5 --rep 0 --out $PWD/o/rep0/c0.0 --ready-fd 3"
+  expect_eq "$(cat o/rep0/c1.0/argv)" "$(readlink -f "$MQTTSIM") client --broker 198.18.0.1:1883 --id c1.0 $common --qos2-method A --sub t/# --qos 1 --out $PWD/o/rep0/c1.0 --ready-fd 3"
+  # Linux's TCP set to the model's in every namespace, the route to the
+  # peer with quickack; the TUN devices' MTU is the model's mss + 40.
+  expect_contains "$(cat o/testbed.json)" '"tcp":	"model"'
+  expect_contains "$(cat o/rep0/c0.0/sysctl)" "0 0 0 0 0 0 15 6"
+  expect_contains "$(cat o/rep0/c0.0/route)" "rto_min 200ms"
+  expect_contains "$(cat o/rep0/c0.0/route)" "quickack 1"
+  expect_contains "$(cat o/rep0/c0.0/route)" "initcwnd 10"
+  expect_contains "$(cat o/rep0/c0.0/mtu)" "mtu 1500"
   expect_nothing_left o/testbed.json tbrtt
 }
 
@@ -253,6 +262,15 @@ SH
   done
   expect_contains "$(cat o/rep0/broker.log)" "mosquitto version 2.0"
   expect_contains "$(cat o/rep0/broker.log)" "New client connected from 198.18.1.4"
+  # The kernel's own TCP counters, summed over the namespaces: 2% loss made
+  # it retransmit, and every segment it sent went through the relay (the
+  # relay counts a few less: what was sent after it stopped).
+  local segs relayed
+  segs=$(( $(json_num o/testbed.json out_segs) + $(json_num o/testbed.json retrans_segs) ))
+  relayed=$(grep -o '"sent":[[:space:]]*[0-9]*' o/testbed.json | awk '{s += $2} END {print s}')
+  echo "    kernel: $segs segments sent, $(json_num o/testbed.json retrans_segs) retransmitted; relay: $relayed"
+  [ "$(json_num o/testbed.json retrans_segs)" -gt 0 ] || fail "no retransmission at 2% loss"
+  awk -v k="$segs" -v r="$relayed" 'BEGIN {exit !(r <= k && r >= 0.95 * k)}' || fail "relay $relayed, kernel $segs"
   expect_nothing_left o/testbed.json tbmq
 }
 
@@ -318,6 +336,86 @@ t_keep_names_the_network_and_says_how_to_remove_it() {
   grep '^  ip netns delete mqttsim-tbkeep-' out.txt | while read -r cmd; do $cmd; done
   expect_eq "$(ls -d o/.scratch.* | wc -l)" 1 "(the broker's files kept)"
   expect_nothing_left o/testbed.json tbkeep
+}
+
+# The real clients: mqttsim client in every namespace, their reports
+# combined into run's result files, one replication per network. Two
+# replications of a QoS 1 pair over 10 ms each way: 2 x 20 messages, all
+# delivered once, in results.json with the config's name and a CI.
+t_mqttsim_clients_write_run_results() {
+  tb_cfg tbcl '{"delay": {"dist": "constant", "ms": 10}}'
+  tb tbcl.json --out o --reps 2 >out.txt 2>err.txt
+  expect_eq "$?" 0 "$(cat err.txt)"
+  expect_file o/results.json
+  expect_file o/results.csv
+  expect_contains "$(cat o/results.json)" '"name":	"tbcl"'
+  expect_contains "$(cat o/results.json)" '"replications":	2'
+  expect_contains "$(tr -d ' \t\n' < o/results.json)" '"pub_qos":1,"sub_qos":1,"qos":1,"published":20,"expected":20,"unique":20,"duplicates":0,"lost":0'
+  expect_contains "$(cat o/results.json)" '"ci95"'
+  expect_contains "$(cat o/testbed.json)" '"results":	"results.json, results.csv, latency_cdf.csv"'
+  local r
+  for r in 0 1; do
+    expect_file "o/rep$r/c0.0/client.json"
+    expect_contains "$(cat "o/rep$r/c0.0/client.json")" "\"rep\":	$r"
+  done
+  expect_contains "$(cat out.txt)" "  1   1   1         20         20         20          0          0"
+  expect_nothing_left o/testbed.json tbcl
+}
+
+# A broker restart: Mosquitto killed (SIGKILL) at 1.5 s and a new one
+# started 0.5 s later, the clients reconnecting (their backoff 200 ms); the
+# record names both pids and times, both processes are gone at the end, and
+# the broker's log holds both lives.
+t_broker_restart_kills_and_restarts_mosquitto() {
+  cat > tbrs.json <<'JSON'
+{"name": "tbrs", "seed": 2, "duration_s": 3, "drain_s": 2,
+ "link": {"delay": {"dist": "constant", "ms": 5}},
+ "broker": {"restarts": [[1.5, 0.5]]},
+ "clients": [
+   {"role": "publisher", "topic": "t", "qos": 1, "rate_hz": 10, "reconnect": {"initial_ms": 200}},
+   {"role": "subscriber", "clean_start": false, "reconnect": {"initial_ms": 200},
+    "subscribe": [{"filter": "t", "qos": 1}]}]}
+JSON
+  tb tbrs.json --out o >out.txt 2>err.txt
+  expect_eq "$?" 0 "$(cat err.txt)"
+  local killed started ks ss
+  killed=$(json_num o/testbed.json pid_killed); started=$(json_num o/testbed.json pid_started)
+  ks=$(json_num o/testbed.json killed_s); ss=$(json_num o/testbed.json started_s)
+  echo "    broker $killed killed at $ks s, $started started at $ss s"
+  [ -n "$killed" ] && [ -n "$started" ] && [ "$killed" != "$started" ] || fail "pids killed '$killed', started '$started'"
+  awk -v k="$ks" -v s="$ss" 'BEGIN {exit !(k >= 1.5 && k < 1.6 && s >= 2.0 && s < 2.1)}' || fail "killed at $ks s, started at $ss s; expected 1.5 and 2.0"
+  for pid in $killed $started; do
+    [ -d "/proc/$pid" ] && [ "$(awk '/^State/{print $2}' "/proc/$pid/status")" != Z ] && fail "broker $pid alive"
+  done
+  expect_eq "$(grep -c 'mosquitto version 2.* starting' o/rep0/broker.log)" 2 "(starts in the broker's log)"
+  expect_contains "$(cat o/rep0/c1.0.log)" "connection to 198.18.0.1:1883 lost"
+  expect_file o/results.json
+  expect_nothing_left o/testbed.json tbrs
+}
+
+# --broker mqttsim: the engine's broker in the broker's namespace, with the
+# config as resolved (a --set included: max_inflight 1), restarted too.
+t_mqttsim_broker_runs_and_restarts() {
+  tb_cfg tbmb '{"delay": {"dist": "constant", "ms": 5}}'
+  tb tbmb.json --out o --broker mqttsim --set broker.max_inflight=1 --set 'broker.restarts=[[1, 0.3]]' >out.txt 2>err.txt
+  expect_eq "$?" 0 "$(cat err.txt)"
+  expect_contains "$(cat o/rep0/broker.log)" "mqttsim broker: listening on 198.18.0.1:1883"
+  expect_contains "$(cat o/rep0/broker.log)" "max_inflight 1,"
+  expect_eq "$(grep -c 'listening on' o/rep0/broker.log)" 2 "(the restarted broker's banner)"
+  expect_contains "$(cat o/testbed.json)" '"broker":	"mqttsim"'
+  expect_file o/results.json
+  expect_nothing_left o/testbed.json tbmb
+}
+
+# --tcp linux: the kernel's loss recovery as shipped (SACK, timestamps,
+# RACK, TLP, F-RTO on; no quickack); tcp.delayed_ack_ms 0 is then not
+# applied, and said so.
+t_linux_tcp_as_shipped() {
+  ping_run tblx '{"delay": {"dist": "constant", "ms": 1}}' "-c 2 -i 0.1" --tcp linux
+  expect_contains "$(cat o/rep0/c0.0/sysctl)" "1 1 1 "
+  case "$(cat o/rep0/c0.0/route)" in *quickack*) fail "quickack in linux mode";; esac
+  expect_contains "$(cat err.txt)" "warning: tcp.delayed_ack_ms: Linux has no setting for this value in --tcp linux mode"
+  expect_contains "$(cat o/testbed.json)" '"tcp":	"linux"'
 }
 
 # Every test here builds network namespaces and TUN devices: root only. As
