@@ -1726,9 +1726,9 @@ static int build(ctx *c, const cJSON *root, const char *default_name, exp_config
     c->default_name = default_name;
     c->root = root;
     c->cfg = cfg;
-    if (member(root, "vary"))
-        return fail(c, &at, "a sweep file (it has a top-level \"vary\"), not an experiment "
-                    "config");
+    if (member(root, "vary") || member(root, "cases"))
+        return fail(c, &at, "a sweep file (it has a top-level \"%s\"), not an experiment "
+                    "config", member(root, "vary") ? "vary" : "cases");
     dest d = {.cfg = cfg};
     int rc = parse_object(c, NULL, root, &at, &d);
     if (rc)
@@ -2459,7 +2459,7 @@ bool exp_config_is_sweep_file(const char *path)
     if (!text)
         return false;
     cJSON *root = cJSON_Parse(text);
-    bool sweep = cJSON_IsObject(root) && member(root, "vary") != NULL;
+    bool sweep = cJSON_IsObject(root) && (member(root, "vary") || member(root, "cases"));
     cJSON_Delete(root);
     free(text);
     return sweep;

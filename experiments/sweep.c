@@ -15,7 +15,7 @@
 #define ERRLEN 1024
 
 const char *const exp_sweep_figure_names[EXP_FIG__COUNT] = {"delivery", "duplicates", "latency", "wire", "cdf",
-                                                           "transport"};
+                                                           "transport", "faults"};
 
 
 struct exp_sweep {
@@ -31,6 +31,12 @@ struct exp_sweep {
     char **keys;
     size_t *n_vals;
     char ***vals;       /* compact JSON per key and value */
+    /* With "cases", key 0 is "case": value c is case c's label (a JSON
+     * string), and case_sets[c][0..case_nsets[c]) its "path=value" settings. */
+    bool has_cases;
+    size_t *case_nsets;
+    char ***case_sets;
+    size_t max_sets;    /* the most settings of one case */
     size_t n_points;
     unsigned figures;   /* bit i: exp_sweep_figure_names[i] */
     size_t cdf_point;
@@ -42,6 +48,12 @@ struct exp_sweep {
 void exp_sweep_free(exp_sweep *sw)
 {
     if (!sw) return;
+    for (size_t c = 0; sw->case_sets && c < sw->n_vals[0]; c++) {
+        for (size_t i = 0; sw->case_sets[c] && i < sw->case_nsets[c]; i++) free(sw->case_sets[c][i]);
+        free(sw->case_sets[c]);
+    }
+    free(sw->case_sets);
+    free(sw->case_nsets);
     for (size_t k = 0; k < sw->n_keys; k++) {
         for (size_t v = 0; sw->vals && sw->vals[k] && v < sw->n_vals[k]; v++) free(sw->vals[k][v]);
         if (sw->vals) free(sw->vals[k]);
@@ -71,12 +83,12 @@ size_t exp_sweep_n_values(const exp_sweep *sw, size_t key) { return sw->n_vals[k
 const char *exp_sweep_key_value(const exp_sweep *sw, size_t key, size_t v) { return sw->vals[key][v]; }
 unsigned exp_sweep_figures(const exp_sweep *sw) { return sw->figures; }
 
+static size_t value_index(const exp_sweep *sw, size_t p, size_t key);
+
 /* Mixed-radix decoding of the grid: the last key varies fastest. */
 const char *exp_sweep_value(const exp_sweep *sw, size_t p, size_t key)
 {
-    size_t i = p - 1;
-    for (size_t k = sw->n_keys; k-- > key + 1;) i /= sw->n_vals[k];
-    return sw->vals[key][i % sw->n_vals[key]];
+    return sw->vals[key][value_index(sw, p, key)];
 }
 
 int exp_sweep_shard_of(size_t p, int shard_n)
@@ -95,15 +107,30 @@ char *exp_sweep_point_label(const exp_sweep *sw, size_t p)
     return s;
 }
 
-/* The --set strings for point p: the sweep's overrides, then the point's values.
- * Returns the count; the strings are malloc'd into sets[] (room for n_keys + 2). */
+/* The index of point p's value of key k (p >= 1). */
+static size_t value_index(const exp_sweep *sw, size_t p, size_t key)
+{
+    size_t i = p - 1;
+    for (size_t k = sw->n_keys; k-- > key + 1;) i /= sw->n_vals[k];
+    return i % sw->n_vals[key];
+}
+
+/* The --set strings for point p: the sweep's overrides, then the point's
+ * values (its case's settings, then the vary keys'). Returns the count; the
+ * strings are malloc'd into sets[] (room for n_keys + max_sets + 2). */
 static size_t point_sets(const exp_sweep *sw, size_t p, char **sets)
 {
     size_t n = 0;
     if (sw->seed_set) sets[n++] = exp_strdup(sw->seed_set);
     if (sw->reps_given) sets[n++] = exp_strf("replications=%u", (unsigned)sw->reps);
-    for (size_t k = 0; p && k < sw->n_keys; k++)
-        sets[n++] = exp_strf("%s=%s", sw->keys[k], exp_sweep_value(sw, p, k));
+    for (size_t k = 0; p && k < sw->n_keys; k++) {
+        if (k == 0 && sw->has_cases) {
+            size_t c = value_index(sw, p, 0);
+            for (size_t i = 0; i < sw->case_nsets[c]; i++) sets[n++] = exp_strdup(sw->case_sets[c][i]);
+        } else {
+            sets[n++] = exp_strf("%s=%s", sw->keys[k], exp_sweep_value(sw, p, k));
+        }
+    }
     return n;
 }
 
@@ -114,7 +141,7 @@ static void free_sets(char **sets, size_t n)
 
 int exp_sweep_load_point(const exp_sweep *sw, size_t p, exp_config *cfg, char *err, size_t errlen)
 {
-    char **sets = calloc(sw->n_keys + 2, sizeof *sets);
+    char **sets = calloc(sw->n_keys + sw->max_sets + 2, sizeof *sets);
     if (!sets) abort();
     size_t n = point_sets(sw, p, sets);
     int rc;
@@ -169,7 +196,10 @@ static char *resolve(const exp_sweep *sw, const cJSON *root, const char *exp_nam
     if (seed) cJSON_AddItemToObject(out, "seed", cJSON_Duplicate(seed, 1));
     cJSON_AddNumberToObject(out, "replications", sw->reps);
     cJSON_AddItemToObject(out, "experiment", exp);
-    cJSON_AddItemToObject(out, "vary", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(root, "vary"), 1));
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
+    if (cases) cJSON_AddItemToObject(out, "cases", cJSON_Duplicate(cases, 1));
+    const cJSON *vary = cJSON_GetObjectItemCaseSensitive(root, "vary");
+    if (vary) cJSON_AddItemToObject(out, "vary", cJSON_Duplicate(vary, 1));
     cJSON *figs = cJSON_CreateArray();
     for (size_t i = 0; i < EXP_FIG__COUNT; i++)
         if (sw->figures & (1u << i)) cJSON_AddItemToArray(figs, cJSON_CreateString(exp_sweep_figure_names[i]));
@@ -283,6 +313,7 @@ static bool json_text_equals(const char *text, const cJSON *want)
  * the same order, since the order numbers the points, with equal value lists. */
 static bool same_vary(const cJSON *a, const cJSON *b)
 {
+    if (!a && !b) return true;  /* a sweep of cases alone */
     if (!cJSON_IsObject(a) || !cJSON_IsObject(b)) return false;
     const cJSON *x = a->child, *y = b->child;
     for (; x && y; x = x->next, y = y->next) {
@@ -329,18 +360,129 @@ bool exp_sweep_same(const char *a_text, const char *b_text)
  * JSON. A key that is not a config key (with validate), an empty or repeated
  * value list entry, or overlapping keys are errors. Cost: O(values^2) JSON
  * comparisons per key, to find a value given twice. */
-static int parse_vary(exp_sweep *sw, const cJSON *vary, bool validate, char *err, size_t errlen)
+/* Reads "cases" into grid key 0, "case": each case's label as its value and
+ * its "set" as --set strings. A case needs a unique non-empty label; a
+ * setting's path must be a config key (with validate) and appear once in the
+ * case. Cost: O(cases^2) label comparisons. */
+static int parse_cases(exp_sweep *sw, const cJSON *cases, bool validate, char *err, size_t errlen)
 {
-    if (!cJSON_IsObject(vary) || !vary->child)
+    if (!cJSON_IsArray(cases) || !cases->child)
+        return exp_errf(err, errlen, "%s: \"cases\": expected a non-empty array of {\"case\": \"label\", "
+                        "\"set\": {\"key.path\": value, ...}}", sw->origin);
+    size_t n = (size_t)cJSON_GetArraySize(cases);
+    sw->keys[0] = exp_strdup("case");
+    sw->n_vals[0] = n;
+    sw->vals[0] = calloc(n, sizeof(char *));
+    sw->case_sets = calloc(n, sizeof *sw->case_sets);
+    sw->case_nsets = calloc(n, sizeof *sw->case_nsets);
+    if (!sw->vals[0] || !sw->case_sets || !sw->case_nsets) abort();
+    sw->n_keys = 1;
+    size_t c = 0;
+    for (const cJSON *e = cases->child; e; e = e->next, c++) {
+        const cJSON *label = cJSON_GetObjectItemCaseSensitive(e, "case");
+        const cJSON *set = cJSON_GetObjectItemCaseSensitive(e, "set");
+        if (!cJSON_IsObject(e) || !cJSON_IsString(label) || !*label->valuestring)
+            return exp_errf(err, errlen, "%s: cases[%zu]: expected an object with a non-empty string "
+                            "\"case\" (its label)", sw->origin, c);
+        for (const cJSON *m = e->child; m; m = m->next)
+            if (strcmp(m->string, "case") && strcmp(m->string, "set"))
+                return exp_errf(err, errlen, "%s: cases[%zu]: unknown key \"%s\" (expected \"case\" and "
+                                "\"set\")", sw->origin, c, m->string);
+        if (set && !cJSON_IsObject(set))
+            return exp_errf(err, errlen, "%s: cases[%zu].set: expected an object of \"key.path\": value",
+                            sw->origin, c);
+        for (size_t d = 0; d < c; d++) {
+            cJSON *o = cJSON_Parse(sw->vals[0][d]);
+            bool same = cJSON_IsString(o) && !strcmp(o->valuestring, label->valuestring);
+            cJSON_Delete(o);
+            if (same)
+                return exp_errf(err, errlen, "%s: cases: label \"%s\" appears twice (cases %zu and %zu)",
+                                sw->origin, label->valuestring, d, c);
+        }
+        char *s = cJSON_PrintUnformatted(label);
+        sw->vals[0][c] = exp_strdup(s);
+        cJSON_free(s);
+        size_t ns = set ? (size_t)cJSON_GetArraySize(set) : 0;
+        sw->case_sets[c] = calloc(ns + 1, sizeof(char *));
+        if (!sw->case_sets[c]) abort();
+        for (const cJSON *m = set ? set->child : NULL; m; m = m->next) {
+            if (validate) {
+                char cerr[ERRLEN];
+                if (exp_config_check_path(m->string, cerr, sizeof cerr) != 0)
+                    return exp_errf(err, errlen, "%s: cases[%zu] (\"%s\"): set: key \"%s\" is not a config "
+                                    "key: %s", sw->origin, c, label->valuestring, m->string, cerr);
+            }
+            char *nm = norm_path(m->string);
+            for (size_t i = 0; i < sw->case_nsets[c]; i++) {
+                char *prev = strndup(sw->case_sets[c][i], strcspn(sw->case_sets[c][i], "="));
+                char *np = norm_path(prev);
+                bool clash = path_covers(np, nm) || path_covers(nm, np);
+                free(prev);
+                if (clash) {
+                    exp_errf(err, errlen, "%s: cases[%zu] (\"%s\"): set: keys \"%s\" and \"%s\" overlap",
+                             sw->origin, c, label->valuestring, np, m->string);
+                    free(np);
+                    free(nm);
+                    return -1;
+                }
+                free(np);
+            }
+            free(nm);
+            char *v = cJSON_PrintUnformatted(m);
+            sw->case_sets[c][sw->case_nsets[c]++] = exp_strf("%s=%s", m->string, v);
+            cJSON_free(v);
+        }
+        if (sw->case_nsets[c] > sw->max_sets) sw->max_sets = sw->case_nsets[c];
+    }
+    sw->n_points = n;
+    return 0;
+}
+
+/* A vary key that a case also sets would label sweep.csv rows with values
+ * that never ran. Returns 0, or -1 naming the key and the case. */
+static int check_case_overlap(const exp_sweep *sw, char *err, size_t errlen)
+{
+    for (size_t k = 1; k < sw->n_keys; k++) {
+        char *nk = norm_path(sw->keys[k]);
+        for (size_t c = 0; c < sw->n_vals[0]; c++) {
+            for (size_t i = 0; i < sw->case_nsets[c]; i++) {
+                char *path = strndup(sw->case_sets[c][i], strcspn(sw->case_sets[c][i], "="));
+                char *np = norm_path(path);
+                bool clash = path_covers(np, nk) || path_covers(nk, np);
+                free(path);
+                free(np);
+                if (clash) {
+                    int rc = exp_errf(err, errlen, "%s: vary key \"%s\" is also set by case %s; "
+                                      "vary it or set it in the cases, not both", sw->origin, sw->keys[k],
+                                      sw->vals[0][c]);
+                    free(nk);
+                    return rc;
+                }
+            }
+        }
+        free(nk);
+    }
+    return 0;
+}
+
+static int parse_vary(exp_sweep *sw, const cJSON *vary, const cJSON *cases, bool validate, char *err,
+                      size_t errlen)
+{
+    if (!(cases && !vary) && (!cJSON_IsObject(vary) || !vary->child))
         return exp_errf(err, errlen, "%s: \"vary\": expected an object of \"key.path\": [values...], with at least one key", sw->origin);
-    size_t n = (size_t)cJSON_GetArraySize(vary);
+    size_t n = (vary ? (size_t)cJSON_GetArraySize(vary) : 0) + (cases ? 1 : 0);
     sw->keys = calloc(n, sizeof *sw->keys);
     sw->vals = calloc(n, sizeof *sw->vals);
     sw->n_vals = calloc(n, sizeof *sw->n_vals);
     if (!sw->keys || !sw->vals || !sw->n_vals) abort();
     sw->n_points = 1;
-    for (const cJSON *e = vary->child; e; e = e->next) {
+    sw->has_cases = cases != NULL;
+    int rc;
+    if (cases && (rc = parse_cases(sw, cases, validate, err, errlen)) != 0) return rc;
+    for (const cJSON *e = vary ? vary->child : NULL; e; e = e->next) {
         const char *key = e->string;
+        if (cases && !strcmp(key, "case"))
+            return exp_errf(err, errlen, "%s: vary: \"case\" names the cases; it cannot vary", sw->origin);
         if (!strcmp(key, "replications"))
             return exp_errf(err, errlen, "%s: vary: \"replications\" cannot vary; set the sweep's \"replications\"", sw->origin);
         if (validate) {
@@ -375,7 +517,8 @@ static int parse_vary(exp_sweep *sw, const cJSON *vary, bool validate, char *err
             return exp_errf(err, errlen, "%s: vary: the grid is too large", sw->origin);
         sw->n_points *= sw->n_vals[k];
     }
-    return check_overlap(sw, err, errlen);
+    if ((rc = check_overlap(sw, err, errlen)) != 0) return rc;
+    return cases ? check_case_overlap(sw, err, errlen) : 0;
 }
 
 /* cdf_point names a value for some vary keys; the point is the first of the
@@ -445,14 +588,14 @@ exp_sweep *exp_sweep_parse(const char *text, const char *origin, const char *bas
         goto out;
     }
     if (!cJSON_IsObject(root)) { rc = exp_errf(err, errlen, "%s: expected a JSON object", origin); goto out; }
-    static const char *const known[] = {"name", "seed", "base", "experiment", "vary",
+    static const char *const known[] = {"name", "seed", "base", "experiment", "cases", "vary",
                                         "replications", "figures", "cdf_point"};
     for (const cJSON *e = root->child; e; e = e->next) {
         size_t i = 0;
         while (i < sizeof known / sizeof known[0] && strcmp(known[i], e->string)) i++;
         if (i == sizeof known / sizeof known[0]) {
             rc = exp_errf(err, errlen, "%s: unknown key \"%s\" (expected one of: name, seed, base, "
-                      "experiment, vary, replications, figures, cdf_point)", origin, e->string);
+                      "experiment, cases, vary, replications, figures, cdf_point)", origin, e->string);
             goto out;
         }
     }
@@ -506,7 +649,7 @@ exp_sweep *exp_sweep_parse(const char *text, const char *origin, const char *bas
     }
     if (figs) {
         if (!cJSON_IsArray(figs)) {
-            rc = exp_errf(err, errlen, "%s: \"figures\": expected a list of names from: delivery, duplicates, latency, wire, cdf, transport", origin);
+            rc = exp_errf(err, errlen, "%s: \"figures\": expected a list of names from: delivery, duplicates, latency, wire, cdf, transport, faults", origin);
             goto out;
         }
         for (const cJSON *f = figs->child; f; f = f->next) {
@@ -514,14 +657,16 @@ exp_sweep *exp_sweep_parse(const char *text, const char *origin, const char *bas
             while (cJSON_IsString(f) && i < EXP_FIG__COUNT && strcmp(exp_sweep_figure_names[i], f->valuestring)) i++;
             if (!cJSON_IsString(f) || i == EXP_FIG__COUNT) {
                 char *s = cJSON_PrintUnformatted(f);
-                rc = exp_errf(err, errlen, "%s: \"figures\": unknown figure %s (expected one of: delivery, duplicates, latency, wire, cdf, transport)", origin, s);
+                rc = exp_errf(err, errlen, "%s: \"figures\": unknown figure %s (expected one of: delivery, duplicates, latency, wire, cdf, transport, faults)", origin, s);
                 cJSON_free(s);
                 goto out;
             }
             sw->figures |= 1u << i;
         }
     }
-    if ((rc = parse_vary(sw, cJSON_GetObjectItemCaseSensitive(root, "vary"), validate, err, errlen))) goto out;
+    if ((rc = parse_vary(sw, cJSON_GetObjectItemCaseSensitive(root, "vary"),
+                         cJSON_GetObjectItemCaseSensitive(root, "cases"), validate, err, errlen)))
+        goto out;
     if ((rc = parse_cdf_point(sw, cJSON_GetObjectItemCaseSensitive(root, "cdf_point"), err, errlen))) goto out;
 
     if (!sw->name) {

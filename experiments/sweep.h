@@ -16,7 +16,9 @@ int exp_cmd_check_sweep(const char *path);
 
 /* The parsed sweep, for the commands and for tests. Points are numbered
  * from 1 in grid order (the first vary key varies slowest); job (p, r) is
- * replication r (from 0) of point p. */
+ * replication r (from 0) of point p. A sweep with "cases" (labelled sets of
+ * settings) has them as its first key, named "case", whose values are the
+ * labels (JSON strings); a point of case c runs with c's settings. */
 typedef struct exp_sweep exp_sweep;
 
 /* Parses sweep JSON text. origin names it in messages; base_dir resolves a
@@ -53,7 +55,7 @@ const char *exp_sweep_resolved(const exp_sweep *sw);
 
 /* The figures a sweep can ask for, by "figures" name, in drawing order. */
 enum { EXP_FIG_DELIVERY, EXP_FIG_DUPLICATES, EXP_FIG_LATENCY, EXP_FIG_WIRE, EXP_FIG_CDF,
-       EXP_FIG_TRANSPORT, EXP_FIG__COUNT };
+       EXP_FIG_TRANSPORT, EXP_FIG_FAULTS, EXP_FIG__COUNT };
 extern const char *const exp_sweep_figure_names[EXP_FIG__COUNT];
 /* The figures the sweep asks for: bit i for exp_sweep_figure_names[i]. */
 unsigned exp_sweep_figures(const exp_sweep *sw);

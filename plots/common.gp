@@ -15,7 +15,7 @@ if (system("test -r '".csv."' && echo y") ne "y") {
     exit status 1
 }
 if (!exists("out")) { out = (strlen(csv) > 4 && csv[strlen(csv)-3:] eq ".csv") ? csv[1:strlen(csv)-4] : csv }
-awk = "awk -f '".plotdir."/series.awk'"
+awk = "awk -f '".plotdir."/csv.awk' -f '".plotdir."/series.awk'"
 if (!exists("x")) { x = system(awk." -v mode=first '".csv."'") }
 missing = system(sprintf("%s -v mode=check -v need='%s' -v x='%s' '%s'", awk, need, x, csv))
 if (missing ne "") {

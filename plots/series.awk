@@ -1,5 +1,6 @@
 # Reads a sweep.csv or latency_cdf.csv for the figure scripts (plots/*.gp).
-# CSV cells may be quoted (RFC 4180, no line breaks inside a cell).
+# CSV cells may be quoted (RFC 4180, no line breaks inside a cell): csv.awk,
+# loaded first (awk -f csv.awk -f series.awk), splits them.
 # A series is one line of a figure: the rows sharing pub_qos, sub_qos and the
 # value of every varied key (the columns before `replications`) other than x.
 #   -v mode=first            print the first column's name
@@ -15,21 +16,6 @@
 #   -v mode=xlines           print the most lines an xtics label spans (0: numeric x)
 #   -v mode=nonempty name=C  print 1 if some row has a value in column C, else 0
 #   -v mode=min name=C       print the smallest number in column C
-function split_csv(line, f,    n, i, c, cell, q) {
-  if (index(line, "\"") == 0) return split(line, f, ",")
-  n = 0; cell = ""; q = 0
-  for (i = 1; i <= length(line); i++) {
-    c = substr(line, i, 1)
-    if (q) {
-      if (c == "\"") { if (substr(line, i + 1, 1) == "\"") { cell = cell c; i++ } else q = 0 }
-      else cell = cell c
-    } else if (c == "\"") q = 1
-    else if (c == ",") { f[++n] = cell; cell = "" }
-    else cell = cell c
-  }
-  f[++n] = cell
-  return n
-}
 function is_num(s) { return s ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }
 BEGIN { nser = 0; ncat = 0; allnum = 1; found = 0; lo = "" }
 { sub(/\r$/, "") }

@@ -297,6 +297,81 @@ static void shards_deal_points_round_robin(void **state)
     }
 }
 
+/* "cases": labelled sets of settings as the grid's first key, "case"; a
+ * point of case c loads with c's settings, before the vary keys' values. */
+static void cases_are_the_first_key(void **state)
+{
+    (void)state;
+    char err[1024];
+    exp_sweep *sw = parse("{\"experiment\": " EXPERIMENT ", \"cases\": ["
+                          "{\"case\": \"plain\"},"
+                          " {\"case\": \"lossy, QoS 2\", \"set\": {\"link.loss.p\": 0.3, \"clients.0.qos\": 2}}],"
+                          " \"vary\": {\"broker.qos2_method\": [\"A\", \"B\"]}}",
+                          true, err);
+    if (!sw) fail_msg("rejected: %s", err);
+    assert_int_equal(exp_sweep_points(sw), 4);
+    assert_int_equal(exp_sweep_keys(sw), 2);
+    assert_string_equal(exp_sweep_key(sw, 0), "case");
+    assert_string_equal(exp_sweep_value(sw, 1, 0), "\"plain\"");
+    assert_string_equal(exp_sweep_value(sw, 3, 0), "\"lossy, QoS 2\"");
+    assert_string_equal(exp_sweep_value(sw, 3, 1), "\"A\"");
+    char *label = exp_sweep_point_label(sw, 4);
+    assert_string_equal(label, "case=\"lossy, QoS 2\", broker.qos2_method=\"B\"");
+    free(label);
+    exp_config cfg;
+    assert_int_equal(exp_sweep_load_point(sw, 1, &cfg, err, sizeof err), 0);
+    assert_true(cfg.clients[0].qos == 1);
+    assert_true(cfg.clients[0].up.loss.p == 0.1);
+    exp_config_free(&cfg);
+    assert_int_equal(exp_sweep_load_point(sw, 4, &cfg, err, sizeof err), 0);
+    assert_true(cfg.clients[0].qos == 2);
+    assert_true(cfg.clients[0].up.loss.p == 0.3);
+    assert_true(cfg.qos2_method == MQ_QOS2_B);
+    exp_config_free(&cfg);
+    /* The resolved sweep keeps the cases and reparses to itself. */
+    const char *r = exp_sweep_resolved(sw);
+    assert_non_null(strstr(r, "\"cases\""));
+    exp_sweep *again = exp_sweep_parse(r, "out/sweep.json", "out", true, err, sizeof err);
+    if (!again) fail_msg("resolved sweep rejected: %s", err);
+    assert_string_equal(exp_sweep_resolved(again), r);
+    assert_true(exp_sweep_same(r, exp_sweep_resolved(again)));
+    exp_sweep_free(again);
+    exp_sweep_free(sw);
+    /* Cases alone make a sweep. */
+    sw = parse("{\"experiment\": " EXPERIMENT ", \"cases\": [{\"case\": \"a\"}, {\"case\": \"b\","
+               " \"set\": {\"duration_s\": 2}}]}", true, err);
+    if (!sw) fail_msg("rejected: %s", err);
+    assert_int_equal(exp_sweep_points(sw), 2);
+    assert_int_equal(exp_sweep_keys(sw), 1);
+    exp_sweep_free(sw);
+}
+
+static void bad_cases_are_named(void **state)
+{
+    (void)state;
+    expect_error("{\"experiment\": " EXPERIMENT ", \"cases\": []}", true, "\"cases\"", "non-empty array");
+    expect_error("{\"experiment\": " EXPERIMENT ", \"cases\": [{\"set\": {}}]}", true, "cases[0]",
+                 "non-empty string \"case\"");
+    expect_error("{\"experiment\": " EXPERIMENT ", \"cases\": [{\"case\": \"a\"}, {\"case\": \"a\"}]}",
+                 true, "label \"a\" appears twice", "cases 0 and 1");
+    expect_error("{\"experiment\": " EXPERIMENT ", \"cases\": [{\"case\": \"a\", \"sett\": {}}]}", true,
+                 "cases[0]", "unknown key \"sett\"");
+    expect_error("{\"experiment\": " EXPERIMENT ", \"cases\": [{\"case\": \"a\", \"set\": 3}]}", true,
+                 "cases[0].set", "expected an object");
+    expect_error("{\"experiment\": " EXPERIMENT ", \"cases\": [{\"case\": \"a\", \"set\": {\"link.los\": 1}}]}",
+                 true, "cases[0] (\"a\"): set: key \"link.los\"", "not a config key");
+    expect_error("{\"experiment\": " EXPERIMENT ", \"cases\": [{\"case\": \"a\", \"set\": {\"link.loss\": "
+                 "{\"model\": \"none\"}, \"link.loss.p\": 0.2}}]}", true, "cases[0] (\"a\")", "overlap");
+    expect_error("{\"experiment\": " EXPERIMENT ", \"cases\": [{\"case\": \"a\", \"set\": {\"link.loss.p\": 0.2}}],"
+                 " \"vary\": {\"link.loss\": [{\"model\": \"none\"}]}}", true,
+                 "vary key \"link.loss\" is also set by case \"a\"", "not both");
+    expect_error("{\"experiment\": {}, \"cases\": [{\"case\": \"a\"}], \"vary\": {\"case\": [1]}}", false,
+                 "\"case\" names the cases", "cannot vary");
+    /* A point's bad value names the case. */
+    expect_error("{\"experiment\": " EXPERIMENT ", \"cases\": [{\"case\": \"bad\", \"set\": {\"link.loss.p\": 2}}]}",
+                 true, "point 1 of 1 (case=\"bad\")", "link.loss.p");
+}
+
 /* ---- aggregation ------------------------------------------------------- */
 
 static char tmpdir[64];
@@ -413,6 +488,8 @@ int main(void)
         cmocka_unit_test(overlapping_vary_keys_are_rejected),
         cmocka_unit_test(cdf_point_compares_values_as_json),
         cmocka_unit_test(shards_deal_points_round_robin),
+        cmocka_unit_test(cases_are_the_first_key),
+        cmocka_unit_test(bad_cases_are_named),
         cmocka_unit_test(csv_means_and_intervals),
         cmocka_unit_test(csv_header_without_points),
     };

@@ -116,6 +116,38 @@ t_transport_figure_has_a_line_per_qos_and_transport() {
   expect_contains "$err" "no column named: out_of_order_ratio"
 }
 
+# The faults figure: a grid per measure, a row per case and a column per
+# QoS pair, each cell printing its mean (guarantees-under-faults.json).
+t_faults_figure_has_a_cell_per_case_and_qos() {
+  command -v gnuplot >/dev/null || { echo "    (gnuplot not installed: skipped)"; return 0; }
+  small_sweep 2 '"faults"'
+  cat > s.json <<'JSON'
+{"base": "base.json", "replications": 2, "figures": ["faults"],
+ "cases": [{"case": "lossless"}, {"case": "40% loss, both ways", "set": {"link.loss.p": 0.4}}]}
+JSON
+  "$MQTTSIM" sweep s.json --out out >/dev/null 2>err.txt
+  expect_eq "$?" 0 "($(cat err.txt))"
+  is_png out/fig-faults.png
+  expect_eq "$(head -1 out/sweep.csv | cut -d, -f1)" "case"
+  svg=$(cat out/fig-faults.svg)
+  for l in "lossless" "40% loss, both ways" "QoS 0" "QoS 2" "Lost (lost / expected)" "Out of order"; do
+    expect_contains "$svg" "$l"
+  done
+  # QoS 0's loss at 40% loss, as the cell prints it (4 decimals).
+  cat > cell.awk <<'AWK'
+NR == 1 { n = split_csv($0, h); for (j = 1; j <= n; j++) c[h[j]] = j; next }
+{ split_csv($0, f); if (f[1] ~ /^40/ && f[c["qos"]] == "0") printf "%.4f", f[c["loss_ratio"]] }
+AWK
+  want=$(awk -f "$P/csv.awk" -f cell.awk out/sweep.csv)
+  [ -n "$want" ] || fail "no QoS 0 row for the 40% case in sweep.csv"
+  expect_contains "$svg" ">$want<"
+  # Without the out-of-order column the figure is refused by name.
+  cut -d, -f1-22 out/sweep.csv > cut.csv
+  err=$(gnuplot -e "csv='cut.csv'; out='x'" "$P/faults.gp" 2>&1)
+  [ $? -ne 0 ] || fail "faults.gp succeeded without out_of_order_ratio"
+  expect_contains "$err" "no column named: out_of_order_ratio"
+}
+
 t_without_gnuplot_prints_the_commands() {
   small_sweep
   mkdir bin
