@@ -1626,7 +1626,31 @@ static void shipped_experiments_reload_to_themselves(void **state)
         cJSON *j = cJSON_Parse(text);
         assert_non_null(j);
         const cJSON *vary = cJSON_GetObjectItemCaseSensitive(j, "vary");
-        if (!vary) {
+        const cJSON *cases = cJSON_GetObjectItemCaseSensitive(j, "cases");
+        if (cases) {
+            /* A sweep of cases: each case's settings together. */
+            const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "base");
+            assert_true(cJSON_IsString(base));
+            char *btext = strdup(read_text(dir, base->valuestring));
+            assert_non_null(btext);
+            for (const cJSON *c = cases->child; c; c = c->next) {
+                char *sets[16];
+                size_t n = 0;
+                const cJSON *set = cJSON_GetObjectItemCaseSensitive(c, "set");
+                for (const cJSON *k = set ? set->child : NULL; k; k = k->next) {
+                    assert_true(n < 16);
+                    char *val = cJSON_PrintUnformatted(k);
+                    sets[n] = malloc(strlen(k->string) + strlen(val) + 2);
+                    assert_non_null(sets[n]);
+                    sprintf(sets[n++], "%s=%s", k->string, val);
+                    cJSON_free(val);
+                }
+                expect_fixed_point(btext, sets, n);
+                for (size_t i = 0; i < n; i++) free(sets[i]);
+                points++;
+            }
+            free(btext);
+        } else if (!vary) {
             expect_fixed_point(text, NULL, 0);
             configs++;
         } else {
