@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "models/metrics.h"
@@ -615,6 +616,164 @@ static void stream_p99_is_the_first_rto_step(void **state)
     world_done(&w);
 }
 
+/* ---- random outages on the publisher's link: QoS 0's loss ------------------ */
+
+typedef struct {
+    record *rec;
+    int64_t *connacked;      /* the publisher's CONNACK times, in order */
+    size_t n_connacked, cap;
+} outage_record;
+
+static void h_o_publish(void *ctx, int64_t t, int client, uint64_t id, uint8_t qos)
+{
+    outage_record *o = ctx;
+    h_publish(o->rec, t, client, id, qos);
+}
+
+static void h_o_conn(void *ctx, int64_t t, int client, uint32_t conn, bool broker_side,
+                     mq_net_conn_event ev, int detail)
+{
+    outage_record *o = ctx;
+    (void)conn;
+    (void)detail;
+    if (client != 0 || broker_side || ev != MQ_NET_CONNECTED)
+        return;
+    if (o->n_connacked == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 1024;
+        o->connacked = realloc(o->connacked, o->cap * sizeof *o->connacked);
+        assert_non_null(o->connacked);
+    }
+    o->connacked[o->n_connacked++] = t;
+}
+
+/*
+ * Outages on both directions of a QoS 0 publisher's link, alternating up
+ * times ~ Exp(mtbf = 300 s) (at least 5 s) and down times ~ Exp(mttr =
+ * 30 s) (drawn here and given as windows), Poisson publishes at 2 Hz, keepalive K = 1 s,
+ * connect timeout 0.5 s, reconnect backoff 0.1 s (initial = max, no
+ * jitter). For an outage [s, e), by the model's rules:
+ *   - every segment sent in it is lost; a message published before s is
+ *     delivered (its segment left before the outage began);
+ *   - the client pings at its first keepalive deadline p in [s, s + K) and
+ *     closes at p + K when no answer has come: so an outage of 2K or more
+ *     always breaks the connection (the close falls inside it), and what
+ *     the dead connection held is lost (disconnected);
+ *   - it reconnects 0.1 s after the close and every 0.6 s after that (a SYN
+ *     lost in the outage is not resent before the 0.5 s connect timeout:
+ *     the SYN RTO is 1 s); the first SYN sent at or after e gets through,
+ *     W ~ U[0, 0.6 s) after e, and its CONNACK arrives 4D = 40 ms later;
+ *     a publish before that CONNACK is dropped (disconnected).
+ * So QoS 0 loses exactly the publishes in [s, R), R the first CONNACK after
+ * s, with R - e in [40 ms, 640 ms); over the outages of 2K or more that is
+ * lambda * sum(D + 0.3 s + 0.04 s) in expectation, plus at most lambda *
+ * (D + 0.64 s) for each shorter one (which may or may not break the
+ * connection). The loss is Poisson given the windows (variance: its mean,
+ * plus lambda^2 Var W = lambda^2 * 0.03 s^2 per outage).
+ */
+static void random_publisher_outages_qos0_loses_the_disconnected_publishes(void **state)
+{
+    (void)state;
+    const double lambda = 2, mtbf = 300, mttr = 30;
+    const int64_t T = SIM_S(300000), K = SIM_S(1);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 77);
+    size_t cap = 4096, n = 0;
+    mq_net_window *win = malloc(cap * sizeof *win);
+    assert_non_null(win);
+    int64_t t = SIM_S(10);
+    double long_sum = 0, short_bound = 0;
+    size_t n_long = 0;
+    for (;;) {
+        /* Up times under 5 s are drawn again (1.7% of them), so that each
+         * outage's reconnect is over before the next begins. */
+        int64_t up;
+        do
+            up = (int64_t)(gsl_ran_exponential(r, mtbf) * 1e9);
+        while (up < SIM_S(5));
+        int64_t down = (int64_t)(gsl_ran_exponential(r, mttr) * 1e9);
+        if (down < SIM_MS(1))
+            down = SIM_MS(1);
+        t += up;
+        if (t + down + SIM_S(2) >= T)
+            break;
+        assert_true(n < cap);
+        win[n++] = (mq_net_window){t, down};
+        if (down >= 2 * K) {
+            long_sum += (double)down / 1e9 + 0.3 + 0.04;
+            n_long++;
+        } else {
+            short_bound += (double)down / 1e9 + 0.64;
+        }
+        t += down;
+    }
+    gsl_rng_free(r);
+
+    world w;
+    const uint8_t qos[1] = {0};
+    world_init(&w, 1, qos, lambda, T);
+    w.net.drain = SIM_S(60);
+    for (int i = 0; i < 2; i++) {
+        w.c[i].keepalive_s = 1;
+        w.c[i].connect_timeout = SIM_MS(500);
+        w.c[i].reconnect_initial = w.c[i].reconnect_max = SIM_MS(100);
+    }
+    w.c[0].poisson = true;
+    w.c[0].up_outages = w.c[0].down_outages = (mq_net_outages){.n = n, .w = win};
+    outage_record o = {.rec = &w.rec};
+    char err[300] = "";
+    w.m = mq_metrics_new();
+    assert_non_null(w.m);
+    mq_net_hooks hooks = {.ctx = &o, .publish = h_o_publish, .conn = h_o_conn};
+    mq_net *net = mq_net_new(&w.net, w.c, 2, w.m, &hooks, err, sizeof err);
+    if (!net)
+        fprintf(stderr, "mq_net_new: %s\n", err);
+    assert_non_null(net);
+    int rc = mq_net_run(net, &w.st, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "run failed: %s\n", err);
+    assert_int_equal(rc, 0);
+    mq_net_free(net);
+    mq_group_result g = pair_result(&w, 0);
+    assert_int_equal(g.duplicates, 0);
+    assert_int_equal(g.lost, g.lost_by[MQ_LOSS_OF_DROP(MQ_DROP_DISCONNECTED)]);
+
+    /* Exactly: the publishes from each breaking outage's start to the next
+     * CONNACK, with that CONNACK 40 to 640 ms after the outage's end. */
+    uint64_t exact = 0;
+    size_t k = 0, broke = 0, long_broke = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t s = win[i].start, e = s + win[i].len;
+        while (k < o.n_connacked && o.connacked[k] < s)
+            k++;
+        assert_true(k < o.n_connacked);
+        int64_t R = o.connacked[k];
+        if (R >= e && R < (i + 1 < n ? win[i + 1].start : T)) {
+            /* a CONNACK after the outage ended: this outage broke it */
+            assert_true(R - e >= 4 * D && R - e < SIM_MS(600) + 4 * D);
+            exact += count_routed(&w.rec, 0, 0, s, R);
+            broke++;
+            long_broke += win[i].len >= 2 * K;
+        } else if (win[i].len >= 2 * K) {
+            printf("    outage %zu [%.3f, %.3f) s: next CONNACK at %.3f s, next outage at %.3f s\n", i,
+                   (double)s / 1e9, (double)e / 1e9, (double)R / 1e9,
+                   i + 1 < n ? (double)win[i + 1].start / 1e9 : -1.0);
+        }
+    }
+    assert_int_equal(long_broke, n_long); /* every outage of 2K or more broke it */
+    assert_int_equal(g.lost, exact);
+
+    /* In expectation, from the windows alone. */
+    double lo = lambda * long_sum, hi = lo + lambda * short_bound;
+    double sd = sqrt(hi + lambda * lambda * 0.03 * (double)broke);
+    printf("    %zu outages, %zu broke the connection (%zu of 2 K or more); lost %llu,"
+           " expected %.0f to %.0f (sd %.0f)\n", n, broke, n_long, (unsigned long long)g.lost,
+           lo, hi, sd);
+    assert_true((double)g.lost >= lo - 4 * sd && (double)g.lost <= hi + 4 * sd);
+    free(o.connacked);
+    free(win);
+    world_done(&w);
+}
+
 /* ---- accounting over random scenarios ---------------------------------------- */
 
 /*
@@ -726,6 +885,7 @@ int main(void)
         cmocka_unit_test(subscriber_outage_clean_start),
         cmocka_unit_test(bernoulli_stream_loses_and_duplicates_nothing),
         cmocka_unit_test(stream_p99_is_the_first_rto_step),
+        cmocka_unit_test(random_publisher_outages_qos0_loses_the_disconnected_publishes),
         cmocka_unit_test(lost_equals_the_sum_of_its_causes_in_random_scenarios),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
