@@ -120,7 +120,7 @@ static void put(record *r, int64_t t, const char *fmt, ...)
     if (t % 1000000 == 0)
         snprintf(r->line[r->n++], sizeof r->line[0], "t%lld %s", (long long)(t / 1000000), body);
     else
-        snprintf(r->line[r->n++], sizeof r->line[0], "t%.3f %s", ms, body);
+        snprintf(r->line[r->n++], sizeof r->line[0], "t%.6f %s", ms, body);
 }
 
 static void h_packet(void *ctx, int64_t t, int client, bool up, const mq_packet *p, uint64_t msg,
@@ -470,6 +470,290 @@ static void silent_reset_found_by_next_publish(void **state)
     world_done(&w);
 }
 
+
+/* ---- client crashes ------------------------------------------------------- */
+
+/*
+ * P's connection is reset at 50 ms, so the message it publishes at 60 is
+ * queued (no connection); its process crashes at 100 and restarts at 300.
+ * Without client_persistence the queue is gone with the process: m1 is
+ * dropped as client_crash and that pair is lost, charged client_crash. With
+ * it, m1 survives: P reconnects (CONNACK 1 read at 340) and sends it then,
+ * for the first time (DUP=0: it never went out).
+ */
+static void crash_publisher(bool keep, world *w)
+{
+    world_init(w, 1, SIM_S(3));
+    mq_net_client *p = add(w, "P", true, "t", 1);
+    add(w, "S", false, "t", 1);
+    static const int64_t at[] = {SIM_MS(50)};
+    static const mq_net_window crash[] = {{SIM_MS(100), SIM_MS(200)}};
+    p->n_resets = 1;
+    p->resets = at;
+    p->n_crashes = 1;
+    p->crashes = crash;
+    p->client_persistence = keep;
+    world_run(w);
+    expect_setup(&w->rec);
+}
+
+static void crash_loses_the_publishers_queue_without_persistence(void **state)
+{
+    (void)state;
+    world w;
+    crash_publisher(false, &w);
+    expect_from(&w.rec, 50,
+                "t50 FAULT reset P",
+                "t50 B(P) down reset",
+                "t50 P down reset",
+                "t50 B>S SUBACK",
+                "t100 FAULT crash P",
+                "t100 P drop m1 client_crash",
+                "t300 FAULT restart P",
+                "t300 P open",
+                "t320 P>B CONNECT",
+                "t330 B>P CONNACK 1",
+                "t340 P connack 1");
+    mq_group_result g = group(&w, 1, 1);
+    assert_int_equal(g.expected, 1);
+    assert_int_equal(g.lost, 1);
+    assert_int_equal(g.lost_by[MQ_LOSS_OF_DROP(MQ_DROP_CLIENT_CRASH)], 1);
+    assert_int_equal(w.st.conn.crashes, 1);
+    assert_true(w.st.conn.crash_down_ns == SIM_MS(200));
+    world_done(&w);
+}
+
+static void crash_keeps_the_publishers_queue_with_persistence(void **state)
+{
+    (void)state;
+    world w;
+    crash_publisher(true, &w);
+    expect_from(&w.rec, 100,
+                "t100 FAULT crash P (kept)",
+                "t300 FAULT restart P",
+                "t300 P open",
+                "t320 P>B CONNECT",
+                "t330 B>P CONNACK 1",
+                "t340 P>B PUBLISH id1 q1 m1",
+                "t340 P connack 1",
+                "t350 B>S PUBLISH id1 q1 m1",
+                "t350 B>P PUBACK id1",
+                "t360 S got m1 q1",
+                "t360 S>B PUBACK id1");
+    mq_group_result g = group(&w, 1, 1);
+    assert_true(g.unique == 1 && g.lost == 0);
+    world_done(&w);
+}
+
+/*
+ * S (QoS 2, method A) has m1 stored and identifier 1 held (its PUBREC
+ * written at 100) when it crashes at 105, before the broker's PUBREL
+ * (written at 110) arrives. Its kernel closes the connection (FIN, read by
+ * the broker at 115); the PUBREL meets the closed end. S restarts at 205
+ * and resumes its kept session at the broker, which sends PUBREL again
+ * (CONNACK at 235). Without persistence S forgot m1 and the identifier: the
+ * PUBREL is answered with PUBCOMP and m1 is never delivered (lost:
+ * client_crash). With persistence the PUBREL releases the stored m1.
+ */
+static void crash_subscriber(bool keep, world *w)
+{
+    world_init(w, 1, SIM_S(3));
+    add(w, "P", true, "t", 2);
+    mq_net_client *s = add(w, "S", false, "t", 2);
+    static const mq_net_window crash[] = {{SIM_MS(105), SIM_MS(100)}};
+    s->n_crashes = 1;
+    s->crashes = crash;
+    s->client_persistence = keep;
+    world_run(w);
+    expect_setup(&w->rec);
+}
+
+static void crash_loses_a_held_qos2_message_without_persistence(void **state)
+{
+    (void)state;
+    world w;
+    crash_subscriber(false, &w);
+    expect_from(&w.rec, 100,
+                "t100 S>B PUBREC id1",
+                "t105 FAULT crash S",
+                "t105 S drop m1 client_crash",
+                "t110 B>S PUBREL id1",
+                "t115 B(S) down peer_closed",
+                "t205 FAULT restart S",
+                "t205 S open",
+                "t225 S>B CONNECT",
+                "t235 B>S CONNACK 1",
+                "t235 B>S PUBREL id1",
+                "t245 S connack 1",
+                "t245 S>B PUBCOMP id1");
+    mq_group_result g = group(&w, 2, 2);
+    assert_true(g.expected == 1 && g.unique == 0 && g.lost == 1);
+    assert_int_equal(g.lost_by[MQ_LOSS_OF_DROP(MQ_DROP_CLIENT_CRASH)], 1);
+    assert_int_equal(w.st.conn.closes[MQ_CC_CLIENT_CRASH], 1);
+    world_done(&w);
+}
+
+static void crash_keeps_a_held_qos2_message_with_persistence(void **state)
+{
+    (void)state;
+    world w;
+    crash_subscriber(true, &w);
+    expect_from(&w.rec, 100,
+                "t100 S>B PUBREC id1",
+                "t105 FAULT crash S (kept)",
+                "t110 B>S PUBREL id1",
+                "t115 B(S) down peer_closed",
+                "t205 FAULT restart S",
+                "t205 S open",
+                "t225 S>B CONNECT",
+                "t235 B>S CONNACK 1",
+                "t235 B>S PUBREL id1",
+                "t245 S connack 1",
+                "t245 S got m1 q2",
+                "t245 S>B PUBCOMP id1");
+    mq_group_result g = group(&w, 2, 2);
+    assert_true(g.unique == 1 && g.duplicates == 0 && g.lost == 0);
+    world_done(&w);
+}
+
+/* ---- broker restarts ------------------------------------------------------ */
+
+/*
+ * S (kept session, filter a/+ at QoS 2) is offline when the broker restarts
+ * without persistence: it crashed at 230 (its FIN read at 240). P1 (QoS 1
+ * on a/1) and P2 (QoS 2 on a/2) have a one-way delay of 100 ms up, so they
+ * are ready at 220, when publishing starts, and their 4 messages reach the
+ * broker at 320: the QoS 1 ones are queued for S at once, the QoS 2 ones
+ * when P2's PUBREL arrives at 430 (method A). The broker is killed at 500:
+ * exactly these 4 queued messages are lost, each charged broker_restart.
+ */
+static void restart_loses_exactly_the_offline_subscribers_queue(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 4, SIM_S(5));
+    mq_net_client *p1 = add(&w, "P", true, "a/1", 1);
+    mq_net_client *s = add(&w, "S", false, "a/+", 2);
+    mq_net_client *p2 = add(&w, "Q", true, "a/2", 2);
+    p1->up.delay.a = p2->up.delay.a = 100;
+    static const mq_net_window crash[] = {{SIM_MS(230), SIM_MS(1000)}};
+    s->n_crashes = 1;
+    s->crashes = crash;
+    static const mq_net_window restart[] = {{SIM_MS(500), SIM_MS(200)}};
+    w.net.n_restarts = 1;
+    w.net.restarts = restart;
+    world_run(&w);
+    expect_from(&w.rec, 220,
+                "t220 P connack 0",
+                "t220 Q connack 0",
+                "t220 P>B PUBLISH id1 q1 m1",
+                "t220 Q>B PUBLISH id1 q2 m2",
+                "t220.000001 P>B PUBLISH id2 q1 m3",
+                "t220.000001 Q>B PUBLISH id2 q2 m4",
+                "t230 FAULT crash S",
+                "t240 B(S) down peer_closed",
+                "t320 B>P PUBACK id1",
+                "t320 B>Q PUBREC id1",
+                "t320.000001 B>P PUBACK id2",
+                "t320.000001 B>Q PUBREC id2",
+                "t330 Q>B PUBREL id1",
+                "t330.000001 Q>B PUBREL id2",
+                "t430 B>Q PUBCOMP id1",
+                "t430.000001 B>Q PUBCOMP id2",
+                "t500 FAULT broker down",
+                "t500 B(Q) close broker_restart",
+                "t500 B(P) close broker_restart",
+                "t500 B(S) drop m1 broker_restart",
+                "t500 B(S) drop m3 broker_restart",
+                "t500 B(S) drop m2 broker_restart",
+                "t500 B(S) drop m4 broker_restart",
+                "t510 Q down peer_closed",
+                "t510 P down peer_closed",
+                "t700 FAULT broker up",
+                "t1230 FAULT restart S",
+                "t1230 S open",
+                "t1250 S>B CONNECT",
+                "t1260 B>S CONNACK 0",
+                "t1270 S connack 0",
+                "t1270 S>B SUBSCRIBE",
+                "t1280 B>S SUBACK",
+                "t1510 Q open",
+                "t1510 P open",
+                "t1620 Q>B CONNECT",
+                "t1620 P>B CONNECT",
+                "t1720 B>Q CONNACK 0",
+                "t1720 B>P CONNACK 0",
+                "t1730 Q connack 0",
+                "t1730 P connack 0");
+    mq_group_result g1 = group(&w, 1, 2), g2 = group(&w, 2, 2);
+    assert_true(g1.expected == 2 && g1.lost == 2);
+    assert_true(g2.expected == 2 && g2.lost == 2);
+    assert_int_equal(g1.lost_by[MQ_LOSS_OF_DROP(MQ_DROP_BROKER_RESTART)], 2);
+    assert_int_equal(g2.lost_by[MQ_LOSS_OF_DROP(MQ_DROP_BROKER_RESTART)], 2);
+    assert_int_equal(w.st.broker_restarts, 1);
+    assert_true(w.st.broker_down_ns == SIM_MS(200));
+    world_done(&w);
+}
+
+/*
+ * The broker is killed at 75 ms (down 2 s) while its PUBLISH of m1 to a
+ * connected S is on the wire (written at 70). Its kernel still delivers
+ * what was written, then FIN: S gets m1 at 80, once, and its PUBACK meets a
+ * closed end. The broker's copy of the flow is dropped (broker_restart),
+ * but the pair is delivered, not lost. Both clients read the FIN at 85 and
+ * back off: 1 s (SYN at 1085, refused: RST read at 1105), then 2 s (3105,
+ * the broker listening again since 2075): CONNACK 0 at 3145, each 3070 ms
+ * after the restart; S subscribes again, its session being new.
+ */
+static void restart_with_a_connected_subscriber_and_the_backoff_ladder(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 1, SIM_S(5));
+    add(&w, "P", true, "t", 1);
+    add(&w, "S", false, "t", 1);
+    static const mq_net_window restart[] = {{SIM_MS(75), SIM_S(2)}};
+    w.net.n_restarts = 1;
+    w.net.restarts = restart;
+    world_run(&w);
+    expect_setup(&w.rec);
+    expect_from(&w.rec, 60,
+                "t60 P>B PUBLISH id1 q1 m1",
+                "t70 B>S PUBLISH id1 q1 m1",
+                "t70 B>P PUBACK id1",
+                "t75 FAULT broker down",
+                "t75 B(S) close broker_restart",
+                "t75 B(P) close broker_restart",
+                "t75 B(S) drop m1 broker_restart",
+                "t80 S got m1 q1",
+                "t80 S>B PUBACK id1",
+                "t85 S down peer_closed",
+                "t85 P down peer_closed",
+                "t1085 S open",
+                "t1085 P open",
+                "t1105 S down refused",
+                "t1105 P down refused",
+                "t2075 FAULT broker up",
+                "t3105 S open",
+                "t3105 P open",
+                "t3125 S>B CONNECT",
+                "t3125 P>B CONNECT",
+                "t3135 B>S CONNACK 0",
+                "t3135 B>P CONNACK 0",
+                "t3145 S>B SUBSCRIBE",
+                "t3145 S connack 0",
+                "t3145 P connack 0",
+                "t3155 B>S SUBACK");
+    mq_group_result g = group(&w, 1, 1);
+    assert_true(g.unique == 1 && g.duplicates == 0 && g.lost == 0);
+    assert_int_equal(w.st.conn.reconnects, 2);
+    assert_true(w.st.conn.reconnect_max_ns == SIM_MS(3070));
+    assert_true(w.st.conn.reconnect_ns == 2 * SIM_MS(3070));
+    assert_int_equal(w.st.conn.closes[MQ_CC_BROKER_RESTART], 2);
+    assert_int_equal(w.st.conn.closes[MQ_CC_REFUSED], 2);
+    world_done(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +761,12 @@ int main(void)
         cmocka_unit_test(rst_reset_after_pubrec_resends_pubrel_not_publish),
         cmocka_unit_test(silent_reset_found_by_pingreq_rst_and_broker_keepalive),
         cmocka_unit_test(silent_reset_found_by_next_publish),
+        cmocka_unit_test(crash_loses_the_publishers_queue_without_persistence),
+        cmocka_unit_test(crash_keeps_the_publishers_queue_with_persistence),
+        cmocka_unit_test(crash_loses_a_held_qos2_message_without_persistence),
+        cmocka_unit_test(crash_keeps_a_held_qos2_message_with_persistence),
+        cmocka_unit_test(restart_loses_exactly_the_offline_subscribers_queue),
+        cmocka_unit_test(restart_with_a_connected_subscriber_and_the_backoff_ladder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
