@@ -1689,6 +1689,8 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
             s->rx_pos = 0;
             s->rx_lost = false;
             s->rx_skip = !needs_msg(s, &s->rx_head);
+            if (s->rx_skip)
+                (void)tag_at(s, s->fr.offset); /* the host learns which message is answered only */
             if (!s->rx_skip) {
                 const mq_pubhead *h = &s->rx_head;
                 size_t hn = s->fr.len - h->payload_off;
