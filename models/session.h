@@ -228,7 +228,8 @@ typedef struct {
     /* Optional: the measurement tag of the PUBLISH being decoded; rx_offset
      * is the stream offset of its first byte on this connection (datagram:
      * the count of frames before it). Borrowed: the engine refs it through
-     * tag_ops if it keeps it. NULL: no tag. */
+     * tag_ops if it keeps it. NULL: no tag. On a stream it is asked for
+     * every PUBLISH decoded, a QoS 2 duplicate that is only answered too. */
     void *(*tag)(void *ctx, uint64_t rx_offset);
     const mq_tag_ops *tag_ops;
     /* Client, optional: a uniform variate in [0, 1) for reconnect jitter. */
@@ -321,6 +322,16 @@ void mq_session_finish(mq_session *s, int64_t now);
  * on the wire (the host makes the transport vanish), and nothing reopens
  * until mq_session_connect. */
 void mq_session_crash(mq_session *s, int64_t now);
+
+/* Client crash with the session kept on disk (Paho's file persistence):
+ * as mq_session_crash, but the sender's flows in flight and queued (their
+ * identifiers, states and order) and the receiver's held QoS 2 identifiers
+ * (method A: with their stored messages) survive, and nothing is dropped;
+ * the subscription list is forgotten all the same (it is the application's,
+ * not the persisted session's). After mq_session_connect the kept flows are
+ * resumed as after any reconnect (CONNACK session present 1: resent with
+ * DUP=1, PUBREL past PUBREC; present 0: session_lost). */
+void mq_session_crash_keep(mq_session *s, int64_t now);
 
 /* ---- queries (O(1) unless said; no callback) ---------------------------- */
 
