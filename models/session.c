@@ -1948,7 +1948,8 @@ mq_session_image *mq_session_image_new(const mq_session *s)
         }
     for (size_t i = 0; i < im->n_msgs; i++)
         mq_msg_ref(im->msgs[i]);
-    qsort(im->msgs, im->n_msgs, sizeof *im->msgs, cmp_ptr);
+    if (im->n_msgs)
+        qsort(im->msgs, im->n_msgs, sizeof *im->msgs, cmp_ptr);
     im->next_id = st->next_id;
     im->seq = st->seq;
     return im;
