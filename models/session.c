@@ -1516,6 +1516,7 @@ static void frame_publish(mq_session *s, const uint8_t *buf, size_t len, const m
     mq_view v = view_of_head(h);
     s->last_rx = s->now;
     if (!needs_msg(s, h)) {
+        (void)tag_at(s, s->frames - 1); /* see rx_feed */
         on_publish(s, &v, NULL);
         return;
     }
@@ -1674,6 +1675,12 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
             s->rx_pos = 0;
             s->rx_lost = false;
             s->rx_skip = !needs_msg(s, &s->rx_head);
+            /* A PUBLISH taken for a duplicate builds no message, but the host
+             * still learns which one it is: if it was a new message (its
+             * identifier held for a stale flow), the suppression event is
+             * that message's end on this hop, and only the host can tell. */
+            if (s->rx_skip)
+                (void)tag_at(s, s->fr.offset);
             if (!s->rx_skip) {
                 const mq_pubhead *h = &s->rx_head;
                 size_t hn = s->fr.len - h->payload_off;
