@@ -1278,6 +1278,19 @@ static int parse_client(ctx *c, const exp_key *el, const cJSON *obj, const loc *
     }
     if (pub && (rc = check_packet(c, obj, at, cfg, cl)))
         return rc;
+    /* A datagram client has no connection to reset, and no connection or
+     * session to lose and rebuild after a crash: the model would have to
+     * invent both, so it refuses instead. */
+    static const char *const conn_faults[] = {"resets", "crashes"};
+    for (int i = 0; i < 2 && cl->transport == EXP_DATAGRAM; i++) {
+        const exp_sched *f = i ? &cl->crashes : &cl->resets;
+        if (f->n || f->mtbf_ns) {
+            opt(c, obj, at, conn_faults[i], &l);
+            return fail(c, &l, "needs the stream transport (a datagram client has no "
+                        "connection to %s); set \"transport\": \"stream\"",
+                        i ? "lose and rebuild" : "reset");
+        }
+    }
     /* Retransmission follows the transport unless set (DESIGN.md). */
     exp_retransmit by_transport = cl->transport == EXP_STREAM ? EXP_RECONNECT : EXP_TIMER;
     cl->broker_retransmit = cfg->has_retransmit ? cfg->retransmit : by_transport;
@@ -1310,6 +1323,15 @@ static int parse_clients(ctx *c, const exp_key *k, const cJSON *arr, const loc *
         else
             nsub++;
     }
+    for (i = 0; i < n && (cfg->restarts.n || cfg->restarts.mtbf_ns); i++)
+        if (cfg->clients[i].transport == EXP_DATAGRAM) {
+            loc top = {c->origin, ""}, bl, rl;
+            const cJSON *b = member(c->root, "broker");
+            child_loc(c, &top, "broker", b, &bl);
+            child_loc(c, &bl, "restarts", b ? member(b, "restarts") : NULL, &rl);
+            return fail(c, &rl, "needs every client on the stream transport (clients.%zu is on "
+                        "datagram, which has no connection for a restart to close)", i);
+        }
     if (npub == 0 || nsub == 0)
         return fail(c, at, "expected at least one publisher and one subscriber, got %zu "
                     "publisher%s and %zu subscriber%s", npub, npub == 1 ? "" : "s", nsub,

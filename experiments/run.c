@@ -18,6 +18,7 @@
 #include "experiments/fsutil.h"
 #include "experiments/stats.h"
 #include "experiments/str.h"
+#include "experiments/testbed.h"
 #include "models/codec.h"
 #include "models/metrics.h"
 #include "models/net.h"
@@ -34,6 +35,9 @@ typedef struct {
     char **expanded;         /* topics and filters expanded from {i} patterns */
     size_t n_expanded;
     mq_net_window *windows;  /* every entry's outage windows, both directions */
+    int64_t *reset_times;    /* every entry's scheduled resets */
+    mq_net_window *crash_w;  /* every entry's scheduled crashes */
+    mq_net_window *restart_w;/* the broker's restarts in this replication */
 } scenario;
 
 /* Everything one replication measured. */
@@ -66,6 +70,9 @@ static void scenario_free(scenario *sc)
     free(sc->clients);
     free(sc->subs);
     free(sc->windows);
+    free(sc->reset_times);
+    free(sc->crash_w);
+    free(sc->restart_w);
 }
 
 /* An entry's outages in the network's form; windows are copied to w. */
@@ -114,13 +121,19 @@ static const char *expand(scenario *sc, const char *pattern, uint32_t i)
  * place in the config, not on any other client's settings. */
 static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
 {
-    size_t n = 0, nsubs = 0, nwin = 0;
+    size_t n = 0, nsubs = 0, nwin = 0, nres = 0, ncr = 0;
     *sc = (scenario){0};
     for (size_t e = 0; e < cfg->n_clients; e++) {
         n += cfg->clients[e].count;
         nsubs += cfg->clients[e].count * cfg->clients[e].n_subs;
         nwin += cfg->clients[e].up_outages.n + cfg->clients[e].down_outages.n;
+        nres += cfg->clients[e].resets.n;
+        ncr += cfg->clients[e].crashes.n;
     }
+    sc->reset_times = calloc(nres ? nres : 1, sizeof *sc->reset_times);
+    sc->crash_w = calloc(ncr ? ncr : 1, sizeof *sc->crash_w);
+    if (!sc->reset_times || !sc->crash_w)
+        return -1;
     sc->clients = calloc(n ? n : 1, sizeof *sc->clients);
     sc->subs = calloc(nsubs ? nsubs : 1, sizeof *sc->subs);
     sc->names = calloc(n ? n : 1, sizeof *sc->names);
@@ -128,9 +141,15 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
     sc->windows = calloc(nwin ? nwin : 1, sizeof *sc->windows);
     if (!sc->clients || !sc->subs || !sc->names || !sc->expanded || !sc->windows)
         return -1;
-    size_t k = 0, s = 0, w = 0;
+    size_t k = 0, s = 0, w = 0, wr = 0, wc = 0;
     for (size_t e = 0; e < cfg->n_clients; e++) {
         const exp_client *ec = &cfg->clients[e];
+        const int64_t *resets = &sc->reset_times[wr];
+        for (size_t j = 0; j < ec->resets.n; j++)
+            sc->reset_times[wr++] = ec->resets.w[j].at_ns;
+        const mq_net_window *crashes = &sc->crash_w[wc];
+        for (size_t j = 0; j < ec->crashes.n; j++)
+            sc->crash_w[wc++] = (mq_net_window){ec->crashes.w[j].at_ns, ec->crashes.w[j].len_ns};
         /* One copy of the entry's windows serves all its instances. */
         mq_net_outages up_out = outages_of(&ec->up_outages, &sc->windows[w]);
         w += ec->up_outages.n;
@@ -183,8 +202,30 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
             c->reconnect_max = ec->reconnect.max_ns;
             c->reconnect_jitter = ec->reconnect.jitter;
             tcp_of(&ec->tcp, &c->tcp);
+            c->n_resets = ec->resets.n;
+            c->resets = resets;
+            c->reset_mtbf = ec->resets.mtbf_ns;
+            c->reset_silent = ec->reset_kind == EXP_RESET_SILENT;
+            c->n_crashes = ec->crashes.n;
+            c->crashes = crashes;
+            c->crash_mtbf = ec->crashes.mtbf_ns;
+            c->crash_down = ec->crashes.down_ns;
+            c->client_persistence = ec->client_persistence;
         }
     }
+    /* The broker's restarts, drawn as the testbed draws them. */
+    exp_window *rw = NULL;
+    long nr = exp_testbed_restarts(cfg, rep, &rw);
+    if (nr < 0)
+        return -1;
+    sc->restart_w = calloc(nr ? (size_t)nr : 1, sizeof *sc->restart_w);
+    if (!sc->restart_w) {
+        free(rw);
+        return -1;
+    }
+    for (long j = 0; j < nr; j++)
+        sc->restart_w[j] = (mq_net_window){rw[j].at_ns, rw[j].len_ns};
+    free(rw);
     sc->n = n;
     sc->net = (mq_net_config){
         .seed = cfg->seed, .rep = rep, .version = cfg->mqtt_version ? cfg->mqtt_version : MQ_V311,
@@ -200,6 +241,7 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
                                               : MQ_RETRANSMIT_AUTO,
             .queue_qos0 = cfg->queue_qos0_messages,
         },
+        .n_restarts = (size_t)nr, .restarts = sc->restart_w, .persistence = cfg->persistence,
     };
     return 0;
 }
@@ -269,12 +311,17 @@ enum {
     M_OOO, M_OOO_RATIO,
     M_LOST_BY,                                  /* MQ_LOSS__COUNT causes */
     M_OPENS = M_LOST_BY + MQ_LOSS__COUNT, M_CONNECTS,
-    M_CLOSES,                                   /* MQ_CC__COUNT causes */
-    M_DISCONNECTED = M_CLOSES + MQ_CC__COUNT, M_TCP_SEGMENTS, M_TCP_RETX, M_TCP_RTO,
+    M_CLOSES,                                   /* the causes before client_crash */
+    M_DISCONNECTED = M_CLOSES + MQ_CC_CLIENT_CRASH, M_TCP_SEGMENTS, M_TCP_RETX, M_TCP_RTO,
     M_TCP_FAST, M_TCP_LOST, M_IP_BYTES,
+    /* Faults: a third block, after the second and its intervals. */
+    M_CLOSE_CRASH, M_RESETS, M_CRASHES, M_RESTARTS, M_OUTAGES, M_CRASH_DOWN, M_BROKER_DOWN,
+    M_OUTAGE_DOWN, M_UNPUBLISHED, M_RECONNECTS, M_RECONNECT_MEAN, M_RECONNECT_MAX,
+    M_UNRECOVERED,
     M__COUNT
 };
 #define M_NEW_FIRST M_OOO
+#define M_FAULT_FIRST M_CLOSE_CRASH
 
 /* Metrics with a 95% interval: the ratios, latencies and wire costs. */
 static bool has_ci(int k)
@@ -292,6 +339,9 @@ static const char *const base_name[M_LOST_BY] = {
 static const char *const tail_name[M__COUNT - M_DISCONNECTED] = {
     "disconnected_s", "tcp_segments", "tcp_retransmissions", "tcp_rto_expiries",
     "tcp_fast_retransmits", "tcp_segments_lost", "ip_bytes",
+    "closes_client_crash", "faults_resets", "faults_crashes", "faults_broker_restarts",
+    "faults_outages", "crash_down_s", "broker_down_s", "outage_down_s", "unpublished_while_down",
+    "reconnects", "reconnect_mean_s", "reconnect_max_s", "faults_unrecovered",
 };
 
 /* A metric's column name (results.csv, sweep.csv); lost_* and closes_* are
@@ -317,7 +367,9 @@ static const char *metric_name(int k)
     return made[k];
 }
 
-static double metric(const mq_group_result *g, int k)
+/* Metric k of group g; st: its replication's network figures (the
+ * broker's restarts are the run's), or NULL for a total without them. */
+static double metric(const mq_group_result *g, const mq_net_stats *st, int k)
 {
     if (k >= M_LOST_BY && k < M_OPENS)
         return (double)g->lost_by[k - M_LOST_BY];
@@ -350,7 +402,22 @@ static double metric(const mq_group_result *g, int k)
     case M_TCP_RTO: return (double)g->conn.tcp_rto_expiries;
     case M_TCP_FAST: return (double)g->conn.tcp_fast_retransmits;
     case M_TCP_LOST: return (double)g->conn.tcp_segments_lost;
-    default: return (double)g->conn.ip_bytes;
+    case M_IP_BYTES: return (double)g->conn.ip_bytes;
+    case M_CLOSE_CRASH: return (double)g->conn.closes[MQ_CC_CLIENT_CRASH];
+    case M_RESETS: return (double)g->conn.resets;
+    case M_CRASHES: return (double)g->conn.crashes;
+    case M_RESTARTS: return st ? (double)st->broker_restarts : NAN;
+    case M_OUTAGES: return (double)g->conn.outages;
+    case M_CRASH_DOWN: return sim_to_s(g->conn.crash_down_ns);
+    case M_BROKER_DOWN: return st ? sim_to_s(st->broker_down_ns) : NAN;
+    case M_OUTAGE_DOWN: return sim_to_s(g->conn.outage_down_ns);
+    case M_UNPUBLISHED: return (double)g->conn.unpublished;
+    case M_RECONNECTS: return (double)g->conn.reconnects;
+    case M_RECONNECT_MEAN:
+        return g->conn.reconnects ? sim_to_s(g->conn.reconnect_ns) / (double)g->conn.reconnects
+                                  : NAN;
+    case M_RECONNECT_MAX: return g->conn.reconnects ? sim_to_s(g->conn.reconnect_max_ns) : NAN;
+    default: return (double)g->conn.unrecovered;
     }
 }
 
@@ -373,6 +440,8 @@ typedef struct {
     uint64_t link_losses, drops[MQ_DROP__COUNT], events[MQ_EV__COUNT], sched_events, messages;
     double sim_s, wall_s;          /* sums in replication order */
     mq_conn_stats conn;            /* summed over replications */
+    uint64_t broker_restarts;      /* summed over replications */
+    int64_t broker_down_ns;
     bool stream;                   /* some client runs over the stream transport */
     bool unmeasured;               /* a replication lacks the connection figures */
     int64_t setup_limit;           /* the last replication's (the same in every one) */
@@ -393,7 +462,7 @@ static void totals_add(rep_totals *t, const rep_result *r)
         for (uint8_t s = 0; s < 3; s++) {
             t->present[p][s] |= r->g[p][s].present;
             for (int k = 0; k < (r->unmeasured ? M_NEW_FIRST : M__COUNT); k++) {
-                double v = metric(&r->g[p][s], k);
+                double v = metric(&r->g[p][s], &r->st, k);
                 if (!isnan(v))
                     exp_rstat_add(&t->m[p][s][k], v);
             }
@@ -412,6 +481,8 @@ static void totals_add(rep_totals *t, const rep_result *r)
     t->sim_s += sim_to_s(r->st.t_last);
     t->wall_s += r->wall_s;
     mq_conn_stats_add(&t->conn, &r->st.conn);
+    t->broker_restarts += r->st.broker_restarts;
+    t->broker_down_ns += r->st.broker_down_ns;
     t->setup_limit = r->st.setup_limit;
     t->unmeasured |= r->unmeasured;
 }
@@ -515,8 +586,8 @@ static char *results_csv(const exp_config *cfg, size_t nreps, const group_summar
         return NULL;
     /* Two blocks, each its metrics then their intervals: the first is the
      * wave-1 columns, as they always were. */
-    static const int block[3] = {0, M_NEW_FIRST, M__COUNT};
-    for (int b = 0; b < 2; b++) {
+    static const int block[4] = {0, M_NEW_FIRST, M_FAULT_FIRST, M__COUNT};
+    for (int b = 0; b < 3; b++) {
         for (int k = block[b]; k < block[b + 1]; k++)
             fprintf(f, ",%s", metric_name(k));
         for (int k = block[b]; k < block[b + 1]; k++)
@@ -528,7 +599,7 @@ static char *results_csv(const exp_config *cfg, size_t nreps, const group_summar
         exp_csv_put_cell(f, cfg->name ? cfg->name : "");
         fprintf(f, ",%llu,%zu,%u,%u,%u", (unsigned long long)cfg->seed, nreps, gs[i].p, gs[i].s,
                 gs[i].q);
-        for (int b = 0; b < 2; b++) {
+        for (int b = 0; b < 3; b++) {
             for (int k = block[b]; k < block[b + 1]; k++) {
                 fputc(',', f);
                 exp_csv_put_num(f, gs[i].mean[k]);
@@ -593,7 +664,10 @@ static void conn_means(const mq_conn_stats *c, double n, double *v)
 {
     mq_group_result g = {.conn = *c};
     for (int k = M_OPENS; k < M__COUNT; k++)
-        v[k] = metric(&g, k) / n;
+        v[k] = metric(&g, NULL, k) / n;
+    /* A mean time is not divided by the replications. */
+    v[M_RECONNECT_MEAN] *= n;
+    v[M_RECONNECT_MAX] *= n;
 }
 
 /* "connections" and "tcp" objects from metric values v[M_OPENS ...]. */
@@ -603,8 +677,9 @@ static void add_conn(cJSON *o, const double *v)
     add_num(c, "tcp_connections", v[M_OPENS]);
     add_num(c, "connects", v[M_CONNECTS]);
     cJSON *cl = cJSON_AddObjectToObject(c, "closes");
-    for (int k = 0; k < MQ_CC__COUNT; k++)
+    for (int k = 0; k < MQ_CC_CLIENT_CRASH; k++)
         add_num(cl, mq_conn_close_name((mq_conn_close)k), v[M_CLOSES + k]);
+    add_num(cl, mq_conn_close_name(MQ_CC_CLIENT_CRASH), v[M_CLOSE_CRASH]);
     add_num(c, "disconnected_s", v[M_DISCONNECTED]);
     cJSON *tc = cJSON_AddObjectToObject(o, "tcp");
     add_num(tc, "segments", v[M_TCP_SEGMENTS]);
@@ -613,6 +688,9 @@ static void add_conn(cJSON *o, const double *v)
     add_num(tc, "fast_retransmits", v[M_TCP_FAST]);
     add_num(tc, "segments_lost", v[M_TCP_LOST]);
     add_num(tc, "ip_bytes", v[M_IP_BYTES]);
+    cJSON *f = cJSON_AddObjectToObject(o, "faults");
+    for (int k = M_RESETS; k < M__COUNT; k++)
+        add_num(f, metric_name(k), v[k]);
 }
 
 static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const rep_totals *t,
@@ -677,6 +755,8 @@ static char *results_json(const exp_config *cfg, const exp_run_opts *opts, const
         cJSON_AddNumberToObject(drops, mq_drop_reason_name((mq_drop_reason)d), (double)t->drops[d]);
     double conn[M__COUNT] = {0};
     conn_means(&t->conn, 1, conn);
+    conn[M_RESTARTS] = (double)t->broker_restarts;
+    conn[M_BROKER_DOWN] = sim_to_s(t->broker_down_ns);
     for (int k = M_OPENS; t->unmeasured && k < M__COUNT; k++)
         conn[k] = NAN; /* not measured: null */
     add_conn(root, conn); /* totals over the replications, as below */
@@ -823,12 +903,31 @@ static void print_table(const exp_config *cfg, const rep_totals *t, const group_
            cell);
     fmt_count(cell, sizeof cell, v[M_CONNECTS]);
     printf("%s CONNACKs, %.6g s disconnected in all; closes:", cell, v[M_DISCONNECTED]);
-    for (int c = 0; c < MQ_CC__COUNT; c++)
+    double closes[MQ_CC__COUNT];
+    for (int c = 0; c < MQ_CC__COUNT; c++) {
         names[c] = mq_conn_close_name((mq_conn_close)c);
-    print_counts("", names, &v[M_CLOSES], MQ_CC__COUNT);
+        closes[c] = c == MQ_CC_CLIENT_CRASH ? v[M_CLOSE_CRASH] : v[M_CLOSES + c];
+    }
+    print_counts("", names, closes, MQ_CC__COUNT);
     static const char *const tcp_names[6] = {"segments", "retransmissions", "rto_expiries",
                                              "fast_retransmits", "segments_lost", "ip_bytes"};
     print_counts("tcp:", tcp_names, &v[M_TCP_SEGMENTS], 6);
+    v[M_RESTARTS] = (double)t->broker_restarts / (double)nreps;
+    v[M_BROKER_DOWN] = sim_to_s(t->broker_down_ns) / (double)nreps;
+    if (v[M_RESETS] + v[M_CRASHES] + v[M_RESTARTS] + v[M_OUTAGES] == 0)
+        return;
+    static const char *const fault_names[4] = {"resets", "crashes", "broker_restarts", "outages"};
+    print_counts("faults:", fault_names, &v[M_RESETS], 4);
+    printf("down: clients' processes %.6g s, broker %.6g s, links %.6g s; ", v[M_CRASH_DOWN],
+           v[M_BROKER_DOWN], v[M_OUTAGE_DOWN]);
+    fmt_count(cell, sizeof cell, v[M_RECONNECTS]);
+    printf("reconnects after a fault %s", cell);
+    if (v[M_RECONNECTS] > 0)
+        printf(" (mean %.6g s, max %.6g s)", v[M_RECONNECT_MEAN], v[M_RECONNECT_MAX]);
+    fmt_count(cell, sizeof cell, v[M_UNRECOVERED]);
+    printf(", unrecovered %s", cell);
+    fmt_count(cell, sizeof cell, v[M_UNPUBLISHED]);
+    printf("; not published while down %s\n", cell);
 }
 
 /* ---- commands --------------------------------------------------------- */

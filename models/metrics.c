@@ -190,6 +190,17 @@ void mq_conn_stats_add(mq_conn_stats *sum, const mq_conn_stats *x)
     sum->tcp_fast_retransmits += x->tcp_fast_retransmits;
     sum->tcp_segments_lost += x->tcp_segments_lost;
     sum->ip_bytes += x->ip_bytes;
+    sum->resets += x->resets;
+    sum->crashes += x->crashes;
+    sum->outages += x->outages;
+    sum->crash_down_ns += x->crash_down_ns;
+    sum->outage_down_ns += x->outage_down_ns;
+    sum->unpublished += x->unpublished;
+    sum->reconnects += x->reconnects;
+    sum->reconnect_ns += x->reconnect_ns;
+    if (x->reconnect_max_ns > sum->reconnect_max_ns)
+        sum->reconnect_max_ns = x->reconnect_max_ns;
+    sum->unrecovered += x->unrecovered;
 }
 
 void mq_metrics_conn_group(mq_metrics *m, uint8_t p, uint8_t s, const mq_conn_stats *c)
@@ -213,7 +224,7 @@ const char *mq_conn_close_name(mq_conn_close c)
     static const char *const names[MQ_CC__COUNT] = {
         "keepalive", "tcp_abort", "reset", "protocol_error", "client_disconnect", "takeover",
         "connect_timeout", "refused", "syn_timeout", "broker_restart", "server_disconnect",
-        "peer_closed",
+        "peer_closed", "client_crash",
     };
     return (unsigned)c < MQ_CC__COUNT ? names[c] : "?";
 }

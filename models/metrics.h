@@ -42,6 +42,7 @@ typedef enum {
     MQ_CC_BROKER_RESTART,
     MQ_CC_SERVER_DISCONNECT,  /* the broker's 5.0 DISCONNECT */
     MQ_CC_PEER_CLOSED,        /* a FIN nobody's close explains */
+    MQ_CC_CLIENT_CRASH,       /* the client's process died (its kernel closed the socket) */
     MQ_CC__COUNT
 } mq_conn_close;
 
@@ -58,9 +59,19 @@ typedef struct {
     uint64_t tcp_segments, tcp_data_segments, tcp_retransmissions, tcp_rto_expiries,
         tcp_fast_retransmits, tcp_segments_lost;
     uint64_t ip_bytes;              /* TCP segments' payload + 40 header bytes each */
+    /* faults (net.h "Faults") */
+    uint64_t resets;                /* connection resets injected */
+    uint64_t crashes;               /* client crashes injected */
+    uint64_t outages;               /* link outages begun (both directions) */
+    int64_t crash_down_ns;          /* time the client's process was down */
+    int64_t outage_down_ns;         /* time its link directions were down, summed */
+    uint64_t unpublished;           /* a publisher's arrivals while its process was down */
+    uint64_t reconnects;            /* faults followed by a CONNACK (time to reconnect) */
+    int64_t reconnect_ns, reconnect_max_ns; /* their sum and largest */
+    uint64_t unrecovered;           /* faults with no CONNACK after them by the run's end */
 } mq_conn_stats;
 
-/* sum += x, field by field. */
+/* sum += x, field by field (reconnect_max_ns: the larger). */
 void mq_conn_stats_add(mq_conn_stats *sum, const mq_conn_stats *x);
 
 /* One group's figures at the end of a run (ratios NaN when expected is 0,

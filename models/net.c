@@ -89,6 +89,17 @@ struct client {
      * packet identifier of the broker's end, for wire attribution */
     uint8_t *grp;
     uint64_t k;             /* messages published */
+    uint64_t slots;         /* arrivals, published or not (its process was down) */
+    /* faults (net.h "Faults") */
+    gsl_rng *rng_resets, *rng_crashes;
+    size_t next_reset, next_crash; /* scheduled: the next entry */
+    bool crashed;           /* its process is down */
+    int64_t crash_since, up_at;
+    int64_t fault_at;       /* the first fault since its last CONNACK, or -1 */
+    int fault_cause;        /* from a crash or a broker restart to its next CONNACK: the
+                               drop reason its disconnection's losses are charged to; -1 */
+    int gone_cause;         /* subscriber: likewise for messages routed while its session
+                               or subscription is missing, until they are back; -1 */
 };
 
 /* Per target of a message: its deliveries (saturating at 65535) and the
@@ -175,6 +186,9 @@ struct mq_net {
     sim_event_id end_ev;
     sim_event_id broker_ev; /* the broker's own timer (session expiry) */
     int64_t broker_at;
+    bool broker_down;       /* killed, not yet restarted */
+    int64_t broker_since;
+    size_t next_restart;
     int64_t setup_limit;
     uint64_t next_msg_id;
     uint64_t live, peak_live;
@@ -385,6 +399,8 @@ static void hook_packet(mq_net *net, int64_t now, endpoint *e, const mq_view *v,
 
 static void set_unsure(mq_net *net, client *c, bool unsure)
 {
+    if (!unsure)
+        c->gone_cause = -1; /* its subscriptions are in place again */
     if (!c->is_sub || c->unsure == unsure)
         return;
     c->unsure = unsure;
@@ -494,8 +510,19 @@ static void timer_forget(endpoint *e)
     e->deferred = false;
 }
 
+/* The reason a loss on client c's hop is charged to: between a crash or a
+ * broker restart and c's next CONNACK, what its disconnection costs
+ * (disconnected, session_lost) is that fault's. */
+static mq_drop_reason fault_reason(const client *c, mq_drop_reason why)
+{
+    if (c->fault_cause >= 0 && (why == MQ_DROP_DISCONNECTED || why == MQ_DROP_SESSION_LOST))
+        return (mq_drop_reason)c->fault_cause;
+    return why;
+}
+
 static void report_drop(mq_net *net, endpoint *e, mq_msg *m, mq_drop_reason why)
 {
+    why = fault_reason(e->c, why);
     mq_metrics_drop(net->metrics, why);
     note_cause(e->c, tag_of(m), MQ_LOSS_OF_DROP(why));
     if (net->has_hooks && net->hooks.drop)
@@ -582,7 +609,9 @@ static void broker_routed(void *ctx, mq_msg *m, uint8_t qos)
     for (size_t i = 0; i < p->n_targets; i++) {
         client *t = &net->clients[p->targets[i].sub];
         if (t->stamp != epoch)
-            r->t[i].cause = HOP2 | (uint8_t)(1 + MQ_LOSS_OF_DROP(MQ_DROP_SESSION_LOST));
+            r->t[i].cause = HOP2 | (uint8_t)(1 + MQ_LOSS_OF_DROP(
+                                t->gone_cause >= 0 ? (mq_drop_reason)t->gone_cause
+                                                   : MQ_DROP_SESSION_LOST));
     }
 }
 
@@ -659,13 +688,24 @@ static void on_connected(void *ctx, bool present)
     if (c->ever_up && !c->mqtt_up)
         c->cs.disconnected_ns += now - c->down_since;
     c->mqtt_up = c->ever_up = true;
+    if (c->fault_at >= 0) {
+        int64_t d = now - c->fault_at;
+        c->cs.reconnects++;
+        c->cs.reconnect_ns += d;
+        if (d > c->cs.reconnect_max_ns)
+            c->cs.reconnect_max_ns = d;
+        c->fault_at = -1;
+    }
+    c->fault_cause = -1;
     hook_conn(e->net, c, c->cur, false, MQ_NET_CONNECTED, present);
     if (cc->publisher || cc->n_subs == 0) {
         client_ready(e);
         return;
     }
-    /* Once: the engine re-sends the list itself when a session is new. */
-    if (c->sub_sent)
+    /* Once: the engine re-sends the list itself when a session is new. After
+     * a crash (which forgot the list) the application subscribes again at
+     * the first CONNACK that says its session is new. */
+    if (c->sub_sent || (present && c->ready))
         return;
     c->sub_sent = true;
     int rc = mq_session_subscribe(e->s, now, cc->subs, cc->n_subs);
@@ -888,7 +928,7 @@ static void release_dir(mq_net *net, sconn *sc, int d)
         if (tp->qos == 0)
             note_cause(sc->c, tp->tag,
                        MQ_LOSS_OF_DROP(net->ending ? MQ_DROP_IN_FLIGHT_AT_END
-                                                   : MQ_DROP_DISCONNECTED));
+                                                   : fault_reason(sc->c, MQ_DROP_DISCONNECTED)));
         tag_unref(tp->tag);
         ring_pop(q);
     }
@@ -939,7 +979,7 @@ static int st_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
     bool unread = sc->released[d];
     if (unread) {
         if (tag && v->qos == 0)
-            note_cause(sc->c, tag, MQ_LOSS_OF_DROP(MQ_DROP_DISCONNECTED));
+            note_cause(sc->c, tag, MQ_LOSS_OF_DROP(fault_reason(sc->c, MQ_DROP_DISCONNECTED)));
     } else {
         if (tag) {
             tagpos tp = {sc->tx[d], sc->tx[d] + len + zeros, tag, v->qos};
@@ -1242,6 +1282,286 @@ static double on_random(void *ctx)
     return gsl_rng_uniform(e->c->rng_reconnect);
 }
 
+/* ---- faults ------------------------------------------------------------ */
+
+static void hook_fault(mq_net *net, int client, uint32_t conn, mq_net_fault ev, int detail)
+{
+    if (net->has_hooks && net->hooks.fault)
+        net->hooks.fault(net->hooks.ctx, sim_sched_now(net->sched), client, conn, ev, detail);
+}
+
+/* A fault hit client c: its time to reconnect runs from the first one since
+ * its last CONNACK. */
+static void fault_hit(client *c, int64_t now)
+{
+    if (c->fault_at < 0)
+        c->fault_at = now;
+}
+
+/* An exponential time of mean `mean` ns from rng, in whole ns. */
+static int64_t exp_ns(gsl_rng *rng, int64_t mean)
+{
+    return (int64_t)gsl_ran_exponential(rng, (double)mean);
+}
+
+static void reset_fire(sim_sched *s, void *ctx);
+static void crash_fire(sim_sched *s, void *ctx);
+
+/* The client's next reset after `now` (scheduled or random), if any. */
+static void schedule_reset(mq_net *net, client *c, int64_t now)
+{
+    const mq_net_client *cc = c->cfg;
+    int64_t at;
+    if (cc->reset_mtbf > 0)
+        at = now + exp_ns(c->rng_resets, cc->reset_mtbf);
+    else if (c->next_reset < cc->n_resets)
+        at = cc->resets[c->next_reset++];
+    else
+        return;
+    if (!sim_sched_at(net->sched, at < now ? now : at, reset_fire, c))
+        fail_oom(net);
+}
+
+/* The client's next crash, from `now` (0, or its last restart). */
+static void schedule_crash(mq_net *net, client *c, int64_t now)
+{
+    const mq_net_client *cc = c->cfg;
+    int64_t at;
+    if (cc->crash_mtbf > 0)
+        at = now + exp_ns(c->rng_crashes, cc->crash_mtbf);
+    else if (c->next_crash < cc->n_crashes)
+        at = cc->crashes[c->next_crash].start;
+    else
+        return;
+    if (!sim_sched_at(net->sched, at < now ? now : at, crash_fire, c))
+        fail_oom(net);
+}
+
+/*
+ * A connection reset of client c's current connection (one whose handshake
+ * both ends completed; otherwise there is nothing to reset and only the
+ * trace shows it).
+ *   rst: both ends are reset at this instant, as by a middlebox that sends
+ *     each an RST: each TCP end is aborted (its RST goes on the wire, where
+ *     captures show it, and meets an end that is already gone) and both
+ *     engines are told MQ_DOWN_RST, the broker's first.
+ *   silent: a NAT on the path forgets the connection's mapping
+ *     (sim_tcp_nat_rebind). Neither end is told. The client's next segment
+ *     (a PUBLISH, an acknowledgement, its PINGREQ at keepalive_s) reaches
+ *     the broker's host as an unknown flow and is answered with RST: the
+ *     client learns then (reset). The broker's segments go to the forgotten
+ *     mapping and are dropped: its end stays half-open until its keepalive
+ *     (1.5 x keepalive_s without input), a TCP abort of what it sends
+ *     (retries2, user timeout), or the client's next CONNECT taking over.
+ */
+static void reset_fire(sim_sched *s, void *ctx)
+{
+    client *c = ctx;
+    mq_net *net = c->cli.net;
+    int64_t now = sim_sched_now(s);
+    bool silent = c->cfg->reset_silent;
+    c->cs.resets++;
+    sconn *sc = c->cur;
+    if (!sc || !sc->ce || !sc->se || !sc->brk.s) {
+        hook_fault(net, c->idx, 0, MQ_NET_RESET, silent);
+    } else {
+        fault_hit(c, now);
+        hook_fault(net, c->idx, sc->id, MQ_NET_RESET, silent);
+        if (silent) {
+            sim_tcp_nat_rebind(sc->ce);
+        } else {
+            sc->busy++;
+            sim_tcp_abort(sc->se);
+            detach_server_end(net, sc);
+            server_down(net, sc, MQ_DOWN_RST);
+            if (sc->ce) {
+                sim_tcp_abort(sc->ce);
+                detach_client_end(net, sc);
+            }
+            client_down(net, sc, MQ_DOWN_RST);
+            sc->busy--;
+        }
+        check_path(net, c);
+        sconn_maybe_free(net, sc);
+    }
+    schedule_reset(net, c, now);
+}
+
+static void restart_fire(sim_sched *s, void *ctx);
+static void broker_down_fire(sim_sched *s, void *ctx);
+
+/*
+ * Client c's process dies. Its engine's session goes (mq_session_crash:
+ * client_crash for every message it held), unless client_persistence keeps
+ * it (mq_session_crash_keep). Its connection is closed as Linux closes a
+ * dead process's sockets: close(2) on each, which sends what was written
+ * and then FIN (Linux would send RST instead only for unread received
+ * bytes, and the model's application reads every byte as it arrives). A
+ * publisher publishes nothing while down. A crash while already down
+ * (random crashes never overlap; scheduled ones are refused at load) only
+ * moves the restart later.
+ */
+static void crash_fire(sim_sched *s, void *ctx)
+{
+    client *c = ctx;
+    mq_net *net = c->cli.net;
+    int64_t now = sim_sched_now(s);
+    const mq_net_client *cc = c->cfg;
+    int64_t down = cc->crash_mtbf > 0 ? cc->crash_down : cc->crashes[c->next_crash++].len;
+    if (c->crashed) {
+        if (now + down > c->up_at)
+            c->up_at = now + down;
+        return;
+    }
+    c->crashed = true;
+    c->crash_since = now;
+    c->up_at = now + down;
+    c->cs.crashes++;
+    fault_hit(c, now);
+    c->fault_cause = MQ_DROP_CLIENT_CRASH;
+    if (c->is_sub)
+        c->gone_cause = MQ_DROP_CLIENT_CRASH;
+    sconn *sc = c->cur;
+    hook_fault(net, c->idx, sc ? sc->id : 0, MQ_NET_CRASH, cc->client_persistence);
+    mqtt_down(c, now);
+    if (cc->client_persistence)
+        mq_session_crash_keep(c->cli.s, now);
+    else
+        mq_session_crash(c->cli.s, now);
+    c->sub_sent = false; /* the application forgot its subscriptions */
+    if (sc) {
+        sc->busy++;
+        count_close(sc, MQ_CC_CLIENT_CRASH);
+        c->cur = NULL;
+        c->cli.sc = NULL;
+        if (sc->ce) {
+            sim_tcp_close(sc->ce);
+            detach_client_end(net, sc);
+        }
+        check_path(net, c);
+        sc->busy--;
+        sconn_maybe_free(net, sc);
+    }
+    timer_forget(&c->cli);
+    if (!sim_sched_at(net->sched, c->up_at, restart_fire, c))
+        fail_oom(net);
+}
+
+/* Client c's process runs again: it connects (clean_start as configured)
+ * and, as after any CONNACK, a subscriber subscribes when its session is
+ * new. */
+static void restart_fire(sim_sched *s, void *ctx)
+{
+    client *c = ctx;
+    mq_net *net = c->cli.net;
+    int64_t now = sim_sched_now(s);
+    if (!c->crashed || now < c->up_at)
+        return; /* moved later by a crash while down */
+    c->crashed = false;
+    c->cs.crash_down_ns += now - c->crash_since;
+    hook_fault(net, c->idx, 0, MQ_NET_CLIENT_RESTART, 0);
+    if (mq_session_connect(c->cli.s, now) != 0)
+        fail(net, "a client could not connect after its restart");
+    schedule_crash(net, c, now);
+}
+
+/*
+ * The persistence hook: the broker process dies. Without persistence
+ * (this branch's only kind) every session and everything it held is gone
+ * (mq_broker_restart: broker_restart), and every live connection is closed
+ * by its host's kernel (through the contexts' close: FIN after what was
+ * written, as for any killed process; the model's broker reads every byte
+ * as it arrives, so Linux would send no RST). With persistence a broker
+ * would take its last snapshot here and restore it in broker_revive.
+ */
+static void broker_kill(mq_net *net, int64_t now)
+{
+    mq_broker_restart(net->broker, now);
+}
+
+static void broker_revive(mq_net *net, int64_t now)
+{
+    (void)net;
+    (void)now;
+}
+
+static void broker_up_fire(sim_sched *s, void *ctx);
+
+static void schedule_restart(mq_net *net)
+{
+    if (net->next_restart >= net->cfg.n_restarts)
+        return;
+    int64_t at = net->cfg.restarts[net->next_restart].start, now = sim_sched_now(net->sched);
+    if (!sim_sched_at(net->sched, at < now ? now : at, broker_down_fire, net))
+        fail_oom(net);
+}
+
+/*
+ * The broker is killed (SIGKILL on a live host, as the testbed does): its
+ * connections are closed by the kernel and its state is gone; while it is
+ * down every client's SYN is answered with RST (connection refused: the
+ * client backs off and tries again), and half-open handshakes are dropped.
+ * After the window's time down it listens again.
+ */
+static void broker_down_fire(sim_sched *s, void *ctx)
+{
+    mq_net *net = ctx;
+    int64_t now = sim_sched_now(s);
+    const mq_net_window *w = &net->cfg.restarts[net->next_restart++];
+    net->broker_down = true;
+    net->broker_since = now;
+    net->st.broker_restarts++;
+    hook_fault(net, -1, 0, MQ_NET_BROKER_DOWN, net->cfg.persistence);
+    for (size_t i = 0; i < net->n; i++) {
+        client *c = &net->clients[i];
+        if (!c->stream)
+            continue;
+        fault_hit(c, now);
+        c->fault_cause = MQ_DROP_BROKER_RESTART;
+        c->sess = -1;
+        if (c->is_sub) {
+            set_unsure(net, c, true);
+            c->gone_cause = MQ_DROP_BROKER_RESTART;
+        }
+        sim_tcp_listen(c->path, NULL, NULL);
+    }
+    broker_kill(net, now);
+    for (size_t i = 0; i < net->n; i++)
+        if (net->clients[i].stream)
+            check_path(net, &net->clients[i]);
+    if (!sim_sched_at(net->sched, now + w->len, broker_up_fire, net))
+        fail_oom(net);
+}
+
+static void broker_up_fire(sim_sched *s, void *ctx)
+{
+    mq_net *net = ctx;
+    int64_t now = sim_sched_now(s);
+    net->broker_down = false;
+    net->st.broker_down_ns += now - net->broker_since;
+    broker_revive(net, now);
+    hook_fault(net, -1, 0, MQ_NET_BROKER_UP, net->cfg.persistence);
+    for (size_t i = 0; i < net->n; i++) {
+        client *c = &net->clients[i];
+        if (c->stream)
+            sim_tcp_listen(c->path, on_accept, c);
+    }
+    schedule_restart(net);
+}
+
+/* Every fault's first event, at t = 0. */
+static void schedule_faults(mq_net *net)
+{
+    for (size_t i = 0; i < net->n; i++) {
+        client *c = &net->clients[i];
+        if (!c->stream)
+            continue;
+        schedule_reset(net, c, 0);
+        schedule_crash(net, c, 0);
+    }
+    schedule_restart(net);
+}
+
 /* ---- publishing ------------------------------------------------------- */
 
 static void end_run(sim_sched *s, void *ctx)
@@ -1285,6 +1605,13 @@ static void publish_one(sim_sched *s, void *ctx)
         return;
     int64_t now = sim_sched_now(s);
     const mq_net_client *cc = c->cfg;
+    if (c->crashed) {
+        /* Its process is down: this arrival is not published (no message,
+         * so no pair is expected of it), only counted. */
+        c->cs.unpublished++;
+        c->slots++;
+        goto next;
+    }
     msgrec *r = calloc(1, sizeof *r + c->n_targets * sizeof r->t[0]);
     if (!r) {
         fail_oom(net);
@@ -1317,6 +1644,7 @@ static void publish_one(sim_sched *s, void *ctx)
     if (rc == 0) {
         net->st.messages++;
         c->k++;
+        c->slots++;
         for (int q = 0; q < 3; q++)
             mq_metrics_expect(net->metrics, cc->qos, (uint8_t)q, c->per_group[q]);
         if (net->has_hooks && net->hooks.publish)
@@ -1336,10 +1664,11 @@ static void publish_one(sim_sched *s, void *ctx)
         stop_publishing(net);
         return;
     }
+next:
     if (cc->poisson)
         c->next_at = now + sim_from_ms(gsl_ran_exponential(c->rng_arrival, 1000.0 / cc->rate_hz));
     else
-        c->next_at = c->first_at + (int64_t)c->k * c->period; /* no drift */
+        c->next_at = c->first_at + (int64_t)c->slots * c->period; /* no drift */
     sim_sched_at(s, c->next_at, publish_one, c);
 }
 
@@ -1736,6 +2065,8 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         c->idx = (int)i;
         c->cfg = cc;
         c->sess = -1;
+        c->fault_at = -1;
+        c->fault_cause = c->gone_cause = -1;
         c->stream = cc->transport == MQ_TRANSPORT_STREAM;
         c->is_sub = !cc->publisher && cc->n_subs > 0;
         set_unsure(net, c, true); /* until its SUBACK */
@@ -1752,6 +2083,16 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         if (cc->reconnect_jitter > 0) {
             snprintf(name, sizeof name, "%s.reconnect", cc->name);
             if (!(c->rng_reconnect = sim_rng_new(cfg->seed, cfg->rep, name)))
+                goto oom;
+        }
+        if (cc->reset_mtbf > 0) {
+            snprintf(name, sizeof name, "%s.resets", cc->name);
+            if (!(c->rng_resets = sim_rng_new(cfg->seed, cfg->rep, name)))
+                goto oom;
+        }
+        if (cc->crash_mtbf > 0) {
+            snprintf(name, sizeof name, "%s.crashes", cc->name);
+            if (!(c->rng_crashes = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
         if (c->stream) {
@@ -1856,6 +2197,7 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
         }
     if (!sim_sched_at(net->sched, net->setup_limit, setup_timeout, net))
         fail_oom(net);
+    schedule_faults(net);
     sim_sched_run(net->sched);
 
     int64_t now = sim_sched_now(net->sched);
@@ -1888,11 +2230,23 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
         stats_add(&net->st.down, sim_link_stats_get(c->down));
         if (c->ever_up && !c->mqtt_up)
             c->cs.disconnected_ns += now - c->down_since;
+        if (c->crashed)
+            c->cs.crash_down_ns += now - c->crash_since;
+        if (c->fault_at >= 0)
+            c->cs.unrecovered++;
+        for (int d = 0; d < 2; d++) {
+            sim_link_outage_stats os;
+            sim_link_outage_stats_get(d ? c->down : c->up, &os);
+            c->cs.outages += os.outages;
+            c->cs.outage_down_ns += os.down_ns;
+        }
         mq_conn_stats_add(&net->st.conn, &c->cs);
         for (int g = 0; g < 9; g++)
             if (c->groups & (1u << g))
                 mq_metrics_conn_group(net->metrics, (uint8_t)(g / 3), (uint8_t)(g % 3), &c->cs);
     }
+    if (net->broker_down)
+        net->st.broker_down_ns += now - net->broker_since;
     net->st.events = sim_sched_events_run(net->sched);
     net->st.peak_live_messages = net->peak_live;
     net->st.setup_limit = net->setup_limit;
@@ -1982,6 +2336,10 @@ void mq_net_free(mq_net *net)
                 gsl_rng_free(c->rng_out[d]);
         if (c->rng_reconnect)
             gsl_rng_free(c->rng_reconnect);
+        if (c->rng_resets)
+            gsl_rng_free(c->rng_resets);
+        if (c->rng_crashes)
+            gsl_rng_free(c->rng_crashes);
         free(c->targets);
         free(c->target_of);
         free(c->grp);

@@ -117,6 +117,17 @@ typedef struct {
     int64_t reconnect_initial, reconnect_max; /* ns; 0 = engine defaults */
     double reconnect_jitter;   /* > 0: uniforms from the stream "<name>.reconnect" */
     sim_tcp_params tcp;        /* stream; mss 0: sim_tcp_params_default() */
+    /* faults (stream only; see "Faults" above). Scheduled: times (resets)
+     * or windows (crashes: start, time down), sorted, crashes not
+     * overlapping; or random with mtbf > 0. At most one of the two each. */
+    size_t n_resets;
+    const int64_t *resets;
+    int64_t reset_mtbf;
+    bool reset_silent;         /* false: "rst" */
+    size_t n_crashes;
+    const mq_net_window *crashes;
+    int64_t crash_mtbf, crash_down;
+    bool client_persistence;   /* the session survives a crash (Paho's file persistence) */
 } mq_net_client;
 
 typedef struct {
@@ -129,6 +140,12 @@ typedef struct {
     int64_t setup_timeout;
     uint64_t max_messages;      /* 0: no limit; else publishing stops after this many */
     mq_session_config broker;   /* template for the broker's sessions */
+    /* Broker restarts (stream clients only): windows (start, time down),
+     * sorted and not overlapping, drawn by the caller (random restarts: as
+     * exp_testbed_restarts draws them, so that the testbed agrees). */
+    size_t n_restarts;
+    const mq_net_window *restarts;
+    bool persistence;           /* broker.persistence: passed to the restart hook */
 } mq_net_config;
 
 /* Connection events for traces (stream clients). */
@@ -140,6 +157,15 @@ typedef enum {
     MQ_NET_CLOSE,       /* an engine closed its end (detail: mq_conn_close) */
     MQ_NET_DOWN,        /* an engine was told its transport went down (detail: mq_conn_close) */
 } mq_net_conn_event;
+
+/* Injected faults, for traces (client -1: the broker). */
+typedef enum {
+    MQ_NET_RESET,         /* detail: 1 silent, 0 rst; conn 0: no connection to reset */
+    MQ_NET_CRASH,         /* the client's process died */
+    MQ_NET_CLIENT_RESTART,/* it runs again (and connects) */
+    MQ_NET_BROKER_DOWN,   /* the broker was killed */
+    MQ_NET_BROKER_UP,     /* it listens again */
+} mq_net_fault;
 
 /* Optional observation hooks (trace, progress). `up` tells the direction: client to broker. */
 typedef struct {
@@ -171,6 +197,8 @@ typedef struct {
      * when publishing began (-1 before it did or after it ended) and the
      * publishing duration. */
     void (*progress)(void *ctx, int64_t t, int64_t t_ready, int64_t duration);
+    /* A fault was injected; conn: the client's connection it hit (0: none). */
+    void (*fault)(void *ctx, int64_t t, int client, uint32_t conn, mq_net_fault ev, int detail);
 } mq_net_hooks;
 
 typedef struct {
@@ -183,6 +211,8 @@ typedef struct {
     uint64_t peak_live_messages;
     sim_link_stats up, down;    /* summed over clients (stream: TCP segments) */
     mq_conn_stats conn;         /* summed over clients */
+    uint64_t broker_restarts;   /* begun */
+    int64_t broker_down_ns;     /* time the broker was down (to the run's end) */
 } mq_net_stats;
 
 /* Builds the network. clients[] and the strings they point to must outlive

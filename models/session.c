@@ -886,12 +886,11 @@ void mq_session_finish(mq_session *s, int64_t now)
     }
 }
 
-void mq_session_crash(mq_session *s, int64_t now)
+/* What every crash forgets: the subscription list (and the identifier of a
+ * SUBSCRIBE waiting for its SUBACK), the connection, the reconnect ladder
+ * and a packet half received. */
+static void crash_forget(mq_session *s)
 {
-    s->now = now;
-    drop_inflight(s, MQ_DROP_CLIENT_CRASH);
-    drop_queued(s, MQ_DROP_CLIENT_CRASH);
-    release_held(s, MQ_DROP_CLIENT_CRASH);
     while (s->subs) {
         subreq *next = s->subs->next;
         if (s->subs->id)
@@ -900,7 +899,6 @@ void mq_session_crash(mq_session *s, int64_t now)
         s->subs = next;
     }
     s->subs_tail = NULL;
-    s->st.next_id = 1;
     s->started = false;
     s->dg_connecting = false;
     s->state = MQ_CONN_DOWN;
@@ -908,6 +906,23 @@ void mq_session_crash(mq_session *s, int64_t now)
     s->reconnect_at = s->connect_deadline = MQ_NEVER;
     s->attempt = 0;
     rx_reset(s);
+}
+
+void mq_session_crash(mq_session *s, int64_t now)
+{
+    s->now = now;
+    drop_inflight(s, MQ_DROP_CLIENT_CRASH);
+    drop_queued(s, MQ_DROP_CLIENT_CRASH);
+    release_held(s, MQ_DROP_CLIENT_CRASH);
+    crash_forget(s);
+    s->st.next_id = 1;
+    update_timer(s);
+}
+
+void mq_session_crash_keep(mq_session *s, int64_t now)
+{
+    s->now = now;
+    crash_forget(s);
     update_timer(s);
 }
 

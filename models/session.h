@@ -324,6 +324,16 @@ void mq_session_finish(mq_session *s, int64_t now);
  * until mq_session_connect. */
 void mq_session_crash(mq_session *s, int64_t now);
 
+/* Client crash with the session kept on disk (Paho's file persistence):
+ * as mq_session_crash, but the sender's flows in flight and queued (their
+ * identifiers, states and order) and the receiver's held QoS 2 identifiers
+ * (method A: with their stored messages) survive, and nothing is dropped;
+ * the subscription list is forgotten all the same (it is the application's,
+ * not the persisted session's). After mq_session_connect the kept flows are
+ * resumed as after any reconnect (CONNACK session present 1: resent with
+ * DUP=1, PUBREL past PUBREC; present 0: session_lost). */
+void mq_session_crash_keep(mq_session *s, int64_t now);
+
 /* ---- queries (O(1) unless said; no callback) ---------------------------- */
 
 size_t mq_session_inflight(const mq_session *s);

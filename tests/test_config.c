@@ -123,7 +123,7 @@ static void defaults_fill_every_key(void **state)
         "{\"name\":\"minimal\",\"seed\":1,\"replications\":1,\"duration_s\":10,\"drain_s\":60,"
         "\"mqtt_version\":4,\"transport\":\"stream\",\"broker\":{\"qos2_method\":\"A\","
         "\"max_inflight\":20,\"max_queued\":1000,\"retry_interval_ms\":200,\"max_retries\":-1,"
-        "\"queue_qos0_messages\":false},"
+        "\"queue_qos0_messages\":false,\"restarts\":[]},"
         "\"link\":{\"loss\":{\"model\":\"none\"},\"delay\":{\"dist\":\"constant\",\"ms\":0},"
         "\"bandwidth_bps\":0,\"reorder\":false,\"outages\":[]},"
         "\"tcp\":{\"mss\":1460,\"rto_min_ms\":200,\"rto_max_ms\":120000,\"rto_initial_ms\":1000,"
@@ -137,7 +137,8 @@ static void defaults_fill_every_key(void **state)
         "\"delayed_ack_ms\":0,\"initial_cwnd\":10},"
         "\"keepalive_s\":60,\"clean_start\":true,\"reconnect\":{\"initial_ms\":1000,\"max_ms\":60000,"
         "\"jitter\":0},\"connect_timeout_s\":30,\"retransmit\":\"reconnect\",\"max_inflight\":20,"
-        "\"max_queued\":1000,"
+        "\"max_queued\":1000,\"client_persistence\":false,\"resets\":[],\"reset_kind\":\"rst\","
+        "\"crashes\":[],"
         "\"link\":{\"loss\":{\"model\":\"none\"},\"delay\":{\"dist\":\"constant\",\"ms\":0},"
         "\"bandwidth_bps\":0,\"reorder\":false,\"outages\":[]}},"
         "{\"role\":\"subscriber\",\"count\":1,\"subscribe\":[{\"filter\":\"#\",\"qos\":2}],"
@@ -147,7 +148,8 @@ static void defaults_fill_every_key(void **state)
         "\"delayed_ack_ms\":0,\"initial_cwnd\":10},"
         "\"keepalive_s\":60,\"clean_start\":true,\"reconnect\":{\"initial_ms\":1000,\"max_ms\":60000,"
         "\"jitter\":0},\"connect_timeout_s\":30,\"retransmit\":\"reconnect\",\"max_inflight\":20,"
-        "\"max_queued\":1000,"
+        "\"max_queued\":1000,\"client_persistence\":false,\"resets\":[],\"reset_kind\":\"rst\","
+        "\"crashes\":[],"
         "\"link\":{\"loss\":{\"model\":\"none\"},\"delay\":{\"dist\":\"constant\",\"ms\":0},"
         "\"bandwidth_bps\":0,\"reorder\":false,\"outages\":[]}}]}");
     exp_config_free(&cfg);
@@ -932,8 +934,11 @@ static void wave2_defaults_are_linux_mosquitto_and_paho(void **state)
     assert_non_null(strstr(cfg.json, "\"transport\":\"stream\""));
     assert_non_null(strstr(cfg.json, "\"keepalive_s\":60"));
     assert_non_null(strstr(cfg.json, "\"outages\":[]"));
-    assert_null(strstr(cfg.json, "persistence"));
-    assert_null(strstr(cfg.json, "restarts"));
+    assert_null(strstr(cfg.json, "\"persistence\""));
+    assert_null(strstr(cfg.json, "autosave"));
+    assert_non_null(strstr(cfg.json, "\"restarts\":[]"));
+    assert_non_null(strstr(cfg.json, "\"client_persistence\":false,\"resets\":[],"
+                                     "\"reset_kind\":\"rst\",\"crashes\":[]"));
     assert_null(cfg.warnings);
     /* With every key, the full resolved config shows them. */
     char *all = exp_config_json(&cfg, true);
@@ -958,7 +963,7 @@ static void wave2_keys_are_read_into_the_structs(void **state)
 {
     (void)state;
     static const char *const sets[] = {
-        "transport=datagram", "mqtt_version=5", "tcp={\"mss\":1000,\"rto_min_ms\":0.5}",
+        "transport=datagram", "clients.0.transport=stream", "mqtt_version=5", "tcp={\"mss\":1000,\"rto_min_ms\":0.5}",
         "broker={\"persistence\":true,\"autosave_interval_s\":0,\"queue_qos0_messages\":true,"
         "\"restarts\":[[30,5],[10,1.5]],\"max_inflight\":7}",
         "clients.0.tcp={\"rto_min_ms\":50,\"delayed_ack_ms\":40,\"rto_formula\":\"rfc6298\"}",
@@ -991,7 +996,7 @@ static void wave2_keys_are_read_into_the_structs(void **state)
     assert_true(p->tcp.rto_max_ns == 120000000000LL);
     assert_int_equal(s->tcp.mss, 1000);
     assert_true(s->tcp.rto_min_ns == 500000);
-    assert_int_equal(p->transport, EXP_DATAGRAM); /* the top-level one */
+    assert_int_equal(p->transport, EXP_STREAM); /* their own (faults need a stream) */
     assert_int_equal(s->transport, EXP_STREAM);
     assert_int_equal(p->keepalive_s, 0);
     assert_false(p->clean_start);
@@ -1002,7 +1007,7 @@ static void wave2_keys_are_read_into_the_structs(void **state)
     /* Retransmission: the client's own, else by each connection's transport. */
     assert_true(p->has_retransmit);
     assert_int_equal(p->retransmit, EXP_RECONNECT);
-    assert_int_equal(p->broker_retransmit, EXP_TIMER);
+    assert_int_equal(p->broker_retransmit, EXP_RECONNECT);
     assert_false(s->has_retransmit);
     assert_int_equal(s->retransmit, EXP_RECONNECT);
     assert_int_equal(s->broker_retransmit, EXP_RECONNECT);
@@ -1027,9 +1032,7 @@ static void wave2_keys_are_read_into_the_structs(void **state)
     assert_non_null(cfg.warnings);
     assert_string_equal(cfg.warnings,
                         "warning: x.json: not simulated yet, so these keys change nothing in "
-                        "this run: broker.persistence, broker.autosave_interval_s, "
-                        "broker.restarts, clients.0.client_persistence, clients.0.resets, "
-                        "clients.0.reset_kind and 1 more\n");
+                        "this run: broker.persistence, broker.autosave_interval_s\n");
     /* The full resolved config loads back to itself. */
     char *all = exp_config_json(&cfg, true);
     assert_non_null(all);
@@ -1086,6 +1089,36 @@ static void wave2_cross_key_rules_name_both_keys(void **state)
                  "x.json: tcp.rto_min_ms: expected at most tcp.rto_max_ms (8), got 9");
 }
 
+/* Resets, crashes and broker restarts need a connection: on the datagram
+ * transport they are refused, naming the key. */
+static void faults_need_the_stream_transport(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *set1, *set2, *msg;
+    } cases[] = {
+        {"transport=datagram", "clients.0.resets=[1]",
+         "--set: clients.0.resets: needs the stream transport (a datagram client has no "
+         "connection to reset); set \"transport\": \"stream\""},
+        {"clients.1.transport=datagram", "clients.1.crashes={\"mtbf_s\":10,\"down_s\":1}",
+         "--set: clients.1.crashes: needs the stream transport (a datagram client has no "
+         "connection to lose and rebuild); set \"transport\": \"stream\""},
+        {"clients.1.transport=datagram", "broker.restarts=[[1,1]]",
+         "--set: broker.restarts: needs every client on the stream transport (clients.1 is on "
+         "datagram, which has no connection for a restart to close)"},
+        {"broker.restarts=[[1,-2]]", NULL,
+         "--set: broker.restarts.0.1: expected a number of seconds from 0 to 1e9, got -2"},
+        {"clients.0.crashes=[[1e400,1]]", NULL,
+         "--set: clients.0.crashes.0.0: expected a number of seconds from 0 to 1e9, got inf"},
+        {"clients.0.resets=[-0.5]", NULL,
+         "--set: clients.0.resets.0: expected a number of seconds from 0 to 1e9, got -0.5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *sets[3] = {cases[i].set1, cases[i].set2, NULL};
+        expect_error_list(BASE, sets, cases[i].msg);
+    }
+}
+
 static void wave2_schedules(void **state)
 {
     (void)state;
@@ -1135,9 +1168,7 @@ static void wave2_schedules(void **state)
                         "warning: --set: broker.restarts.1: at 7 s, after the run's end "
                         "(duration_s + drain_s = 6 s): it never happens\n"
                         "warning: --set: clients.0.resets.0: at 6.5 s, after the run's end "
-                        "(duration_s + drain_s = 6 s): it never happens\n"
-                        "warning: x.json: not simulated yet, so these keys change nothing in this "
-                        "run: broker.restarts, clients.0.resets\n");
+                        "(duration_s + drain_s = 6 s): it never happens\n");
     exp_config_free(&cfg);
 
     static const struct {
@@ -1722,6 +1753,7 @@ int main(void)
         cmocka_unit_test(wave2_keys_are_read_into_the_structs),
         cmocka_unit_test(wave2_cross_key_rules_name_both_keys),
         cmocka_unit_test(wave2_schedules),
+        cmocka_unit_test(faults_need_the_stream_transport),
         cmocka_unit_test(wave2_paths_reach_into_schedules),
         cmocka_unit_test(fleet_patterns_expand_per_client),
         cmocka_unit_test(every_numeric_key_refuses_just_past_its_range),

@@ -201,7 +201,7 @@ nine_pairs() {
   cat > nine.json <<JSON
 {"name": "nine", "seed": 3, "duration_s": 200, "drain_s": 30, "transport": "datagram",
  "link": {"loss": {"model": "bernoulli", "p": 0.1},
-          "delay": {"dist": "lognormal", "mean_ms": 20, "sd_ms": 200}},
+          "delay": {"dist": "lognormal", "mean_ms": 20, "sd_ms": 1000}},
  "clients": [
    {"role": "publisher", "topic": "q/0", "qos": 0, "rate_hz": 20},
    {"role": "publisher", "topic": "q/1", "qos": 1, "rate_hz": 20},
