@@ -41,6 +41,7 @@ struct endpoint {
     const transport_ops *tr;
     sim_link *out;          /* datagram: the link this end sends on */
     void *rx_tag;           /* datagram: the tag of the frame being handed in */
+    uint64_t rx_pub;        /* stream: the offset of the PUBLISH being decoded */
     sconn *sc;              /* stream: the connection it is on (client: the current one) */
     sim_event_id ev;        /* the pending timer event, if any */
     int64_t ev_at;          /* its time */
@@ -187,6 +188,9 @@ struct mq_net {
     sim_event_id broker_ev; /* the broker's own timer (session expiry) */
     int64_t broker_at;
     bool broker_down;       /* killed, not yet restarted */
+    bool restored;          /* a restart restored an older save: a session told
+                               present may lack a subscription made since */
+    sim_event_id autosave_ev;
     int64_t broker_since;
     size_t next_restart;
     int64_t setup_limit;
@@ -573,7 +577,7 @@ static void *broker_bind(void *ctx, void *conn_ctx, int sess, const char *id, si
     }
     net->sess_client[sess] = c;
     c->sess = sess;
-    set_unsure(net, c, !present);
+    set_unsure(net, c, !present || net->restored);
     return &c->brk;
 }
 
@@ -636,6 +640,8 @@ static void broker_timer(void *ctx, int64_t at)
     }
 }
 
+static void *fifo_tag(ring *q, uint64_t off);
+
 static void on_event(void *ctx, mq_event ev, const mq_view *v)
 {
     endpoint *e = ctx;
@@ -644,10 +650,15 @@ static void on_event(void *ctx, mq_event ev, const mq_view *v)
     if (ev == MQ_EV_NOMEM)
         fail_oom(e->net);
     /* A QoS 2 PUBLISH taken for a duplicate: if it was a new message (its
-     * identifier held for a stale copy), that is its end on this hop. Only
-     * a datagram frame names its message here. */
-    if (ev == MQ_EV_QOS2_DUP_SUPPRESSED && e->rx_tag)
-        note_cause(e->c, e->rx_tag, MQ_LOSS_SUPPRESSED);
+     * identifier held for a stale copy: reordering links, or a broker
+     * restored from an older save), that is its end on this hop. The
+     * engine asked for its tag as it began (io_tag): a datagram frame's, or
+     * the stream FIFO's entry at that offset. */
+    if (ev == MQ_EV_QOS2_DUP_SUPPRESSED) {
+        void *t = e->sc ? fifo_tag(&e->sc->q[e->broker_side ? 0 : 1], e->rx_pub) : e->rx_tag;
+        if (t)
+            note_cause(e->c, t, MQ_LOSS_SUPPRESSED);
+    }
 }
 
 static void start_publishing(mq_net *net);
@@ -894,6 +905,7 @@ static void *io_tag(void *ctx, uint64_t rx_offset)
     endpoint *e = ctx;
     if (!e->sc)
         return e->rx_tag;
+    e->rx_pub = rx_offset;
     return fifo_tag(&e->sc->q[e->broker_side ? 0 : 1], rx_offset);
 }
 
@@ -1465,24 +1477,58 @@ static void restart_fire(sim_sched *s, void *ctx)
     schedule_crash(net, c, now);
 }
 
+/* Autosave (persistence with an interval): the broker saves its state
+ * (mq_broker_save) every autosave_interval while it runs. */
+static void autosave_fire(sim_sched *s, void *ctx)
+{
+    mq_net *net = ctx;
+    int64_t now = sim_sched_now(s);
+    net->autosave_ev = 0;
+    if (mq_broker_save(net->broker, now))
+        fail_oom(net);
+    net->autosave_ev = sim_sched_at(s, now + net->cfg.autosave_interval, autosave_fire, net);
+    if (!net->autosave_ev)
+        fail_oom(net);
+}
+
+/* The broker (re)starts at `now`: its autosave timer starts with it
+ * (Mosquitto's last_backup is its start time). */
+static void autosave_start(mq_net *net, int64_t now)
+{
+    if (!net->cfg.persistence || net->cfg.autosave_interval <= 0)
+        return;
+    net->autosave_ev =
+        sim_sched_at(net->sched, now + net->cfg.autosave_interval, autosave_fire, net);
+    if (!net->autosave_ev)
+        fail_oom(net);
+}
+
 /*
- * The persistence hook: the broker process dies. Without persistence
- * (this branch's only kind) every session and everything it held is gone
- * (mq_broker_restart: broker_restart), and every live connection is closed
- * by its host's kernel (through the contexts' close: FIN after what was
- * written, as for any killed process; the model's broker reads every byte
- * as it arrives, so Linux would send no RST). With persistence a broker
- * would take its last snapshot here and restore it in broker_revive.
+ * The persistence hook: the broker process dies. Every live connection is
+ * closed by its host's kernel (through the contexts' close: FIN after what
+ * was written, as for any killed process; the model's broker reads every
+ * byte as it arrives, so Linux would send no RST), and the broker keeps
+ * what its persistence set (mq_broker_set_persistence at setup): nothing
+ * (every session and everything it held is gone, broker_restart), every
+ * kept session as it is (autosave on every change), or the last save
+ * (restored now: nothing reaches a dead broker, so restoring at its death
+ * or at its revival is the same, but for its own session expiry timer,
+ * which runs on). Its autosave timer stops until it is back.
  */
 static void broker_kill(mq_net *net, int64_t now)
 {
-    mq_broker_restart(net->broker, now);
+    if (net->autosave_ev)
+        sim_sched_cancel(net->sched, net->autosave_ev);
+    net->autosave_ev = 0;
+    if (net->cfg.persistence && net->cfg.autosave_interval > 0)
+        net->restored = true;
+    if (mq_broker_restart(net->broker, now))
+        fail_oom(net);
 }
 
 static void broker_revive(mq_net *net, int64_t now)
 {
-    (void)net;
-    (void)now;
+    autosave_start(net, now);
 }
 
 static void broker_up_fire(sim_sched *s, void *ctx);
@@ -2055,6 +2101,9 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
     net->clients = calloc(n ? n : 1, sizeof *net->clients);
     if (!net->sched || !net->broker || !net->clients)
         goto oom;
+    mq_broker_set_persistence(net->broker, !cfg->persistence ? MQ_PERSIST_OFF
+                                           : cfg->autosave_interval > 0 ? MQ_PERSIST_SAVES
+                                                                        : MQ_PERSIST_EVERY_CHANGE);
     net->setup_limit = cfg->setup_timeout ? cfg->setup_timeout
                                           : mq_net_setup_limit(cfg, clients, n);
 
@@ -2198,6 +2247,7 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
     if (!sim_sched_at(net->sched, net->setup_limit, setup_timeout, net))
         fail_oom(net);
     schedule_faults(net);
+    autosave_start(net, 0);
     sim_sched_run(net->sched);
 
     int64_t now = sim_sched_now(net->sched);
