@@ -1169,7 +1169,8 @@ typedef struct {
     const scenario *sc;
     bool oom;              /* some text is missing: the trace fails */
     int width;             /* of the packet column: 34, or 40 with streams */
-    strbuf conns;          /* stream connection events */
+    strbuf conns;          /* stream connection events and faults */
+    bool faults;           /* some fault was injected */
     exp_capture *cap;      /* --pcap, or NULL */
 } tracer;
 
@@ -1338,6 +1339,48 @@ static void trace_conn(void *ctx, int64_t now, int client, uint32_t conn, bool b
     sb_printf(&t->conns, "  %9.3f ms  %s\n", sim_to_ms(now), what);
 }
 
+/* Faults go into the connections list, in time order with what they cause. */
+static void trace_fault(void *ctx, int64_t now, int client, uint32_t conn, mq_net_fault ev,
+                        int detail)
+{
+    tracer *t = ctx;
+    const char *name = client >= 0 ? t->sc->clients[client].name : "broker";
+    char what[160];
+    t->faults = true;
+    switch (ev) {
+    case MQ_NET_RESET:
+        if (!conn)
+            snprintf(what, sizeof what, "FAULT %s reset of %s's connection: none is open, "
+                     "nothing to reset", detail ? "silent" : "rst", name);
+        else if (detail)
+            snprintf(what, sizeof what, "FAULT silent reset: a NAT forgets %s's connection %u "
+                     "(neither end is told)", name, conn);
+        else
+            snprintf(what, sizeof what, "FAULT rst reset of %s's connection %u: RST to both ends",
+                     name, conn);
+        break;
+    case MQ_NET_CRASH:
+        snprintf(what, sizeof what, "FAULT %s crashes (%s); its kernel closes connection %u",
+                 name, detail ? "its session kept on disk" : "its session and queue are lost",
+                 conn);
+        if (!conn)
+            snprintf(what, sizeof what, "FAULT %s crashes (%s), with no connection open", name,
+                     detail ? "its session kept on disk" : "its session and queue are lost");
+        break;
+    case MQ_NET_CLIENT_RESTART:
+        snprintf(what, sizeof what, "FAULT %s restarts and connects", name);
+        break;
+    case MQ_NET_BROKER_DOWN:
+        snprintf(what, sizeof what, "FAULT broker killed (persistence %s): its connections "
+                 "closed, every session lost; SYNs refused while down", detail ? "on" : "off");
+        break;
+    default:
+        snprintf(what, sizeof what, "FAULT broker restarted: listening again");
+        break;
+    }
+    sb_printf(&t->conns, "  %9.3f ms  %s\n", sim_to_ms(now), what);
+}
+
 static void trace_deliver(void *ctx, int64_t now, int client, uint64_t msg, uint8_t qos, bool first)
 {
     tracer *t = ctx;
@@ -1380,6 +1423,7 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, const char *pcap,
     if (stream) {
         hooks.received = trace_received;
         hooks.conn = trace_conn;
+        hooks.fault = trace_fault;
     }
     if (pcap) {
         if (!(t.cap = exp_capture_open(pcap, pcap_receiver, err, sizeof err))) {
@@ -1428,7 +1472,8 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, const char *pcap,
         /* Over streams a packet is written into its connection, read whole
          * by the receiver later (==> read), or never (==X unread: the
          * connection ended first); TCP's own segments are not shown. */
-        fprintf(out, "connections (over the whole run):\n%s\n", t.conns.s ? t.conns.s : "  none\n");
+        fprintf(out, "connections%s (over the whole run):\n%s\n", t.faults ? " and faults" : "",
+                t.conns.s ? t.conns.s : "  none\n");
     }
     for (size_t i = 1; i <= traced; i++)
         if (t.blocks[i].s)
