@@ -810,11 +810,22 @@ size_t mq_broker_saved_sessions(const mq_broker *b)
     return b->saved.n;
 }
 
-/* The image's copy of the session with this client id, or NULL. O(saved
- * sessions): a restart is rare, and the image is in slot order, not
- * hashed. */
-static const psess *image_find(const bimage *im, const char *id, size_t len)
+/* The image's copy of slot j's session (client id id), or NULL. The image
+ * is in slot order and a kept session keeps its slot, so the copy is
+ * usually at slot j: O(log saved sessions); else O(saved sessions). */
+static const psess *image_find(const bimage *im, int j, const char *id, size_t len)
 {
+    size_t lo = 0, hi = im->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (im->v[mid].slot < j)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < im->n && im->v[lo].slot == j && im->v[lo].id_len == len &&
+        memcmp(im->v[lo].id, id, len) == 0)
+        return &im->v[lo];
     for (size_t i = 0; i < im->n; i++)
         if (im->v[i].id_len == len && memcmp(im->v[i].id, id, len) == 0)
             return &im->v[i];
@@ -938,7 +949,7 @@ static int restart_from_image(mq_broker *b, int64_t now)
             continue;
         bctx *c = x->c;
         if (x->bound) {
-            const psess *p = x->id_len ? image_find(&b->saved, x->id, x->id_len) : NULL;
+            const psess *p = x->id_len ? image_find(&b->saved, (int)j, x->id, x->id_len) : NULL;
             mq_session_end_state_except(c->s, now, MQ_DROP_BROKER_RESTART, p ? p->st : NULL);
             c->sess = -1;
         } else {

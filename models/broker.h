@@ -136,9 +136,11 @@ void mq_broker_set_persistence(mq_broker *b, mq_persist p);
  * persistent state now (see above). Other modes: does nothing. Returns 0,
  * or MQ_ERR_NOMEM with the previous image kept. Cost: O(kept sessions +
  * their subscriptions x levels + their flows, queued and held messages
- * (x log of each session's)), and memory of about 100 bytes per kept
- * session plus its client id and filters, 24 per flow or held identifier
- * and 8 per message reference. */
+ * (x log of each session's)), and memory of about 180 bytes per kept
+ * session plus its client id, 16 per subscription plus its filter, and
+ * what mq_session_image says per flow, held identifier and message
+ * reference (messages are shared, never copied). The new image is built
+ * before the old one goes, so a save needs room for both for a moment. */
 int mq_broker_save(mq_broker *b, int64_t now);
 
 /* Sessions in the saved image (0 before the first save). */

@@ -1911,9 +1911,16 @@ struct mq_session_image {
     size_t n_fl, n_q, n_held;
     mq_msg **msgs;          /* every message referenced above, sorted by address */
     size_t n_msgs;
+    uint16_t *ids;          /* the identifiers in flight, sorted */
     uint16_t next_id;
     uint64_t seq;
 };
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 static int cmp_ptr(const void *a, const void *b)
 {
@@ -1931,6 +1938,7 @@ void mq_session_image_free(mq_session_image *im)
     free(im->q);
     free(im->held);
     free(im->msgs);
+    free(im->ids);
     free(im);
 }
 
@@ -1946,12 +1954,14 @@ mq_session_image *mq_session_image_new(const mq_session *s)
     im->q = st->n_queued ? malloc(st->n_queued * sizeof *im->q) : NULL;
     im->held = st->held.n ? malloc(st->held.n * sizeof *im->held) : NULL;
     im->msgs = nm ? malloc(nm * sizeof *im->msgs) : NULL;
-    if ((st->n_inflight && !im->fl) || (st->n_queued && !im->q) || (st->held.n && !im->held) ||
-        (nm && !im->msgs)) {
+    im->ids = st->n_inflight ? malloc(st->n_inflight * sizeof *im->ids) : NULL;
+    if ((st->n_inflight && (!im->fl || !im->ids)) || (st->n_queued && !im->q) ||
+        (st->held.n && !im->held) || (nm && !im->msgs)) {
         mq_session_image_free(im);
         return NULL;
     }
     for (const flow *f = st->fl_head; f; f = f->next) {
+        im->ids[im->n_fl] = f->node.id;
         im->fl[im->n_fl++] = (img_flow){f->m, f->seq, f->node.id, f->qos, f->state};
         if (f->m)
             im->msgs[im->n_msgs++] = f->m;
@@ -1972,6 +1982,8 @@ mq_session_image *mq_session_image_new(const mq_session *s)
         mq_msg_ref(im->msgs[i]);
     if (im->n_msgs)
         qsort(im->msgs, im->n_msgs, sizeof *im->msgs, cmp_ptr);
+    if (im->n_fl)
+        qsort(im->ids, im->n_fl, sizeof *im->ids, cmp_id);
     im->next_id = st->next_id;
     im->seq = st->seq;
     return im;
@@ -1983,13 +1995,10 @@ bool mq_session_image_has(const mq_session_image *im, const mq_msg *m)
            bsearch(&m, im->msgs, im->n_msgs, sizeof *im->msgs, cmp_ptr) != NULL;
 }
 
-/* Whether im has identifier id in flight. O(flows). */
+/* Whether im has identifier id in flight. O(log flows). */
 static bool image_has_id(const mq_session_image *im, uint16_t id)
 {
-    for (size_t i = 0; i < im->n_fl; i++)
-        if (im->fl[i].id == id)
-            return true;
-    return false;
+    return im->n_fl && bsearch(&id, im->ids, im->n_fl, sizeof *im->ids, cmp_id) != NULL;
 }
 
 static flow *flow_of_image(const img_flow *x)
@@ -2053,8 +2062,7 @@ nomem:
     return MQ_ERR_NOMEM;
 }
 
-/* Cost: O((flows + held) x log messages), plus O(flows) per flow past
- * PUBREC. */
+/* Cost: O((flows + held) x log of im's). */
 void mq_session_end_state_except(mq_session *s, int64_t now, mq_drop_reason why,
                                  const mq_session_image *im)
 {
