@@ -41,7 +41,6 @@ struct endpoint {
     const transport_ops *tr;
     sim_link *out;          /* datagram: the link this end sends on */
     void *rx_tag;           /* datagram: the tag of the frame being handed in */
-    uint64_t rx_pub;        /* stream: the offset of the PUBLISH being decoded */
     sconn *sc;              /* stream: the connection it is on (client: the current one) */
     sim_event_id ev;        /* the pending timer event, if any */
     int64_t ev_at;          /* its time */
@@ -95,6 +94,8 @@ struct client {
     gsl_rng *rng_resets, *rng_crashes;
     size_t next_reset, next_crash; /* scheduled: the next entry */
     bool crashed;           /* its process is down */
+    bool forgot;            /* it crashed without persistence: identifiers its
+                               broker session held may come again as new */
     int64_t crash_since, up_at;
     int64_t fault_at;       /* the first fault since its last CONNACK, or -1 */
     int fault_cause;        /* from a crash or a broker restart to its next CONNACK: the
@@ -640,8 +641,6 @@ static void broker_timer(void *ctx, int64_t at)
     }
 }
 
-static void *fifo_tag(ring *q, uint64_t off);
-
 static void on_event(void *ctx, mq_event ev, const mq_view *v)
 {
     endpoint *e = ctx;
@@ -650,15 +649,18 @@ static void on_event(void *ctx, mq_event ev, const mq_view *v)
     if (ev == MQ_EV_NOMEM)
         fail_oom(e->net);
     /* A QoS 2 PUBLISH taken for a duplicate: if it was a new message (its
-     * identifier held for a stale copy: reordering links, or a broker
-     * restored from an older save), that is its end on this hop. The
-     * engine asked for its tag as it began (io_tag): a datagram frame's, or
-     * the stream FIFO's entry at that offset. */
-    if (ev == MQ_EV_QOS2_DUP_SUPPRESSED) {
-        void *t = e->sc ? fifo_tag(&e->sc->q[e->broker_side ? 0 : 1], e->rx_pub) : e->rx_tag;
-        if (t)
-            note_cause(e->c, t, MQ_LOSS_SUPPRESSED);
-    }
+     * identifier held for a stale copy), that is its end on this hop. On a
+     * datagram link reordering brings stale copies; on a stream only a
+     * sender that crashed and forgot the identifiers its peer still held
+     * reuses one too early, and the loss is that crash's, or a broker
+     * restored from an older save, which forgot identifiers and took up
+     * its identifier rotation where the save had it, and the loss is that
+     * restart's. */
+    if (ev == MQ_EV_QOS2_DUP_SUPPRESSED && e->rx_tag)
+        note_cause(e->c, e->rx_tag,
+                   e->c->forgot ? MQ_LOSS_OF_DROP(MQ_DROP_CLIENT_CRASH)
+                   : e->sc && e->net->restored ? MQ_LOSS_OF_DROP(MQ_DROP_BROKER_RESTART)
+                                               : MQ_LOSS_SUPPRESSED);
 }
 
 static void start_publishing(mq_net *net);
@@ -905,8 +907,9 @@ static void *io_tag(void *ctx, uint64_t rx_offset)
     endpoint *e = ctx;
     if (!e->sc)
         return e->rx_tag;
-    e->rx_pub = rx_offset;
-    return fifo_tag(&e->sc->q[e->broker_side ? 0 : 1], rx_offset);
+    /* Kept while its FIFO entry is (stream_bytes, release_dir), for the
+     * event its decoding may cause. */
+    return e->rx_tag = fifo_tag(&e->sc->q[e->broker_side ? 0 : 1], rx_offset);
 }
 
 /* Traces: the packets of direction d that end at or before offset `to`
@@ -934,6 +937,10 @@ static void release_dir(mq_net *net, sconn *sc, int d)
     if (sc->released[d])
         return;
     sc->released[d] = true;
+    if (d == 0)
+        sc->brk.rx_tag = NULL;
+    else
+        sc->c->cli.rx_tag = NULL;
     ring *q = &sc->q[d];
     while (q->n) {
         tagpos *tp = ring_at(q, 0);
@@ -1027,6 +1034,7 @@ static void stream_bytes(mq_net *net, sconn *sc, int d, const uint8_t *data, siz
      * what its decoding causes. */
     if (net->has_hooks && net->hooks.received)
         trace_received(net, sc, d, to, false);
+    endpoint *e = d == 1 ? &sc->c->cli : &sc->brk;
     if (d == 1)
         mq_session_on_bytes(sc->c->cli.s, now, data, len);
     else
@@ -1036,6 +1044,8 @@ static void stream_bytes(mq_net *net, sconn *sc, int d, const uint8_t *data, siz
     if (!sc->released[d]) {
         ring *q = &sc->q[d];
         while (q->n && ((tagpos *)ring_at(q, 0))->end <= to) {
+            if (((tagpos *)ring_at(q, 0))->tag == e->rx_tag)
+                e->rx_tag = NULL;
             tag_unref(((tagpos *)ring_at(q, 0))->tag);
             ring_pop(q);
         }
@@ -1436,10 +1446,12 @@ static void crash_fire(sim_sched *s, void *ctx)
     sconn *sc = c->cur;
     hook_fault(net, c->idx, sc ? sc->id : 0, MQ_NET_CRASH, cc->client_persistence);
     mqtt_down(c, now);
-    if (cc->client_persistence)
+    if (cc->client_persistence) {
         mq_session_crash_keep(c->cli.s, now);
-    else
+    } else {
         mq_session_crash(c->cli.s, now);
+        c->forgot = true;
+    }
     c->sub_sent = false; /* the application forgot its subscriptions */
     if (sc) {
         sc->busy++;

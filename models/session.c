@@ -1690,12 +1690,8 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
             s->rx_pos = 0;
             s->rx_lost = false;
             s->rx_skip = !needs_msg(s, &s->rx_head);
-            /* A PUBLISH taken for a duplicate builds no message, but the host
-             * still learns which one it is: if it was a new message (its
-             * identifier held for a stale flow), the suppression event is
-             * that message's end on this hop, and only the host can tell. */
             if (s->rx_skip)
-                (void)tag_at(s, s->fr.offset);
+                (void)tag_at(s, s->fr.offset); /* the host learns which message is answered only */
             if (!s->rx_skip) {
                 const mq_pubhead *h = &s->rx_head;
                 size_t hn = s->fr.len - h->payload_off;

@@ -228,9 +228,8 @@ typedef struct {
     /* Optional: the measurement tag of the PUBLISH being decoded; rx_offset
      * is the stream offset of its first byte on this connection (datagram:
      * the count of frames before it). Borrowed: the engine refs it through
-     * tag_ops if it keeps it. NULL: no tag. Called for every PUBLISH, also
-     * one a QoS 2 receiver will take for a duplicate (MQ_EV_QOS2_DUP_
-     * SUPPRESSED then concerns the PUBLISH of the last such call). */
+     * tag_ops if it keeps it. NULL: no tag. On a stream it is asked for
+     * every PUBLISH decoded, a QoS 2 duplicate that is only answered too. */
     void *(*tag)(void *ctx, uint64_t rx_offset);
     const mq_tag_ops *tag_ops;
     /* Client, optional: a uniform variate in [0, 1) for reconnect jitter. */

@@ -328,7 +328,8 @@ static void every_change_random_restarts_qos2_exactly_once(void **state)
  * QoS 1 and 2 now lose what the broker took after the last save and
  * duplicate what was acknowledged since (broker.h), and stale identifiers
  * (held at the save, released since) make some new QoS 2 PUBLISHes look
- * like duplicates (dup_suppressed). Whatever happens, every lost pair has
+ * like duplicates (charged to broker_restart too: on a stream nothing else
+ * brings a stale identifier but a crash). Whatever happens, every lost pair has
  * exactly one cause (lost is the sum of its causes; a pair without one
  * fails the run) and no message outlives the run, saved image included.
  * And the scenarios do reach the losses and duplicates persistence brings.
