@@ -567,6 +567,51 @@ static void saves_restored_qos2_flow_delivered_again(void **state)
 }
 
 
+/* A save between S's CONNECT and its SUBSCRIBE holds S's session without
+ * the subscription. After the restart S is told its session is present,
+ * so it does not subscribe again, and m1 is routed to no one: what a
+ * subscription made after the save would have brought is lost. */
+static void saves_subscription_after_the_save_is_lost(void **state)
+{
+    const variant *v = VAR(state);
+    mq_session_config b = h_cfg(v->version, v->method);
+    mq_session_config c = h_stream_cfg(v->version, v->method);
+    h_net *h = h_new(&b, 4);
+    mq_broker_set_persistence(h->b, MQ_PERSIST_SAVES);
+    h->check = true;
+    h_client(h, "P", &c);
+    h_client(h, "S", &c);
+    h_connect_all(h);
+    assert_int_equal(mq_broker_save(h->b, h->now), 0);
+    h_subscribe(h, "S", "t", 1);
+    assert_int_equal(mq_broker_restart(h->b, h->now), 0);
+    h_run_quiet(h, 5000);
+    h_publish(h, "P", "t", 1);
+    h_run_quiet(h, 5000);
+    h_expect(h,
+             "t0 B close broker_restart",
+             "t0 B close broker_restart",
+             "t10 S down fin",
+             "t10 P down fin",
+             "t1010 P open",
+             "t1010 S open",
+             "t1020 P up",
+             "t1020 P>B CONNECT",
+             "t1020 S up",
+             "t1020 S>B CONNECT",
+             "t1030 B>P CONNACK",
+             "t1030 B>S CONNACK",
+             "t1040 P connected present",
+             "t1040 S connected present",
+             "t1040 P>B PUBLISH id1 q1 m1",
+             "t1050 B>P PUBACK id1");
+    assert_int_equal(h_count(h, H_GOT, "S", 0, 1), 0);
+    assert_int_equal(h_count(h, H_SEND, "S>B", MQ_SUBSCRIBE, 0), 0);
+    h_close_all(h);
+    h_check_refs(h);
+    h_free(h);
+}
+
 /* ---- property: every change saved, QoS 2 neither lost nor duplicated ---- */
 
 #define SCENARIOS 300
@@ -718,6 +763,7 @@ int main(void)
         VM(saves_restart_between_saves_loses_and_duplicates),
         V(saves_before_first_save_loses_all),
         VM(saves_restored_qos2_flow_delivered_again),
+        V(saves_subscription_after_the_save_is_lost),
         cmocka_unit_test(every_change_random_restarts_qos2_exactly_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
