@@ -612,6 +612,100 @@ static void saves_subscription_after_the_save_is_lost(void **state)
     h_free(h);
 }
 
+/* The save (t0) has S's session with nothing in flight. m1 goes to S
+ * under identifier 1; the broker restarts while S holds it (PUBREC sent,
+ * PUBREL not yet had). The restored session forgot the flow (m1 dropped at
+ * the broker, broker_restart) and its identifier rotation starts at 1
+ * again: m2 goes to S under identifier 1, which S still holds, so S takes
+ * it for a duplicate of m1 and m2 is lost. Method A then delivers its
+ * stored m1 at m2's PUBREL; method B had delivered m1 at its PUBLISH. */
+static void saves_restored_rotation_reuses_an_identifier_s_holds(void **state)
+{
+    const variant *v = VAR(state);
+    h_net *h = pair(v, MQ_PERSIST_SAVES);
+    assert_int_equal(mq_broker_save(h->b, h->now), 0);
+    h_publish(h, "P", "t", 2);
+    h_run_until(h, v->method == MQ_QOS2_A ? 45 : 25);
+    assert_true(mq_session_holds(h_csess(h, "S"), 1));
+    assert_int_equal(mq_broker_restart(h->b, h->now), 0);
+    h_run_quiet(h, 5000);
+    h_publish(h, "P", "t", 2);
+    h_run_quiet(h, 5000);
+    if (v->method == MQ_QOS2_A)
+        h_expect(h,
+                 "t0 P>B PUBLISH id1 q2 m1",
+                 "t10 B>P PUBREC id1",
+                 "t20 P>B PUBREL id1",
+                 "t30 B>S PUBLISH id1 q2 m1",
+                 "t30 B>P PUBCOMP id1",
+                 "t40 S>B PUBREC id1",
+                 "t45 B close broker_restart",
+                 "t45 B close broker_restart",
+                 "t45 B drop m1 q2 broker_restart",
+                 "t55 S down fin",
+                 "t55 P down fin",
+                 "t1055 P open",
+                 "t1055 S open",
+                 "t1065 P up",
+                 "t1065 P>B CONNECT",
+                 "t1065 S up",
+                 "t1065 S>B CONNECT",
+                 "t1075 B>P CONNACK",
+                 "t1075 B>S CONNACK",
+                 "t1085 P connected present",
+                 "t1085 S connected present",
+                 "t1085 P>B PUBLISH id2 q2 m2",
+                 "t1095 B>P PUBREC id2",
+                 "t1105 P>B PUBREL id2",
+                 "t1115 B>S PUBLISH id1 q2 m2",
+                 "t1115 B>P PUBCOMP id2",
+                 "t1125 S event qos2_dup_suppressed PUBLISH id1",
+                 "t1125 S>B PUBREC id1",
+                 "t1135 B>S PUBREL id1",
+                 "t1145 S got m1 q2",
+                 "t1145 S>B PUBCOMP id1");
+    else
+        h_expect(h,
+                 "t0 P>B PUBLISH id1 q2 m1",
+                 "t10 B>S PUBLISH id1 q2 m1",
+                 "t10 B>P PUBREC id1",
+                 "t20 S got m1 q2",
+                 "t20 S>B PUBREC id1",
+                 "t20 P>B PUBREL id1",
+                 "t25 B close broker_restart",
+                 "t25 B close broker_restart",
+                 "t25 B drop m1 q2 broker_restart",
+                 "t35 S down fin",
+                 "t35 P down fin",
+                 "t1035 P open",
+                 "t1035 S open",
+                 "t1045 P up",
+                 "t1045 P>B CONNECT",
+                 "t1045 S up",
+                 "t1045 S>B CONNECT",
+                 "t1055 B>P CONNACK",
+                 "t1055 B>S CONNACK",
+                 "t1065 P>B PUBREL id1 (resend)",
+                 "t1065 P connected present",
+                 "t1065 S connected present",
+                 "t1075 B event unknown_pubrel PUBREL id1",
+                 "t1075 B>P PUBCOMP id1",
+                 "t1085 P>B PUBLISH id2 q2 m2",
+                 "t1095 B>S PUBLISH id1 q2 m2",
+                 "t1095 B>P PUBREC id2",
+                 "t1105 S event qos2_dup_suppressed PUBLISH id1",
+                 "t1105 S>B PUBREC id1",
+                 "t1105 P>B PUBREL id2",
+                 "t1115 B>S PUBREL id1",
+                 "t1115 B>P PUBCOMP id2",
+                 "t1125 S>B PUBCOMP id1");
+    assert_int_equal(h_count(h, H_GOT, "S", 0, 1), 1);
+    assert_int_equal(h_count(h, H_GOT, "S", 0, 2), 0);
+    h_close_all(h);
+    h_check_refs(h);
+    h_free(h);
+}
+
 /* ---- property: every change saved, QoS 2 neither lost nor duplicated ---- */
 
 #define SCENARIOS 300
@@ -764,6 +858,7 @@ int main(void)
         V(saves_before_first_save_loses_all),
         VM(saves_restored_qos2_flow_delivered_again),
         V(saves_subscription_after_the_save_is_lost),
+        VM(saves_restored_rotation_reuses_an_identifier_s_holds),
         cmocka_unit_test(every_change_random_restarts_qos2_exactly_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
