@@ -1504,10 +1504,13 @@ static void autosave_fire(sim_sched *s, void *ctx)
 }
 
 /* The broker (re)starts at `now`: its autosave timer starts with it
- * (Mosquitto's last_backup is its start time). */
+ * (Mosquitto's last_backup is its start time). Only while a restart is
+ * still to come: a save no restart reads changes nothing, and a timer left
+ * running would keep a run from ending before its drain is over. */
 static void autosave_start(mq_net *net, int64_t now)
 {
-    if (!net->cfg.persistence || net->cfg.autosave_interval <= 0)
+    if (!net->cfg.persistence || net->cfg.autosave_interval <= 0 ||
+        net->next_restart >= net->cfg.n_restarts)
         return;
     net->autosave_ev =
         sim_sched_at(net->sched, now + net->cfg.autosave_interval, autosave_fire, net);

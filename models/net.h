@@ -149,7 +149,8 @@ typedef struct {
     /* With persistence: 0, every change is saved (a restart keeps the kept
      * sessions as they are); else the broker saves every autosave_interval
      * ns from its start and from each restart's end (Mosquitto's
-     * autosave_interval timer), and a restart restores the last save. */
+     * autosave_interval timer) while a restart is still to come (a save no
+     * restart reads changes nothing), and a restart restores the last save. */
     int64_t autosave_interval;
 } mq_net_config;
 

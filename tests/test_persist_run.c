@@ -393,6 +393,41 @@ static void saves_random_restarts_every_loss_has_a_cause(void **state)
     assert_true(lost[1] > 0 && lost[2] > 0 && dups[1] > 0 && dups[2] > 0);
 }
 
+/* Without restarts persistence changes nothing: the same run with it on
+ * (saved every 1 s, or on every change) and off gives the same figures,
+ * the same number of events and the same end. */
+static void persistence_without_restarts_changes_nothing(void **state)
+{
+    (void)state;
+    mq_group_result g[3][2];
+    mq_net_stats st[3];
+    for (int k = 0; k < 3; k++) {
+        world w;
+        world_init(&w, 20, SIM_S(4));
+        for (int i = 0; i < 4; i++) {
+            w.c[i].up.loss.kind = w.c[i].down.loss.kind = SIM_LOSS_BERNOULLI;
+            w.c[i].up.loss.p = w.c[i].down.loss.p = 0.02;
+        }
+        w.net.persistence = k > 0;
+        w.net.autosave_interval = k == 1 ? SIM_S(1) : 0;
+        world_run(&w);
+        for (int i = 0; i < 2; i++)
+            g[k][i] = pair_result(&w, i);
+        st[k] = w.st;
+        mq_metrics_free(w.m);
+    }
+    for (int k = 1; k < 3; k++) {
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(g[k][i].unique, g[0][i].unique);
+            assert_int_equal(g[k][i].duplicates, g[0][i].duplicates);
+            assert_int_equal(g[k][i].lost, g[0][i].lost);
+            assert_true(g[k][i].lat_max == g[0][i].lat_max);
+        }
+        assert_int_equal(st[k].events, st[0].events);
+        assert_int_equal(st[k].t_last, st[0].t_last);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +436,7 @@ int main(void)
         cmocka_unit_test(saves_offline_subscriber_loses_what_came_after_the_save),
         cmocka_unit_test(every_change_random_restarts_qos2_exactly_once),
         cmocka_unit_test(saves_random_restarts_every_loss_has_a_cause),
+        cmocka_unit_test(persistence_without_restarts_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
