@@ -146,13 +146,15 @@ const exp_key exp_keys[] = {
      .def_doc = "by each connection's transport: \"reconnect\" on stream, \"timer\" on datagram",
      .doc = "\"reconnect\": resend unacknowledged PUBLISH and PUBREL only when a session "
             "resumes; \"timer\": also every retry_interval_ms while connected"},
-    {.path = "broker.persistence", .type = EXP_K_BOOL, .flags = WAVE2, .def = 0,
+    {.path = "broker.persistence", .type = EXP_K_BOOL, .def = 0,
      CFG(BOOL(persistence)), .what = "true or false",
-     .doc = "true: sessions and messages survive a restart as of the last save (Mosquitto's default: false)"},
-    {.path = "broker.autosave_interval_s", .type = EXP_K_S, .flags = WAVE2, .lo = 0, .hi = MAX_S,
+     .doc = "true: kept sessions, their subscriptions and messages survive a restart as of the "
+            "last save (Mosquitto's default: false)"},
+    {.path = "broker.autosave_interval_s", .type = EXP_K_S, .lo = 0, .hi = MAX_S,
      .def = 1800, CFG(NS(autosave_interval_ns)),
      .what = "a number of seconds from 0 to 1e9 (0: on every change)",
-     .doc = "how often persistent state is saved (Mosquitto 2.0's default)"},
+     .doc = "how often persistent state is saved, from the broker's start and from each restart "
+            "(Mosquitto 2.0's default); 0: after every change, so a restart loses nothing kept"},
     {.path = "broker.queue_qos0_messages", .type = EXP_K_BOOL, .def = 0,
      CFG(BOOL(queue_qos0_messages)), .what = "true or false",
      .doc = "also queue QoS 0 messages for offline subscribers with kept sessions (Mosquitto: false)"},

@@ -242,6 +242,7 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
             .queue_qos0 = cfg->queue_qos0_messages,
         },
         .n_restarts = (size_t)nr, .restarts = sc->restart_w, .persistence = cfg->persistence,
+        .autosave_interval = cfg->autosave_interval_ns,
     };
     return 0;
 }

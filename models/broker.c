@@ -43,8 +43,37 @@ struct bctx {
     bctx *prev, *next;      /* every context */
 };
 
+/* One kept session in the saved image. */
+typedef struct {
+    char *filter;
+    uint16_t len;
+    uint8_t qos;
+} psub;
+
+typedef struct {
+    int slot;               /* its session index */
+    char *id;
+    uint16_t id_len;
+    bool online;            /* it had a connection at the save */
+    uint32_t expiry_s;
+    int64_t expire_at;      /* when offline at the save with a finite expiry */
+    void *user;
+    mq_transport transport;
+    psub *subs;
+    size_t n_subs, cap_subs;
+    mq_session_image *st;
+} psess;
+
+typedef struct {
+    psess *v;
+    size_t n;
+    int64_t at;
+} bimage;
+
 struct mq_broker {
     mq_session_config cfg;
+    mq_persist persist;
+    bimage saved;           /* MQ_PERSIST_SAVES: the last save */
     mq_broker_io io;
     bslot *slot;
     size_t n_slots, cap_slots;
@@ -60,6 +89,8 @@ struct mq_broker {
     int64_t timer_at;
     uint64_t routed, forwarded;
 };
+
+static void image_clear(bimage *im);
 
 /* ---- client-id hash ------------------------------------------------------ */
 
@@ -553,6 +584,7 @@ void mq_broker_free(mq_broker *b)
     for (size_t j = 0; j < b->n_slots; j++)
         free(b->slot[j].id);
     mq_subs_free(b->subs);
+    image_clear(&b->saved);
     free(b->slot);
     free(b->hash);
     free(b->heap);
@@ -673,12 +705,287 @@ void mq_broker_finish(mq_broker *b, int64_t now)
     for (size_t j = 0; j < b->n_slots; j++)
         if (b->slot[j].bound)
             mq_session_finish(b->slot[j].c->s, now);
+    image_clear(&b->saved);
     leave(b);
 }
 
-void mq_broker_restart(mq_broker *b, int64_t now)
+/* ---- persistence ----------------------------------------------------------- */
+
+static void image_clear(bimage *im)
+{
+    for (size_t i = 0; i < im->n; i++) {
+        psess *p = &im->v[i];
+        for (size_t k = 0; k < p->n_subs; k++)
+            free(p->subs[k].filter);
+        free(p->subs);
+        free(p->id);
+        mq_session_image_free(p->st);
+    }
+    free(im->v);
+    *im = (bimage){0};
+}
+
+typedef struct {
+    psess *p;
+    bool nomem;
+} subs_copy;
+
+static void copy_sub(void *ctx, const char *filter, size_t len, uint8_t qos)
+{
+    subs_copy *sc = ctx;
+    psess *p = sc->p;
+    if (sc->nomem)
+        return;
+    if (p->n_subs == p->cap_subs) {
+        size_t cap = p->cap_subs ? 2 * p->cap_subs : 4;
+        psub *v = realloc(p->subs, cap * sizeof *v);
+        if (!v) {
+            sc->nomem = true;
+            return;
+        }
+        p->subs = v;
+        p->cap_subs = cap;
+    }
+    char *f = malloc(len ? len : 1);
+    if (!f) {
+        sc->nomem = true;
+        return;
+    }
+    memcpy(f, filter, len);
+    p->subs[p->n_subs++] = (psub){f, (uint16_t)len, qos};
+}
+
+void mq_broker_set_persistence(mq_broker *b, mq_persist p)
+{
+    b->persist = p;
+}
+
+/* Whether slot j's session is persistent: kept past its connection, and
+ * named (a zero-length id always has a clean session; Mosquitto skips one
+ * too). */
+static bool persistent(const bslot *x)
+{
+    return x->bound && !x->ends_with_conn && x->id_len > 0;
+}
+
+/* Cost: see broker.h. Session order is slot order. */
+int mq_broker_save(mq_broker *b, int64_t now)
+{
+    if (b->persist != MQ_PERSIST_SAVES)
+        return 0;
+    bimage im = {.at = now};
+    size_t n = 0;
+    for (size_t j = 0; j < b->n_slots; j++)
+        n += persistent(&b->slot[j]);
+    if (n && !(im.v = calloc(n, sizeof *im.v)))
+        return MQ_ERR_NOMEM;
+    for (size_t j = 0; j < b->n_slots; j++) {
+        const bslot *x = &b->slot[j];
+        if (!persistent(x))
+            continue;
+        psess *p = &im.v[im.n++];
+        p->slot = (int)j;
+        p->id_len = x->id_len;
+        p->online = x->c->live;
+        p->expiry_s = x->expiry_s;
+        p->expire_at = x->hpos ? x->expire_at : MQ_NEVER;
+        p->user = x->user;
+        p->transport = mq_session_transport(x->c->s);
+        p->id = malloc(x->id_len);
+        p->st = mq_session_image_new(x->c->s);
+        subs_copy sc = {p, false};
+        if (!p->id || !p->st || mq_subs_each(b->subs, (uint32_t)j, copy_sub, &sc) || sc.nomem) {
+            image_clear(&im);
+            return MQ_ERR_NOMEM;
+        }
+        memcpy(p->id, x->id, x->id_len);
+    }
+    image_clear(&b->saved);
+    b->saved = im;
+    return 0;
+}
+
+size_t mq_broker_saved_sessions(const mq_broker *b)
+{
+    return b->saved.n;
+}
+
+/* The image's copy of slot j's session (client id id), or NULL. The image
+ * is in slot order and a kept session keeps its slot, so the copy is
+ * usually at slot j: O(log saved sessions); else O(saved sessions). */
+static const psess *image_find(const bimage *im, int j, const char *id, size_t len)
+{
+    size_t lo = 0, hi = im->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (im->v[mid].slot < j)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < im->n && im->v[lo].slot == j && im->v[lo].id_len == len &&
+        memcmp(im->v[lo].id, id, len) == 0)
+        return &im->v[lo];
+    for (size_t i = 0; i < im->n; i++)
+        if (im->v[i].id_len == len && memcmp(im->v[i].id, id, len) == 0)
+            return &im->v[i];
+    return NULL;
+}
+
+/* Slot j (free: slots never shrink, so a saved index is below n_slots)
+ * is taken off the free list for a restored session. O(free slots). */
+static void slot_take(mq_broker *b, int j)
+{
+    assert((size_t)j < b->n_slots && !b->slot[j].c);
+    int *pp = &b->free_head;
+    while (*pp >= 0 && *pp != j)
+        pp = &b->slot[*pp].hnext;
+    assert(*pp == j);
+    *pp = b->slot[j].hnext;
+    memset(&b->slot[j], 0, sizeof b->slot[j]);
+    b->slot[j].hnext = -1;
+}
+
+/* A context without a connection holding the saved session p. */
+static int restore_session(mq_broker *b, int64_t now, const psess *p)
+{
+    bctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return MQ_ERR_NOMEM;
+    mq_session_config cfg = b->cfg;
+    cfg.transport = p->transport;
+    mq_session_io sio = {
+        .ctx = c, .send = c_send, .deliver = c_deliver, .timer = c_timer, .drop = c_drop,
+        .event = c_event, .close = c_close, .tag = c_tag, .subscribe = c_subscribe,
+        .connect = c_connect, .ended = c_ended,
+    };
+    c->b = b;
+    c->sess = -1;
+    c->s = mq_session_new(&cfg, &sio);
+    if (!c->s || mq_session_image_restore(c->s, p->st)) {
+        mq_session_free(c->s);
+        free(c);
+        return MQ_ERR_NOMEM;
+    }
+    mq_session_set_owner(c->s, c);
+    c->next = b->ctxs;
+    if (b->ctxs)
+        b->ctxs->prev = c;
+    b->ctxs = c;
+    int j = p->slot;
+    slot_take(b, j);
+    bslot *x = &b->slot[j];
+    x->c = c;
+    x->bound = true;
+    x->expiry_s = p->expiry_s;
+    x->ends_with_conn = false;
+    x->user = p->user;
+    x->id = malloc(p->id_len);
+    c->sess = j;
+    b->n_sessions++;
+    if (!x->id || (memcpy(x->id, p->id, p->id_len), x->id_len = p->id_len, id_add(b, j))) {
+        session_end(b, j, now, MQ_DROP_BROKER_RESTART);
+        ctx_kill(b, c);
+        return MQ_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < p->n_subs; k++)
+        if (mq_subs_add(b->subs, (uint32_t)j, p->subs[k].filter, p->subs[k].len,
+                        p->subs[k].qos) < 0)
+            return MQ_ERR_NOMEM;
+    if (p->expiry_s != NEVER_EXPIRES) {
+        x->expire_at = p->online ? now + (int64_t)p->expiry_s * NS_PER_S : p->expire_at;
+        heap_push(b, j);
+    }
+    return 0;
+}
+
+/* Every change saved: the image would be the kept sessions exactly as they
+ * are, so they are kept as they are. This is exactly a save after every
+ * change followed by a restore: the persistent state is what an image holds
+ * (broker.h), a restored session is a context without a connection with the
+ * same state, identifiers and subscriptions (the identifier rotation and
+ * start order too), and what a restart loses besides is what a connection
+ * loses when it closes (a PUBLISH half received, the send window, timer
+ * deadlines), which a resumption resets in both cases. Mosquitto saves at
+ * most once per loop round; a simulated restart falls between events, so
+ * no change is ever unsaved. */
+static void restart_every_change(mq_broker *b, int64_t now)
+{
+    for (size_t j = 0; j < b->n_slots; j++) {
+        bslot *x = &b->slot[j];
+        if (!x->c)
+            continue;
+        bctx *c = x->c;
+        if (!x->bound) {
+            ctx_kill(b, c);
+            continue;
+        }
+        if (x->ends_with_conn || !x->id_len) {
+            session_end(b, (int)j, now, MQ_DROP_BROKER_RESTART);
+            ctx_kill(b, c);
+            continue;
+        }
+        if (c->live) {
+            c->live = false;
+            b->n_conns--;
+            if (x->expiry_s != NEVER_EXPIRES) {
+                x->expire_at = now + (int64_t)x->expiry_s * NS_PER_S;
+                heap_push(b, (int)j);
+            }
+        }
+    }
+    /* Contexts that hold no slot: connections whose session moved on. */
+    for (bctx *c = b->ctxs; c; c = c->next)
+        if (c->live)
+            ctx_kill(b, c);
+}
+
+/* The broker becomes its saved image (see broker.h). */
+static int restart_from_image(mq_broker *b, int64_t now)
+{
+    for (size_t j = 0; j < b->n_slots; j++) {
+        bslot *x = &b->slot[j];
+        if (!x->c)
+            continue;
+        bctx *c = x->c;
+        if (x->bound) {
+            const psess *p = x->id_len ? image_find(&b->saved, (int)j, x->id, x->id_len) : NULL;
+            mq_session_end_state_except(c->s, now, MQ_DROP_BROKER_RESTART, p ? p->st : NULL);
+            c->sess = -1;
+        } else {
+            c->sess = -1;
+        }
+        slot_free(b, (int)j);
+        ctx_kill(b, c);
+    }
+    for (bctx *c = b->ctxs; c; c = c->next)
+        ctx_kill(b, c);
+    int rc = 0;
+    for (size_t i = 0; i < b->saved.n; i++)
+        if (restore_session(b, now, &b->saved.v[i]))
+            rc = MQ_ERR_NOMEM;
+    return rc;
+}
+
+int mq_broker_restart(mq_broker *b, int64_t now)
 {
     enter(b);
+    for (bctx *c = b->ctxs; c; c = c->next)
+        if (c->live && !c->dead)
+            mq_session_kick(c->s, now, MQ_CLOSE_BROKER_RESTART);
+    int rc = 0;
+    if (b->persist == MQ_PERSIST_EVERY_CHANGE) {
+        restart_every_change(b, now);
+        update_timer(b);
+        leave(b);
+        return 0;
+    }
+    if (b->persist == MQ_PERSIST_SAVES) {
+        rc = restart_from_image(b, now);
+        update_timer(b);
+        leave(b);
+        return rc;
+    }
     for (bctx *c = b->ctxs; c; c = c->next)
         if (c->live && !c->dead)
             mq_session_kick(c->s, now, MQ_CLOSE_BROKER_RESTART);
@@ -695,6 +1002,7 @@ void mq_broker_restart(mq_broker *b, int64_t now)
         ctx_kill(b, c);
     update_timer(b);
     leave(b);
+    return rc;
 }
 
 mq_session *mq_broker_find(const mq_broker *b, const char *client_id, size_t len)

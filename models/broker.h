@@ -29,11 +29,16 @@
  * context's; a resumed session keeps its own. So a host that accepts its
  * clients' transports in client order gets sessions in client order.
  *
- * The persistent state of the broker (for restarts with persistence, next)
- * is exactly: each session's client id, flags (expiry), subscriptions and
- * its context's session state (mq_session_take_state moves it in O(1));
- * messages are immutable and shared by reference, so a snapshot would copy
- * records and take references, never payloads.
+ * Persistence (mq_broker_set_persistence, mq_broker_save; Mosquitto's
+ * persist_write.c / persist_read.c): the persistent state of the broker is
+ * exactly its kept sessions (those that do not end with their connection:
+ * 3.1.1 CleanSession 0, 5.0 Session Expiry > 0), each with its client id,
+ * expiry, subscriptions and session state (mq_session_image: flows in
+ * flight with their identifiers and states, the queue, held QoS 2
+ * identifiers with method A's stored messages, the identifier rotation). A
+ * session that ends with its connection is never saved. Messages are
+ * immutable and shared by reference, so a save copies records and takes
+ * references, never payloads.
  */
 
 #include <stddef.h>
@@ -107,13 +112,60 @@ void mq_broker_on_timer(mq_broker *b, int64_t now);
 
 /* End of run: every session's sender side is reported as in_flight_at_end
  * (mq_session_finish), in session index order. Sessions a host has already
- * finished report nothing more. */
+ * finished report nothing more. The saved image is released (without a
+ * report). */
 void mq_broker_finish(mq_broker *b, int64_t now);
 
-/* Broker restart without persistence: every connection vanishes
- * (conn->close, MQ_CLOSE_BROKER_RESTART) and every session with everything
- * it held is gone (MQ_DROP_BROKER_RESTART). */
-void mq_broker_restart(mq_broker *b, int64_t now);
+/* What survives a restart (mq_broker_restart). */
+typedef enum {
+    /* Nothing (Mosquitto's default, persistence false). */
+    MQ_PERSIST_OFF,
+    /* The state saved by the last mq_broker_save (Mosquitto's autosave on a
+     * timer, then a crash: what changed since the save is lost or comes back
+     * as it was); before the first save, nothing. */
+    MQ_PERSIST_SAVES,
+    /* Every kept session as it is at the restart: a save after every change.
+     * Nothing is saved: the live state is the image (see broker.c). */
+    MQ_PERSIST_EVERY_CHANGE,
+} mq_persist;
+
+/* Sets what a restart keeps (default MQ_PERSIST_OFF). */
+void mq_broker_set_persistence(mq_broker *b, mq_persist p);
+
+/* MQ_PERSIST_SAVES: replaces the saved image with one of the broker's
+ * persistent state now (see above). Other modes: does nothing. Returns 0,
+ * or MQ_ERR_NOMEM with the previous image kept. Cost: O(kept sessions +
+ * their subscriptions x levels + their flows, queued and held messages
+ * (x log of each session's)), and memory of about 180 bytes per kept
+ * session plus its client id, 16 per subscription plus its filter, and
+ * what mq_session_image says per flow, held identifier and message
+ * reference (messages are shared, never copied). The new image is built
+ * before the old one goes, so a save needs room for both for a moment. */
+int mq_broker_save(mq_broker *b, int64_t now);
+
+/* Sessions in the saved image (0 before the first save). */
+size_t mq_broker_saved_sessions(const mq_broker *b);
+
+/* Broker restart (a crash: nothing is saved on the way down). Every
+ * connection vanishes (conn->close, MQ_CLOSE_BROKER_RESTART). Then:
+ *   MQ_PERSIST_OFF: every session with everything it held is gone
+ *     (MQ_DROP_BROKER_RESTART).
+ *   MQ_PERSIST_EVERY_CHANGE: sessions that end with their connection are
+ *     gone (MQ_DROP_BROKER_RESTART); every kept session stays as it is,
+ *     without a connection (its expiry counting from now).
+ *   MQ_PERSIST_SAVES: the broker becomes the saved image: each message a
+ *     session holds that the image's copy of that session does not (by
+ *     identity) is dropped (MQ_DROP_BROKER_RESTART), every session is gone,
+ *     and the image's sessions come back without a connection, at their
+ *     saved session indices, with their subscriptions and state as saved
+ *     (a session connected at the save has its expiry counting from now;
+ *     one offline then keeps its saved expiry time). What they hold that
+ *     was acknowledged since the save is resent at their resumption. The
+ *     image stays: a second restart before the next save restores it
+ *     again.
+ * Returns 0, or MQ_ERR_NOMEM (a restored session could not be built: it is
+ * missing, and MQ_EV_NOMEM was not sent anywhere; the host must fail). */
+int mq_broker_restart(mq_broker *b, int64_t now);
 
 /* The context holding client_id's session (with or without a connection),
  * or NULL. O(1) average. */

@@ -189,6 +189,9 @@ struct mq_net {
     sim_event_id broker_ev; /* the broker's own timer (session expiry) */
     int64_t broker_at;
     bool broker_down;       /* killed, not yet restarted */
+    bool restored;          /* a restart restored an older save: a session told
+                               present may lack a subscription made since */
+    sim_event_id autosave_ev;
     int64_t broker_since;
     size_t next_restart;
     int64_t setup_limit;
@@ -575,7 +578,7 @@ static void *broker_bind(void *ctx, void *conn_ctx, int sess, const char *id, si
     }
     net->sess_client[sess] = c;
     c->sess = sess;
-    set_unsure(net, c, !present);
+    set_unsure(net, c, !present || net->restored);
     return &c->brk;
 }
 
@@ -649,10 +652,15 @@ static void on_event(void *ctx, mq_event ev, const mq_view *v)
      * identifier held for a stale copy), that is its end on this hop. On a
      * datagram link reordering brings stale copies; on a stream only a
      * sender that crashed and forgot the identifiers its peer still held
-     * reuses one too early, and the loss is that crash's. */
+     * reuses one too early, and the loss is that crash's, or a broker
+     * restored from an older save, which forgot identifiers and took up
+     * its identifier rotation where the save had it, and the loss is that
+     * restart's. */
     if (ev == MQ_EV_QOS2_DUP_SUPPRESSED && e->rx_tag)
         note_cause(e->c, e->rx_tag,
-                   e->c->forgot ? MQ_LOSS_OF_DROP(MQ_DROP_CLIENT_CRASH) : MQ_LOSS_SUPPRESSED);
+                   e->c->forgot ? MQ_LOSS_OF_DROP(MQ_DROP_CLIENT_CRASH)
+                   : e->sc && e->net->restored ? MQ_LOSS_OF_DROP(MQ_DROP_BROKER_RESTART)
+                                               : MQ_LOSS_SUPPRESSED);
 }
 
 static void start_publishing(mq_net *net);
@@ -1481,24 +1489,61 @@ static void restart_fire(sim_sched *s, void *ctx)
     schedule_crash(net, c, now);
 }
 
+/* Autosave (persistence with an interval): the broker saves its state
+ * (mq_broker_save) every autosave_interval while it runs. */
+static void autosave_fire(sim_sched *s, void *ctx)
+{
+    mq_net *net = ctx;
+    int64_t now = sim_sched_now(s);
+    net->autosave_ev = 0;
+    if (mq_broker_save(net->broker, now))
+        fail_oom(net);
+    net->autosave_ev = sim_sched_at(s, now + net->cfg.autosave_interval, autosave_fire, net);
+    if (!net->autosave_ev)
+        fail_oom(net);
+}
+
+/* The broker (re)starts at `now`: its autosave timer starts with it
+ * (Mosquitto's last_backup is its start time). Only while a restart is
+ * still to come: a save no restart reads changes nothing, and a timer left
+ * running would keep a run from ending before its drain is over. */
+static void autosave_start(mq_net *net, int64_t now)
+{
+    if (!net->cfg.persistence || net->cfg.autosave_interval <= 0 ||
+        net->next_restart >= net->cfg.n_restarts)
+        return;
+    net->autosave_ev =
+        sim_sched_at(net->sched, now + net->cfg.autosave_interval, autosave_fire, net);
+    if (!net->autosave_ev)
+        fail_oom(net);
+}
+
 /*
- * The persistence hook: the broker process dies. Without persistence
- * (this branch's only kind) every session and everything it held is gone
- * (mq_broker_restart: broker_restart), and every live connection is closed
- * by its host's kernel (through the contexts' close: FIN after what was
- * written, as for any killed process; the model's broker reads every byte
- * as it arrives, so Linux would send no RST). With persistence a broker
- * would take its last snapshot here and restore it in broker_revive.
+ * The persistence hook: the broker process dies. Every live connection is
+ * closed by its host's kernel (through the contexts' close: FIN after what
+ * was written, as for any killed process; the model's broker reads every
+ * byte as it arrives, so Linux would send no RST), and the broker keeps
+ * what its persistence set (mq_broker_set_persistence at setup): nothing
+ * (every session and everything it held is gone, broker_restart), every
+ * kept session as it is (autosave on every change), or the last save
+ * (restored now: nothing reaches a dead broker, so restoring at its death
+ * or at its revival is the same, but for its own session expiry timer,
+ * which runs on). Its autosave timer stops until it is back.
  */
 static void broker_kill(mq_net *net, int64_t now)
 {
-    mq_broker_restart(net->broker, now);
+    if (net->autosave_ev)
+        sim_sched_cancel(net->sched, net->autosave_ev);
+    net->autosave_ev = 0;
+    if (net->cfg.persistence && net->cfg.autosave_interval > 0)
+        net->restored = true;
+    if (mq_broker_restart(net->broker, now))
+        fail_oom(net);
 }
 
 static void broker_revive(mq_net *net, int64_t now)
 {
-    (void)net;
-    (void)now;
+    autosave_start(net, now);
 }
 
 static void broker_up_fire(sim_sched *s, void *ctx);
@@ -2071,6 +2116,9 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
     net->clients = calloc(n ? n : 1, sizeof *net->clients);
     if (!net->sched || !net->broker || !net->clients)
         goto oom;
+    mq_broker_set_persistence(net->broker, !cfg->persistence ? MQ_PERSIST_OFF
+                                           : cfg->autosave_interval > 0 ? MQ_PERSIST_SAVES
+                                                                        : MQ_PERSIST_EVERY_CHANGE);
     net->setup_limit = cfg->setup_timeout ? cfg->setup_timeout
                                           : mq_net_setup_limit(cfg, clients, n);
 
@@ -2214,6 +2262,7 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
     if (!sim_sched_at(net->sched, net->setup_limit, setup_timeout, net))
         fail_oom(net);
     schedule_faults(net);
+    autosave_start(net, 0);
     sim_sched_run(net->sched);
 
     int64_t now = sim_sched_now(net->sched);

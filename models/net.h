@@ -146,6 +146,12 @@ typedef struct {
     size_t n_restarts;
     const mq_net_window *restarts;
     bool persistence;           /* broker.persistence: passed to the restart hook */
+    /* With persistence: 0, every change is saved (a restart keeps the kept
+     * sessions as they are); else the broker saves every autosave_interval
+     * ns from its start and from each restart's end (Mosquitto's
+     * autosave_interval timer) while a restart is still to come (a save no
+     * restart reads changes nothing), and a restart restores the last save. */
+    int64_t autosave_interval;
 } mq_net_config;
 
 /* Connection events for traces (stream clients). */

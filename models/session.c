@@ -1531,6 +1531,7 @@ static void frame_publish(mq_session *s, const uint8_t *buf, size_t len, const m
     mq_view v = view_of_head(h);
     s->last_rx = s->now;
     if (!needs_msg(s, h)) {
+        (void)tag_at(s, s->frames - 1); /* see rx_feed */
         on_publish(s, &v, NULL);
         return;
     }
@@ -1882,6 +1883,230 @@ void mq_session_kick(mq_session *s, int64_t now, mq_close_cause why)
     s->ping_out = false;
     rx_reset(s);
     s->timer_at = MQ_NEVER; /* the host forgot the transport, its timer too */
+}
+
+/* ------------------------------------------------------------------------ */
+/* Persistence images */
+
+typedef struct {
+    mq_msg *m;              /* NULL for a flow past PUBREC */
+    uint64_t seq;
+    uint16_t id;            /* 0 while queued */
+    uint8_t qos, state;
+} img_flow;
+
+typedef struct {
+    mq_msg *m;              /* method A's stored message, or NULL */
+    uint16_t id;
+    bool dup, retain;
+} img_held;
+
+struct mq_session_image {
+    img_flow *fl, *q;
+    img_held *held;
+    size_t n_fl, n_q, n_held;
+    mq_msg **msgs;          /* every message referenced above, sorted by address */
+    size_t n_msgs;
+    uint16_t *ids;          /* the identifiers in flight, sorted */
+    uint16_t next_id;
+    uint64_t seq;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (mq_msg *const *)a, y = (uintptr_t) * (mq_msg *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+void mq_session_image_free(mq_session_image *im)
+{
+    if (!im)
+        return;
+    for (size_t i = 0; i < im->n_msgs; i++)
+        mq_msg_unref(im->msgs[i]);
+    free(im->fl);
+    free(im->q);
+    free(im->held);
+    free(im->msgs);
+    free(im->ids);
+    free(im);
+}
+
+/* Cost: O(flows + held + messages x log messages). */
+mq_session_image *mq_session_image_new(const mq_session *s)
+{
+    const sstate *st = &s->st;
+    mq_session_image *im = calloc(1, sizeof *im);
+    if (!im)
+        return NULL;
+    size_t nm = st->n_inflight + st->n_queued + st->held.n;
+    im->fl = st->n_inflight ? malloc(st->n_inflight * sizeof *im->fl) : NULL;
+    im->q = st->n_queued ? malloc(st->n_queued * sizeof *im->q) : NULL;
+    im->held = st->held.n ? malloc(st->held.n * sizeof *im->held) : NULL;
+    im->msgs = nm ? malloc(nm * sizeof *im->msgs) : NULL;
+    im->ids = st->n_inflight ? malloc(st->n_inflight * sizeof *im->ids) : NULL;
+    if ((st->n_inflight && (!im->fl || !im->ids)) || (st->n_queued && !im->q) ||
+        (st->held.n && !im->held) || (nm && !im->msgs)) {
+        mq_session_image_free(im);
+        return NULL;
+    }
+    for (const flow *f = st->fl_head; f; f = f->next) {
+        im->ids[im->n_fl] = f->node.id;
+        im->fl[im->n_fl++] = (img_flow){f->m, f->seq, f->node.id, f->qos, f->state};
+        if (f->m)
+            im->msgs[im->n_msgs++] = f->m;
+    }
+    for (const flow *f = st->q_head; f; f = f->next) {
+        im->q[im->n_q++] = (img_flow){f->m, 0, 0, f->qos, MQ_MS_QUEUED};
+        im->msgs[im->n_msgs++] = f->m;
+    }
+    const idmap *t = &st->held;
+    for (size_t i = 0; t->b && i < (size_t)1 << t->bits; i++)
+        for (const idnode *x = t->b[i]; x; x = x->next) {
+            const held *h = (const held *)x;
+            im->held[im->n_held++] = (img_held){h->m, x->id, h->dup, h->retain};
+            if (h->m)
+                im->msgs[im->n_msgs++] = h->m;
+        }
+    for (size_t i = 0; i < im->n_msgs; i++)
+        mq_msg_ref(im->msgs[i]);
+    if (im->n_msgs)
+        qsort(im->msgs, im->n_msgs, sizeof *im->msgs, cmp_ptr);
+    if (im->n_fl)
+        qsort(im->ids, im->n_fl, sizeof *im->ids, cmp_id);
+    im->next_id = st->next_id;
+    im->seq = st->seq;
+    return im;
+}
+
+bool mq_session_image_has(const mq_session_image *im, const mq_msg *m)
+{
+    return m && im->n_msgs &&
+           bsearch(&m, im->msgs, im->n_msgs, sizeof *im->msgs, cmp_ptr) != NULL;
+}
+
+/* Whether im has identifier id in flight. O(log flows). */
+static bool image_has_id(const mq_session_image *im, uint16_t id)
+{
+    return im->n_fl && bsearch(&id, im->ids, im->n_fl, sizeof *im->ids, cmp_id) != NULL;
+}
+
+static flow *flow_of_image(const img_flow *x)
+{
+    flow *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->m = x->m;
+    if (f->m)
+        mq_msg_ref(f->m);
+    f->node.id = x->id;
+    f->seq = x->seq;
+    f->qos = x->qos;
+    f->state = x->state;
+    f->deadline = MQ_NEVER; /* set again at the resumption */
+    return f;
+}
+
+/* Cost: O(flows + held) and one allocation each. */
+int mq_session_image_restore(mq_session *s, const mq_session_image *im)
+{
+    sstate *st = &s->st;
+    assert(!st->fl_head && !st->q_head && !st->held.n && s->state == MQ_CONN_DOWN);
+    for (size_t i = 0; i < im->n_fl; i++) {
+        flow *f = flow_of_image(&im->fl[i]);
+        if (!f || idmap_insert(&st->flows, &f->node)) {
+            free_flow_list(f);
+            goto nomem;
+        }
+        fl_insert(s, f); /* every deadline MQ_NEVER: appended, in start order */
+        st->n_inflight++;
+        st->ids_used++;
+    }
+    for (size_t i = 0; i < im->n_q; i++) {
+        flow *f = flow_of_image(&im->q[i]);
+        if (!f)
+            goto nomem;
+        q_push(s, f);
+    }
+    for (size_t i = 0; i < im->n_held; i++) {
+        held *h = malloc(sizeof *h);
+        if (!h)
+            goto nomem;
+        h->node.id = im->held[i].id;
+        h->m = im->held[i].m;
+        h->dup = im->held[i].dup;
+        h->retain = im->held[i].retain;
+        if (idmap_insert(&st->held, &h->node)) {
+            free(h);
+            goto nomem;
+        }
+        if (h->m)
+            mq_msg_ref(h->m);
+    }
+    st->next_id = im->next_id;
+    st->seq = im->seq;
+    return 0;
+nomem:
+    free_state(st);
+    st->next_id = 1;
+    return MQ_ERR_NOMEM;
+}
+
+/* Cost: O((flows + held) x log of im's). */
+void mq_session_end_state_except(mq_session *s, int64_t now, mq_drop_reason why,
+                                 const mq_session_image *im)
+{
+    if (!im) {
+        mq_session_end_state(s, now, why);
+        return;
+    }
+    s->now = now;
+    fl_sort_by_seq(s);
+    while (s->st.fl_head) {
+        flow *f = s->st.fl_head;
+        bool kept = f->m ? mq_session_image_has(im, f->m) : image_has_id(im, f->node.id);
+        if (kept)
+            end_flow(s, f);
+        else
+            drop_flow(s, f, why);
+    }
+    idmap_clear(&s->st.flows);
+    flow *f;
+    while ((f = q_pop(s))) {
+        if (!mq_session_image_has(im, f->m))
+            drop(s, f->m, f->qos, why);
+        mq_msg_unref(f->m);
+        free(f);
+    }
+    idmap *t = &s->st.held;
+    for (size_t i = 0; t->b && i < (size_t)1 << t->bits; i++) {
+        idnode *x = t->b[i];
+        while (x) {
+            idnode *next = x->next;
+            held *h = (held *)x;
+            if (h->m) {
+                if (!mq_session_image_has(im, h->m))
+                    drop(s, h->m, 2, why);
+                mq_msg_unref(h->m);
+            }
+            free(h);
+            x = next;
+        }
+    }
+    idmap_clear(t);
+    s->st.next_id = 1;
+    s->st.seq = 0;
+}
+
+mq_transport mq_session_transport(const mq_session *s)
+{
+    return s->cfg.transport;
 }
 
 void mq_session_set_owner(mq_session *s, void *owner)

@@ -581,6 +581,48 @@ size_t mq_subs_remove_all(mq_subs *x, uint32_t sub)
     return k;
 }
 
+/* A filter's text from its node: an exact node holds it whole; a tree
+ * node's levels are joined with '/' from the root down. */
+int mq_subs_each(const mq_subs *x, uint32_t sub, mq_subs_each_fn fn, void *ctx)
+{
+    const rec *r = find_rec(x, sub);
+    char *buf = NULL;
+    size_t cap = 0;
+    for (uint32_t j = 0; r && j < r->n; j++) {
+        const node *n = r->at[j];
+        size_t i = leaf_pos(n, sub);
+        assert(i < n->n_leaves && n->leaves[i].sub == sub);
+        uint8_t qos = n->leaves[i].qos;
+        if (n->parent == x->exact) {
+            fn(ctx, n->level, n->len, qos);
+            continue;
+        }
+        size_t len = 0;
+        for (const node *p = n; p != x->tree; p = p->parent)
+            len += p->len + (p == n ? 0u : 1u);
+        if (len > cap) {
+            char *nb = realloc(buf, len);
+            if (!nb) {
+                free(buf);
+                return MQ_SUBS_ENOMEM;
+            }
+            buf = nb;
+            cap = len;
+        }
+        size_t end = len;
+        for (const node *p = n; p != x->tree; p = p->parent) {
+            if (p != n)
+                buf[--end] = '/';
+            end -= p->len;
+            memcpy(buf + end, p->level, p->len);
+        }
+        assert(end == 0);
+        fn(ctx, buf, len, qos);
+    }
+    free(buf);
+    return 0;
+}
+
 /* Restores the min-heap order of h[0..k) by subscriber below j. */
 static void sift_down(cursor *h, size_t k, size_t j)
 {

@@ -47,6 +47,14 @@ bool mq_subs_remove(mq_subs *x, uint32_t sub, const char *filter, size_t len);
  * Never allocates. */
 size_t mq_subs_remove_all(mq_subs *x, uint32_t sub);
 
+/* Calls fn(ctx, filter, len, qos) once for each of sub's filters, in no
+ * particular order; filter[0..len) is valid only during the call. fn must
+ * not change the index. Returns 0, or MQ_SUBS_ENOMEM (for the scratch
+ * buffer filters are rebuilt in) having called fn for some. Cost: O(sub's
+ * filters x their levels). */
+typedef void (*mq_subs_each_fn)(void *ctx, const char *filter, size_t len, uint8_t qos);
+int mq_subs_each(const mq_subs *x, uint32_t sub, mq_subs_each_fn fn, void *ctx);
+
 /* Calls fn once for every subscriber with a filter matching topic[0..len),
  * in increasing subscriber order, and returns how many it called. topic may
  * be any bytes (it needs no NUL).

@@ -123,7 +123,8 @@ static void defaults_fill_every_key(void **state)
         "{\"name\":\"minimal\",\"seed\":1,\"replications\":1,\"duration_s\":10,\"drain_s\":60,"
         "\"mqtt_version\":4,\"transport\":\"stream\",\"broker\":{\"qos2_method\":\"A\","
         "\"max_inflight\":20,\"max_queued\":1000,\"retry_interval_ms\":200,\"max_retries\":-1,"
-        "\"queue_qos0_messages\":false,\"restarts\":[]},"
+        "\"persistence\":false,\"autosave_interval_s\":1800,\"queue_qos0_messages\":false,"
+        "\"restarts\":[]},"
         "\"link\":{\"loss\":{\"model\":\"none\"},\"delay\":{\"dist\":\"constant\",\"ms\":0},"
         "\"bandwidth_bps\":0,\"reorder\":false,\"outages\":[]},"
         "\"tcp\":{\"mss\":1460,\"rto_min_ms\":200,\"rto_max_ms\":120000,\"rto_initial_ms\":1000,"
@@ -929,13 +930,12 @@ static void wave2_defaults_are_linux_mosquitto_and_paho(void **state)
         assert_int_equal(c->up_outages.n + c->down_outages.n, 0);
         assert_true(c->retry_interval_ns == 200000000LL);
     }
-    /* Simulated keys are in the resolved config; those not simulated yet
-     * are left out, and setting none of them warns of nothing. */
+    /* Simulated keys are in the resolved config (every key is simulated
+     * now), and nothing is warned of. */
     assert_non_null(strstr(cfg.json, "\"transport\":\"stream\""));
     assert_non_null(strstr(cfg.json, "\"keepalive_s\":60"));
     assert_non_null(strstr(cfg.json, "\"outages\":[]"));
-    assert_null(strstr(cfg.json, "\"persistence\""));
-    assert_null(strstr(cfg.json, "autosave"));
+    assert_non_null(strstr(cfg.json, "\"persistence\":false,\"autosave_interval_s\":1800,"));
     assert_non_null(strstr(cfg.json, "\"restarts\":[]"));
     assert_non_null(strstr(cfg.json, "\"client_persistence\":false,\"resets\":[],"
                                      "\"reset_kind\":\"rst\",\"crashes\":[]"));
@@ -1028,11 +1028,8 @@ static void wave2_keys_are_read_into_the_structs(void **state)
                                      "\"retry_interval_ms\":75,\"max_retries\":4,"
                                      "\"subscribe\":[{\"filter\":\"t/#\",\"qos\":1}],"
                                      "\"qos2_method\":\"A\""));
-    /* The keys not simulated yet are named in a warning. */
-    assert_non_null(cfg.warnings);
-    assert_string_equal(cfg.warnings,
-                        "warning: x.json: not simulated yet, so these keys change nothing in "
-                        "this run: broker.persistence, broker.autosave_interval_s\n");
+    /* Every key given is simulated: no warning. */
+    assert_null(cfg.warnings);
     /* The full resolved config loads back to itself. */
     char *all = exp_config_json(&cfg, true);
     assert_non_null(all);

@@ -552,6 +552,68 @@ static void property_against_brute_force(void **state)
     assert_int_equal(pairs, 320436);
 }
 
+/* ---- listing a subscriber's filters (for the broker's persistence) ---- */
+
+typedef struct {
+    char text[16][64];
+    uint8_t qos[16];
+    int n;
+} listing;
+
+static void list_one(void *ctx, const char *filter, size_t len, uint8_t qos)
+{
+    listing *l = ctx;
+    assert_true(l->n < 16 && len < 64);
+    memcpy(l->text[l->n], filter, len);
+    l->text[l->n][len] = '\0';
+    l->qos[l->n++] = qos;
+}
+
+/* Every filter comes back byte for byte with its QoS, exact or wildcard,
+ * with empty levels, shared prefixes and another subscriber's beside it;
+ * rebuilding an index from the listing routes as the original. */
+static void each_lists_filters_exactly(void **state)
+{
+    (void)state;
+    static const char *const f[] = {"a/b", "a/+/c", "a/#", "#", "+", "/", "a//+", "+/+/#",
+                                    "$SYS/+", "x"};
+    mq_subs *x = mq_subs_new(), *y = mq_subs_new();
+    assert_non_null(x);
+    assert_non_null(y);
+    size_t n = sizeof f / sizeof f[0];
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(mq_subs_add(x, 7, f[i], strlen(f[i]), (uint8_t)(i % 3)), 0);
+        assert_int_equal(mq_subs_add(x, 3, f[i], strlen(f[i]), 2), 0);
+    }
+    listing l = {.n = 0};
+    assert_int_equal(mq_subs_each(x, 7, list_one, &l), 0);
+    assert_int_equal(l.n, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        int k = -1;
+        for (int j = 0; j < l.n; j++)
+            if (strcmp(l.text[j], f[i]) == 0)
+                k = j;
+        assert_true(k >= 0);
+        assert_int_equal(l.qos[k], i % 3);
+        assert_int_equal(mq_subs_add(y, 7, l.text[k], strlen(l.text[k]), l.qos[k]), 0);
+    }
+    static const char *const topics[] = {"a/b", "a/q/c", "a", "", "/", "a//z", "$SYS/x", "x/y"};
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
+        hits hx, hy;
+        hx.n = hy.n = 0;
+        mq_subs_match(x, topics[i], strlen(topics[i]), collect, &hx);
+        mq_subs_match(y, topics[i], strlen(topics[i]), collect, &hy);
+        assert_int_equal(hy.n, hx.n > 0 && hx.sub[hx.n - 1] == 7 ? 1 : 0);
+        if (hy.n)
+            assert_int_equal(hy.qos[0], hx.qos[hx.n - 1]);
+    }
+    l.n = 0;
+    assert_int_equal(mq_subs_each(x, 99, list_one, &l), 0);
+    assert_int_equal(l.n, 0);
+    mq_subs_free(x);
+    mq_subs_free(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +627,7 @@ int main(void)
         cmocka_unit_test(hash_alone_and_plus_everywhere),
         cmocka_unit_test(deep_and_long_filters),
         cmocka_unit_test(callbacks_may_change_and_match),
+        cmocka_unit_test(each_lists_filters_exactly),
         cmocka_unit_test(property_against_brute_force),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
