@@ -1856,7 +1856,10 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
         }
     if (!sim_sched_at(net->sched, net->setup_limit, setup_timeout, net))
         fail_oom(net);
+    sim_sched_set_event_limit(net->sched, net->cfg.max_events);
     sim_sched_run(net->sched);
+    if (net->cfg.max_events && sim_sched_events_run(net->sched) >= net->cfg.max_events)
+        fail(net, "the run's event budget (max_events) ran out");
 
     int64_t now = sim_sched_now(net->sched);
     /* Whatever is still held by a sender is lost to the run. */

@@ -128,6 +128,8 @@ typedef struct {
      * (see mq_net_setup_limit). */
     int64_t setup_timeout;
     uint64_t max_messages;      /* 0: no limit; else publishing stops after this many */
+    uint64_t max_events;        /* 0: no limit; else the run fails once this many scheduler
+                                   events have run (bounded runs: the fuzz harness) */
     mq_session_config broker;   /* template for the broker's sessions */
 } mq_net_config;
 
