@@ -178,6 +178,7 @@ struct mq_net {
     int64_t setup_limit;
     uint64_t next_msg_id;
     uint64_t live, peak_live;
+    uint64_t held_frames;   /* datagram frames in transit on the links */
     uint64_t arrivals;      /* frames and chunks delivered, for progress reports */
     uint64_t uncharged;     /* lost pairs that found no cause */
     /* routing checks */
@@ -412,7 +413,8 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
         set_unsure(net, e->c, false);
     int rc = e->tr->send(e, buf, len, zeros, v, r);
     if (rc < 0) {
-        /* Out of memory: the run cannot be told honestly, so it fails. */
+        /* Out of memory (or too much held, -3: failed already): the run
+         * cannot be told honestly, so it fails. */
         fail(net, rc == -1 ? "out of memory" : "a packet was sent on a connection that is gone");
         return;
     }
@@ -758,10 +760,30 @@ static void release_frame(void *ctx, void *fr)
     frame_free(fr);
 }
 
+/* The most datagram frames a run may hold in transit at once, all links
+ * together (about 210 bytes each with their scheduler events, so some 450
+ * MB): past it the offered load outruns the links, most often a timer retry
+ * interval far below the round trip (every resend is one more frame held for
+ * the whole delay), and memory would grow without bound. The run fails. */
+#define MAX_HELD_FRAMES (1u << 21)
+
 static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
                    msgrec *tag)
 {
     (void)v;
+    mq_net *net = e->net;
+    if (net->held_frames >= MAX_HELD_FRAMES) {
+        if (!net->failed) {
+            char why[300];
+            snprintf(why, sizeof why,
+                     "%u frames held on the links at once at t = %.6f s, the most a run may "
+                     "hold: the offered load outruns the links (a retry "
+                     "interval far below the round trip, or a link too slow for the "
+                     "publishing rate)", MAX_HELD_FRAMES, sim_to_s(sim_sched_now(net->sched)));
+            fail(net, why);
+        }
+        return -3;
+    }
     frame *f = malloc(sizeof *f + len);
     if (!f)
         return -1;
@@ -774,6 +796,8 @@ static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
     int rc = sim_link_send(e->out, f, len + zeros);
     if (rc <= 0)
         frame_free(f);
+    else
+        net->held_frames++;
     return rc;
 }
 
@@ -787,6 +811,7 @@ static void on_arrive(void *ctx, void *fr, size_t bytes)
     mq_net *net = e->net;
     int64_t now = sim_sched_now(net->sched);
     net->st.t_last = now;
+    net->held_frames--;
     e->rx_tag = f->tag;
     if (e->broker_side)
         mq_broker_conn_frame(net->broker, e->s, now, f->bytes, f->len, f->zeros);
