@@ -1777,6 +1777,42 @@ static int check_resend_volume(ctx *c, const cJSON *root, const exp_config *cfg)
     return 0;
 }
 
+/* The most random outage windows one link direction may draw in a run: each
+ * is drawn when the link is next used, so far beyond it a run takes hours
+ * (mtbf 1 ns and mttr 100 ns over 130 s are 1.3e9 windows, some 2 minutes). */
+#define MAX_OUTAGE_DRAWS 1e8
+
+/* Refuses random outages so short and frequent that drawing them would take
+ * the run hours: over duration_s + drain_s + 60 s (the least setup limit). */
+static int check_outage_draws(ctx *c, const cJSON *root, const exp_config *cfg)
+{
+    double horizon_s = cfg->duration_s + cfg->drain_s + 60;
+    const cJSON *clients = member(root, "clients");
+    for (size_t i = 0; i < cfg->n_clients; i++)
+        for (int d = 0; d < 2; d++) {
+            const exp_sched *o = d ? &cfg->clients[i].down_outages : &cfg->clients[i].up_outages;
+            if (o->mtbf_ns <= 0)
+                continue;
+            double cycle_s = ((double)o->mtbf_ns + (double)o->down_ns) / 1e9;
+            double draws = horizon_s / cycle_s;
+            if (!(draws > MAX_OUTAGE_DRAWS))
+                continue;
+            loc at = {c->origin, ""}, arr, cat;
+            child_loc(c, &at, "clients", clients, &arr);
+            index_loc(c, &arr, i, cJSON_GetArrayItem(clients, (int)i), &cat);
+            char cyc[40], least[40], hor[40];
+            fmt_num(cycle_s, cyc, sizeof cyc);
+            fmt_num(horizon_s / MAX_OUTAGE_DRAWS, least, sizeof least);
+            fmt_num(horizon_s, hor, sizeof hor);
+            return fail(c, &cat, "the random outages of its %s link (mtbf_s + mttr_s = %s s) "
+                        "would draw about %.3g outage windows in a run of up to %s s "
+                        "(duration_s + drain_s + 60 s of setup), more than the %.0e a run may "
+                        "draw; expected mtbf_s + mttr_s of at least %s s",
+                        d ? "down" : "up", cyc, draws, hor, MAX_OUTAGE_DRAWS, least);
+        }
+    return 0;
+}
+
 static int build(ctx *c, const cJSON *root, const char *default_name, exp_config *cfg)
 {
     loc at = {c->origin, ""};
@@ -1790,7 +1826,7 @@ static int build(ctx *c, const cJSON *root, const char *default_name, exp_config
     int rc = parse_object(c, NULL, root, &at, &d);
     if (rc)
         return rc;
-    if ((rc = check_resend_volume(c, root, cfg)))
+    if ((rc = check_resend_volume(c, root, cfg)) || (rc = check_outage_draws(c, root, cfg)))
         return rc;
     if (c->n_pending) {
         char more[40] = "";

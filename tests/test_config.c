@@ -1483,6 +1483,23 @@ static void resends_beyond_memory_are_refused(void **state)
     exp_config_free(&cfg);
 }
 
+/* Random outages so short and frequent that the run would spend hours
+ * drawing them (found by the config fuzzer: mtbf 1 ns, mttr 100 ns) are
+ * refused at load; frequent ones that stay within 10^8 draws pass. */
+static void outages_beyond_any_run_are_refused(void **state)
+{
+    (void)state;
+    expect_error(BASE, "clients.0.link.down.outages={\"mtbf_s\":1e-9,\"mttr_s\":1e-7}",
+                 "x.json: clients.0: the random outages of its down link (mtbf_s + mttr_s = "
+                 "1.01e-07 s) would draw about 1.29e+09 outage windows in a run of up to 130 s "
+                 "(duration_s + drain_s + 60 s of setup), more than the 1e+08 a run may draw; "
+                 "expected mtbf_s + mttr_s of at least 1.3e-06 s");
+    exp_config cfg;
+    expect_ok(BASE, "link.outages={\"mtbf_s\":1e-6,\"mttr_s\":1e-6}", &cfg);
+    assert_true(cfg.clients[1].up_outages.mtbf_ns == 1000);
+    exp_config_free(&cfg);
+}
+
 /* A rate whose period does not fit int64 ns, and a PUBLISH over MQTT's
  * packet limit, used to pass and then fail or misbehave in the run. */
 static void rates_and_packets_the_run_cannot_do_are_refused(void **state)
@@ -1778,6 +1795,7 @@ int main(void)
         cmocka_unit_test(times_that_round_to_0_ns_are_refused),
         cmocka_unit_test(rates_and_packets_the_run_cannot_do_are_refused),
         cmocka_unit_test(resends_beyond_memory_are_refused),
+        cmocka_unit_test(outages_beyond_any_run_are_refused),
         cmocka_unit_test(topic_messages_say_what_is_wrong),
         cmocka_unit_test(resolved_config_reloads_to_itself_after_model_changes),
         cmocka_unit_test(shipped_experiments_reload_to_themselves),
