@@ -37,7 +37,7 @@ for t in $targets; do
     mkdir -p "$B/corpus-$t"
     echo "== fuzz $t: running for ${secs}s"
     log="$B/fuzz-$t.log"
-    if ! "$B/fuzz-$t" -max_total_time="$secs" -print_final_stats=1 \
+    if ! "$B/fuzz-$t" -max_total_time="$secs" -timeout=60 -print_final_stats=1 \
         -artifact_prefix="$B/crash-$t-" "$B/corpus-$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
         echo "fuzz $t: FAILED; input and log in $B/ (crash-$t-*, $log):"
         grep -E "invariant broken|ERROR: |SUMMARY" "$log" | head -5
