@@ -447,6 +447,8 @@ static void timer_fire(sim_sched *s, void *ctx)
         e->deferred = false;
         e->ev_at = e->want_at;
         e->ev = sim_sched_at(s, e->want_at, timer_fire, e);
+        if (!e->ev)
+            fail_oom(e->net);
         return;
     }
     if (!e->deferred) {
@@ -458,6 +460,8 @@ static void timer_fire(sim_sched *s, void *ctx)
         e->deferred = true;
         e->ev_at = now;
         e->ev = sim_sched_at(s, now, timer_fire, e);
+        if (!e->ev)
+            fail_oom(e->net);
         return;
     }
     e->deferred = false;
@@ -484,6 +488,8 @@ static void on_timer(void *ctx, int64_t at)
     int64_t now = sim_sched_now(e->net->sched);
     e->ev_at = at < now ? now : at;
     e->ev = sim_sched_at(e->net->sched, e->ev_at, timer_fire, e);
+    if (!e->ev)
+        fail_oom(e->net); /* a timer lost would change the run silently */
 }
 
 /* Forgets an endpoint's timer (its context is gone). */
@@ -606,6 +612,8 @@ static void broker_timer(void *ctx, int64_t at)
     if (at != MQ_NEVER) {
         int64_t now = sim_sched_now(net->sched);
         net->broker_ev = sim_sched_at(net->sched, at < now ? now : at, broker_timer_fire, net);
+        if (!net->broker_ev)
+            fail_oom(net);
     }
 }
 
@@ -1284,6 +1292,8 @@ static void stop_publishing(mq_net *net)
     if (net->end_ev)
         sim_sched_cancel(net->sched, net->end_ev);
     net->end_ev = sim_sched_after(net->sched, net->cfg.drain, end_run, net);
+    if (!net->end_ev)
+        fail_oom(net);
 }
 
 static void publish_end(sim_sched *s, void *ctx)
@@ -1365,7 +1375,8 @@ static void publish_one(sim_sched *s, void *ctx)
         c->next_at = now + sim_from_ms(gsl_ran_exponential(c->rng_arrival, 1000.0 / cc->rate_hz));
     else
         c->next_at = c->first_at + (int64_t)c->k * c->period; /* no drift */
-    sim_sched_at(s, c->next_at, publish_one, c);
+    if (!sim_sched_at(s, c->next_at, publish_one, c))
+        fail_oom(net); /* publishing would stop silently */
 }
 
 static void start_publishing(mq_net *net)
@@ -1390,9 +1401,12 @@ static void start_publishing(mq_net *net)
             first = now + (int64_t)(gsl_rng_uniform(c->rng_arrival) * (double)c->period);
         }
         c->first_at = c->next_at = first;
-        sim_sched_at(net->sched, first, publish_one, c);
+        if (!sim_sched_at(net->sched, first, publish_one, c))
+            fail_oom(net);
     }
     net->end_ev = sim_sched_after(net->sched, net->cfg.duration, publish_end, net);
+    if (!net->end_ev)
+        fail_oom(net);
 }
 
 /* ---- the setup limit ----------------------------------------------------- */
