@@ -1742,6 +1742,99 @@ static char *resolved_json(const exp_config *cfg, bool all)
 /* ------------------------------------------------------------ top level -- */
 
 /* Validates root into cfg; default_name is used when "name" is absent. */
+/* The most copies of one unacknowledged message (or CONNECT, SUBSCRIBE,
+ * PUBREL) a timer may send within the mean round trip of its client's path:
+ * each copy is held in memory for the whole trip, so far beyond it the run's
+ * memory grows without bound (1e-6 ms against 10 ms each way took 2.7 GB in
+ * 30 s). With up to 20 messages in flight per session, 10^5 copies are some
+ * 400 MB; the host also fails any run that holds too many frames at once. */
+#define MAX_COPIES_PER_RTT 1e5
+
+/* The mean delay of d in ms (a Pareto's without a mean: its least). */
+static double mean_delay_ms(const sim_dist *d)
+{
+    double m = sim_dist_mean(d);
+    return isfinite(m) ? m : d->a;
+}
+
+/* Refuses a timer retry interval so far below a client's round trip that the
+ * resends in flight would exhaust memory, naming the key that set it. */
+static int check_resend_volume(ctx *c, const cJSON *root, const exp_config *cfg)
+{
+    const cJSON *clients = member(root, "clients");
+    for (size_t i = 0; i < cfg->n_clients; i++) {
+        const exp_client *cl = &cfg->clients[i];
+        double rtt_ms = mean_delay_ms(&cl->up.delay) + mean_delay_ms(&cl->down.delay);
+        for (int broker_side = 0; broker_side < 2; broker_side++) {
+            exp_retransmit rule = broker_side ? cl->broker_retransmit : cl->retransmit;
+            int64_t every = broker_side ? cfg->retry_interval_ns : cl->retry_interval_ns;
+            double copies = rtt_ms * 1e6 / (double)every;
+            if (rule != EXP_TIMER || every <= 0 || !(copies > MAX_COPIES_PER_RTT))
+                continue;
+            loc at = {c->origin, ""}, arr, cat, l;
+            const cJSON *obj = cJSON_GetArrayItem(clients, (int)i);
+            child_loc(c, &at, "clients", clients, &arr);
+            index_loc(c, &arr, i, obj, &cat);
+            char snum[40], least[40], rtt[40];
+            if (!broker_side && member(obj, "retry_interval_ms")) {
+                opt(c, obj, &cat, "retry_interval_ms", &l);
+                fmt_num(cl->retry_interval_ms, snum, sizeof snum);
+            } else {
+                child_loc(c, &at, "broker", member(root, "broker"), &l);
+                loc b = l;
+                opt(c, member(root, "broker"), &b, "retry_interval_ms", &l);
+                fmt_num(cfg->retry_interval_ms, snum, sizeof snum);
+            }
+            fmt_num(rtt_ms * 1e6 / MAX_COPIES_PER_RTT / 1e6, least, sizeof least);
+            fmt_num(rtt_ms, rtt, sizeof rtt);
+            return fail(c, &l, "%s ms resends an unacknowledged packet about %.3g times "
+                        "within the %s ms mean round trip of %s's link (%s side), more than "
+                        "the %.0f copies a run may hold in flight (each held in memory for "
+                        "the whole trip, so memory would grow without bound); expected at "
+                        "least %s ms for this link",
+                        snum, copies, rtt, cat.path, broker_side ? "broker" : "client",
+                        MAX_COPIES_PER_RTT, least);
+        }
+    }
+    return 0;
+}
+
+/* The most random outage windows one link direction may draw in a run: each
+ * is drawn when the link is next used, so far beyond it a run takes hours
+ * (mtbf 1 ns and mttr 100 ns over 130 s are 1.3e9 windows, some 2 minutes). */
+#define MAX_OUTAGE_DRAWS 1e8
+
+/* Refuses random outages so short and frequent that drawing them would take
+ * the run hours: over duration_s + drain_s + 60 s (the least setup limit). */
+static int check_outage_draws(ctx *c, const cJSON *root, const exp_config *cfg)
+{
+    double horizon_s = cfg->duration_s + cfg->drain_s + 60;
+    const cJSON *clients = member(root, "clients");
+    for (size_t i = 0; i < cfg->n_clients; i++)
+        for (int d = 0; d < 2; d++) {
+            const exp_sched *o = d ? &cfg->clients[i].down_outages : &cfg->clients[i].up_outages;
+            if (o->mtbf_ns <= 0)
+                continue;
+            double cycle_s = ((double)o->mtbf_ns + (double)o->down_ns) / 1e9;
+            double draws = horizon_s / cycle_s;
+            if (!(draws > MAX_OUTAGE_DRAWS))
+                continue;
+            loc at = {c->origin, ""}, arr, cat;
+            child_loc(c, &at, "clients", clients, &arr);
+            index_loc(c, &arr, i, cJSON_GetArrayItem(clients, (int)i), &cat);
+            char cyc[40], least[40], hor[40];
+            fmt_num(cycle_s, cyc, sizeof cyc);
+            fmt_num(horizon_s / MAX_OUTAGE_DRAWS, least, sizeof least);
+            fmt_num(horizon_s, hor, sizeof hor);
+            return fail(c, &cat, "the random outages of its %s link (mtbf_s + mttr_s = %s s) "
+                        "would draw about %.3g outage windows in a run of up to %s s "
+                        "(duration_s + drain_s + 60 s of setup), more than the %.0e a run may "
+                        "draw; expected mtbf_s + mttr_s of at least %s s",
+                        d ? "down" : "up", cyc, draws, hor, MAX_OUTAGE_DRAWS, least);
+        }
+    return 0;
+}
+
 static int build(ctx *c, const cJSON *root, const char *default_name, exp_config *cfg)
 {
     loc at = {c->origin, ""};
@@ -1754,6 +1847,8 @@ static int build(ctx *c, const cJSON *root, const char *default_name, exp_config
     dest d = {.cfg = cfg};
     int rc = parse_object(c, NULL, root, &at, &d);
     if (rc)
+        return rc;
+    if ((rc = check_resend_volume(c, root, cfg)) || (rc = check_outage_draws(c, root, cfg)))
         return rc;
     if (c->n_pending) {
         char more[40] = "";

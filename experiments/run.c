@@ -282,6 +282,38 @@ out:
     return rc;
 }
 
+int exp_run_bounded(const exp_config *cfg, uint64_t max_messages, uint64_t max_events,
+                    mq_net_stats *st, uint64_t *live, char *err, size_t errlen)
+{
+    scenario sc;
+    mq_metrics *m = NULL;
+    mq_net *net = NULL;
+    int rc = -1;
+    *live = 0;
+    memset(st, 0, sizeof *st);
+    if (scenario_build(cfg, 0, &sc) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    sc.net.max_messages = max_messages;
+    sc.net.max_events = max_events;
+    m = mq_metrics_new();
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    net = mq_net_new(&sc.net, sc.clients, sc.n, m, NULL, err, errlen);
+    if (!net)
+        goto out;
+    rc = mq_net_run(net, st, err, errlen);
+    *live = mq_net_live_messages(net);
+out:
+    mq_net_free(net);
+    mq_metrics_free(m);
+    scenario_free(&sc);
+    return rc;
+}
+
 /* Copies what metrics m measured into r (groups, CDFs, wire, drops, events). */
 static void rep_fill(rep_result *r, const mq_metrics *m)
 {

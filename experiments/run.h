@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include "experiments/config.h"
 #include "models/metrics.h"
+#include "models/net.h"
 
 typedef struct {
     const char *out_dir;   /* NULL: results/<name> */
@@ -49,5 +50,13 @@ int exp_results_write(const exp_config *cfg, const exp_measured *reps, size_t n,
  * capture there (experiments/capture.h). */
 int exp_cmd_trace(const exp_config *cfg, uint32_t messages, const char *pcap,
                   bool pcap_receiver, FILE *out);
+
+/* Replication 0 of cfg as run runs it, but stopped after max_messages
+ * messages and failed once max_events scheduler events have run (0: no
+ * limit), writing nothing: for the config fuzz harness. Returns 0 or -1 as
+ * mq_net_run (err says why); *live is the messages still referenced after
+ * the run (0 unless one leaked). */
+int exp_run_bounded(const exp_config *cfg, uint64_t max_messages, uint64_t max_events,
+                    mq_net_stats *st, uint64_t *live, char *err, size_t errlen);
 
 #endif

@@ -10,7 +10,7 @@
 set -eu
 secs=${1:-60}
 shift || true
-targets=${*:-codec session}
+targets=${*:-codec session config}
 CC=${FUZZ_CC:-clang}
 B=build-fuzz
 PKG_CFLAGS=$(pkg-config --cflags gsl libcjson)
@@ -20,7 +20,8 @@ lib_src=$(ls sim/*.c models/*.c experiments/*.c | grep -v experiments/main.c)
 
 # Which source files each target is about, for the coverage report.
 declare -A COVER=([codec]="models/codec.c models/utf8.c models/topic.c"
-                [session]="models/session.c models/broker.c models/subs.c models/msg.c")
+                [session]="models/session.c models/broker.c models/subs.c models/msg.c"
+                [config]="experiments/config.c experiments/keys.c")
 
 build() { # build NAME FLAGS...
     local name=$1 out=$2; shift 2
@@ -36,7 +37,7 @@ for t in $targets; do
     mkdir -p "$B/corpus-$t"
     echo "== fuzz $t: running for ${secs}s"
     log="$B/fuzz-$t.log"
-    if ! "$B/fuzz-$t" -max_total_time="$secs" -print_final_stats=1 \
+    if ! "$B/fuzz-$t" -max_total_time="$secs" -timeout=60 -print_final_stats=1 \
         -artifact_prefix="$B/crash-$t-" "$B/corpus-$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
         echo "fuzz $t: FAILED; input and log in $B/ (crash-$t-*, $log):"
         grep -E "invariant broken|ERROR: |SUMMARY" "$log" | head -5

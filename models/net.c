@@ -197,6 +197,7 @@ struct mq_net {
     int64_t setup_limit;
     uint64_t next_msg_id;
     uint64_t live, peak_live;
+    uint64_t held_frames;   /* datagram frames in transit on the links */
     uint64_t arrivals;      /* frames and chunks delivered, for progress reports */
     uint64_t uncharged;     /* lost pairs that found no cause */
     /* routing checks */
@@ -433,7 +434,8 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
         set_unsure(net, e->c, false);
     int rc = e->tr->send(e, buf, len, zeros, v, r);
     if (rc < 0) {
-        /* Out of memory: the run cannot be told honestly, so it fails. */
+        /* Out of memory (or too much held, -3: failed already): the run
+         * cannot be told honestly, so it fails. */
         fail(net, rc == -1 ? "out of memory" : "a packet was sent on a connection that is gone");
         return;
     }
@@ -466,6 +468,8 @@ static void timer_fire(sim_sched *s, void *ctx)
         e->deferred = false;
         e->ev_at = e->want_at;
         e->ev = sim_sched_at(s, e->want_at, timer_fire, e);
+        if (!e->ev)
+            fail_oom(e->net);
         return;
     }
     if (!e->deferred) {
@@ -477,6 +481,8 @@ static void timer_fire(sim_sched *s, void *ctx)
         e->deferred = true;
         e->ev_at = now;
         e->ev = sim_sched_at(s, now, timer_fire, e);
+        if (!e->ev)
+            fail_oom(e->net);
         return;
     }
     e->deferred = false;
@@ -503,6 +509,8 @@ static void on_timer(void *ctx, int64_t at)
     int64_t now = sim_sched_now(e->net->sched);
     e->ev_at = at < now ? now : at;
     e->ev = sim_sched_at(e->net->sched, e->ev_at, timer_fire, e);
+    if (!e->ev)
+        fail_oom(e->net); /* a timer lost would change the run silently */
 }
 
 /* Forgets an endpoint's timer (its context is gone). */
@@ -638,6 +646,8 @@ static void broker_timer(void *ctx, int64_t at)
     if (at != MQ_NEVER) {
         int64_t now = sim_sched_now(net->sched);
         net->broker_ev = sim_sched_at(net->sched, at < now ? now : at, broker_timer_fire, net);
+        if (!net->broker_ev)
+            fail_oom(net);
     }
 }
 
@@ -811,10 +821,30 @@ static void release_frame(void *ctx, void *fr)
     frame_free(fr);
 }
 
+/* The most datagram frames a run may hold in transit at once, all links
+ * together (about 210 bytes each with their scheduler events, so some 450
+ * MB): past it the offered load outruns the links, most often a timer retry
+ * interval far below the round trip (every resend is one more frame held for
+ * the whole delay), and memory would grow without bound. The run fails. */
+#define MAX_HELD_FRAMES (1u << 21)
+
 static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
                    msgrec *tag)
 {
     (void)v;
+    mq_net *net = e->net;
+    if (net->held_frames >= MAX_HELD_FRAMES) {
+        if (!net->failed) {
+            char why[300];
+            snprintf(why, sizeof why,
+                     "%u frames held on the links at once at t = %.6f s, the most a run may "
+                     "hold: the offered load outruns the links (a retry "
+                     "interval far below the round trip, or a link too slow for the "
+                     "publishing rate)", MAX_HELD_FRAMES, sim_to_s(sim_sched_now(net->sched)));
+            fail(net, why);
+        }
+        return -3;
+    }
     frame *f = malloc(sizeof *f + len);
     if (!f)
         return -1;
@@ -827,6 +857,8 @@ static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
     int rc = sim_link_send(e->out, f, len + zeros);
     if (rc <= 0)
         frame_free(f);
+    else
+        net->held_frames++;
     return rc;
 }
 
@@ -840,6 +872,7 @@ static void on_arrive(void *ctx, void *fr, size_t bytes)
     mq_net *net = e->net;
     int64_t now = sim_sched_now(net->sched);
     net->st.t_last = now;
+    net->held_frames--;
     e->rx_tag = f->tag;
     if (e->broker_side)
         mq_broker_conn_frame(net->broker, e->s, now, f->bytes, f->len, f->zeros);
@@ -1640,6 +1673,8 @@ static void stop_publishing(mq_net *net)
     if (net->end_ev)
         sim_sched_cancel(net->sched, net->end_ev);
     net->end_ev = sim_sched_after(net->sched, net->cfg.drain, end_run, net);
+    if (!net->end_ev)
+        fail_oom(net);
 }
 
 static void publish_end(sim_sched *s, void *ctx)
@@ -1730,7 +1765,8 @@ next:
         c->next_at = now + sim_from_ms(gsl_ran_exponential(c->rng_arrival, 1000.0 / cc->rate_hz));
     else
         c->next_at = c->first_at + (int64_t)c->slots * c->period; /* no drift */
-    sim_sched_at(s, c->next_at, publish_one, c);
+    if (!sim_sched_at(s, c->next_at, publish_one, c))
+        fail_oom(net); /* publishing would stop silently */
 }
 
 static void start_publishing(mq_net *net)
@@ -1755,9 +1791,12 @@ static void start_publishing(mq_net *net)
             first = now + (int64_t)(gsl_rng_uniform(c->rng_arrival) * (double)c->period);
         }
         c->first_at = c->next_at = first;
-        sim_sched_at(net->sched, first, publish_one, c);
+        if (!sim_sched_at(net->sched, first, publish_one, c))
+            fail_oom(net);
     }
     net->end_ev = sim_sched_after(net->sched, net->cfg.duration, publish_end, net);
+    if (!net->end_ev)
+        fail_oom(net);
 }
 
 /* ---- the setup limit ----------------------------------------------------- */
@@ -2263,7 +2302,10 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
         fail_oom(net);
     schedule_faults(net);
     autosave_start(net, 0);
+    sim_sched_set_event_limit(net->sched, net->cfg.max_events);
     sim_sched_run(net->sched);
+    if (net->cfg.max_events && sim_sched_events_run(net->sched) >= net->cfg.max_events)
+        fail(net, "the run's event budget (max_events) ran out");
 
     int64_t now = sim_sched_now(net->sched);
     /* Whatever is still held by a sender is lost to the run. */

@@ -139,6 +139,8 @@ typedef struct {
      * (see mq_net_setup_limit). */
     int64_t setup_timeout;
     uint64_t max_messages;      /* 0: no limit; else publishing stops after this many */
+    uint64_t max_events;        /* 0: no limit; else the run fails once this many scheduler
+                                   events have run (bounded runs: the fuzz harness) */
     mq_session_config broker;   /* template for the broker's sessions */
     /* Broker restarts (stream clients only): windows (start, time down),
      * sorted and not overlapping, drawn by the caller (random restarts: as

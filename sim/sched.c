@@ -73,6 +73,7 @@ struct sim_sched {
     size_t dead;      /* cancelled entries still queued */
     sim_time now;
     uint64_t events_run;
+    uint64_t event_limit; /* run calls stop once events_run reaches it; 0: none */
     int stopped, running;
     int hole;         /* heap[0] is vacant: the event just popped left it */
 };
@@ -391,6 +392,8 @@ static uint64_t run_loop(sim_sched *s, sim_time limit)
         s->events_run++;
         ran++;
         fn(s, ctx);
+        if (s->event_limit && s->events_run >= s->event_limit)
+            s->stopped = 1;
     }
     if (s->hole)
         fill_hole(s);
@@ -432,6 +435,8 @@ sim_time sim_sched_next_time(sim_sched *s)
 size_t sim_sched_pending(const sim_sched *s) { return s->pending; }
 
 uint64_t sim_sched_events_run(const sim_sched *s) { return s->events_run; }
+
+void sim_sched_set_event_limit(sim_sched *s, uint64_t n) { s->event_limit = n; }
 
 size_t sim_sched_bytes(const sim_sched *s)
 {

@@ -65,6 +65,10 @@ size_t sim_sched_pending(const sim_sched *s);
 /* Events run since creation. */
 uint64_t sim_sched_events_run(const sim_sched *s);
 
+/* Makes every run call stop (as sim_sched_stop) once n events have run since
+ * creation; 0: no limit (the default). For bounded runs (the fuzz harness). */
+void sim_sched_set_event_limit(sim_sched *s, uint64_t n);
+
 /* Bytes currently held by the scheduler (heap and pool), for the benchmarks. */
 size_t sim_sched_bytes(const sim_sched *s);
 

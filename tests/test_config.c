@@ -1461,6 +1461,73 @@ static void times_that_round_to_0_ns_are_refused(void **state)
     exp_config_free(&cfg);
 }
 
+/* A timer retry interval far below the round trip (issue 13 item 5: 1e-6 ms
+ * against 10 ms each way grew to 2.7 GB in 30 s) is refused at load, naming
+ * the key that set it and the cost; a short one that is still bounded, or
+ * one no timer uses (stream: resends on reconnect only), is accepted. */
+static void resends_beyond_memory_are_refused(void **state)
+{
+    (void)state;
+    static const char DG[] =
+        "{\"name\":\"b\",\"transport\":\"datagram\",\"link\":{\"delay\":{\"dist\":\"constant\","
+        "\"ms\":10}},\"clients\":[{\"role\":\"publisher\",\"topic\":\"x\",\"qos\":1},"
+        "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"x\",\"qos\":1}]}]}";
+    expect_error(DG, "broker.retry_interval_ms=1e-6",
+                 "--set: broker.retry_interval_ms: 1e-06 ms resends an unacknowledged packet about "
+                 "2e+07 times within the 20 ms mean round trip of clients.0's link (client side), "
+                 "more than the 100000 copies a run may hold in flight (each held in memory for "
+                 "the whole trip, so memory would grow without bound); expected at least 0.0002 "
+                 "ms for this link");
+    expect_error(DG, "clients.1.retry_interval_ms=1e-4",
+                 "--set: clients.1.retry_interval_ms: 0.0001 ms resends an unacknowledged packet "
+                 "about 2e+05 times within the 20 ms mean round trip of clients.1's link (client "
+                 "side), more than the 100000 copies a run may hold in flight (each held in "
+                 "memory for the whole trip, so memory would grow without bound); expected at "
+                 "least 0.0002 ms for this link");
+    /* The broker's sessions with a client that has its own (long) interval. */
+    static const char DG2[] =
+        "{\"name\":\"b\",\"transport\":\"datagram\",\"broker\":{\"retry_interval_ms\":1e-5},"
+        "\"link\":{\"delay\":{\"dist\":\"uniform\",\"min_ms\":0,\"max_ms\":20}},"
+        "\"clients\":[{\"role\":\"publisher\",\"topic\":\"x\",\"qos\":1,"
+        "\"retry_interval_ms\":100},"
+        "{\"role\":\"subscriber\",\"subscribe\":[{\"filter\":\"x\",\"qos\":1}]}]}";
+    expect_error(DG2, NULL,
+                 "x.json: broker.retry_interval_ms: 1e-05 ms resends an unacknowledged packet "
+                 "about 2e+06 times within the 20 ms mean round trip of clients.0's link (broker "
+                 "side), more than the 100000 copies a run may hold in flight (each held in "
+                 "memory for the whole trip, so memory would grow without bound); expected at "
+                 "least 0.0002 ms for this link");
+    exp_config cfg;
+    expect_ok(DG, "broker.retry_interval_ms=2e-4", &cfg); /* 1e5 copies: the bound itself */
+    exp_config_free(&cfg);
+    expect_ok(DG, "broker.retry_interval_ms=1e-3", &cfg);
+    exp_config_free(&cfg);
+    char *sets[] = {"broker.retry_interval_ms=1e-6", "transport=stream"};
+    char err[ERRLEN];
+    assert_int_equal(exp_config_load_text(DG, "x.json", NULL, sets, 2, &cfg, err, ERRLEN), 0);
+    exp_config_free(&cfg);
+    /* Without delay nothing waits on the links: any interval goes. */
+    expect_ok(BASE, "broker.retry_interval_ms=1e-6", &cfg);
+    exp_config_free(&cfg);
+}
+
+/* Random outages so short and frequent that the run would spend hours
+ * drawing them (found by the config fuzzer: mtbf 1 ns, mttr 100 ns) are
+ * refused at load; frequent ones that stay within 10^8 draws pass. */
+static void outages_beyond_any_run_are_refused(void **state)
+{
+    (void)state;
+    expect_error(BASE, "clients.0.link.down.outages={\"mtbf_s\":1e-9,\"mttr_s\":1e-7}",
+                 "x.json: clients.0: the random outages of its down link (mtbf_s + mttr_s = "
+                 "1.01e-07 s) would draw about 1.29e+09 outage windows in a run of up to 130 s "
+                 "(duration_s + drain_s + 60 s of setup), more than the 1e+08 a run may draw; "
+                 "expected mtbf_s + mttr_s of at least 1.3e-06 s");
+    exp_config cfg;
+    expect_ok(BASE, "link.outages={\"mtbf_s\":1e-6,\"mttr_s\":1e-6}", &cfg);
+    assert_true(cfg.clients[1].up_outages.mtbf_ns == 1000);
+    exp_config_free(&cfg);
+}
+
 /* A rate whose period does not fit int64 ns, and a PUBLISH over MQTT's
  * packet limit, used to pass and then fail or misbehave in the run. */
 static void rates_and_packets_the_run_cannot_do_are_refused(void **state)
@@ -1780,6 +1847,8 @@ int main(void)
         cmocka_unit_test(every_numeric_key_refuses_just_past_its_range),
         cmocka_unit_test(times_that_round_to_0_ns_are_refused),
         cmocka_unit_test(rates_and_packets_the_run_cannot_do_are_refused),
+        cmocka_unit_test(resends_beyond_memory_are_refused),
+        cmocka_unit_test(outages_beyond_any_run_are_refused),
         cmocka_unit_test(topic_messages_say_what_is_wrong),
         cmocka_unit_test(resolved_config_reloads_to_itself_after_model_changes),
         cmocka_unit_test(shipped_experiments_reload_to_themselves),

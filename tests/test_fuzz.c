@@ -71,11 +71,21 @@ static void session_corpus(void **state)
     replay_dir("regress", "session", fuzz_session);
 }
 
+static void config_corpus(void **state)
+{
+    (void)state;
+    assert_true(replay_dir("corpus", "config", fuzz_config) >= 8);
+    /* The seeds make configs the loader accepts and runs of them. */
+    assert_true(fuzz_config_accepted >= 8 && fuzz_config_ran >= 8);
+    replay_dir("regress", "config", fuzz_config);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(codec_corpus),
         cmocka_unit_test(session_corpus),
+        cmocka_unit_test(config_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

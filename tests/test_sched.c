@@ -108,6 +108,30 @@ static void schedule_from_callback(void **state)
     assert_int_equal(tr.when[2], 100);
 }
 
+/* An event that always schedules another: the event limit ends the run,
+ * counting every event since creation, in each later run call too. */
+static void forever_fn(sim_sched *s, void *ctx)
+{
+    rec_fn(s, ctx);
+    assert_int_not_equal(sim_sched_after(s, 1, forever_fn, ctx), 0);
+}
+
+static void event_limit_stops_every_run(void **state)
+{
+    sim_sched *s = *state;
+    sim_sched_at(s, 0, forever_fn, L(7));
+    sim_sched_set_event_limit(s, 10);
+    assert_int_equal(sim_sched_run(s), 10);
+    assert_int_equal(tr.n, 10);
+    assert_int_equal(sim_sched_now(s), 9);
+    assert_int_equal(sim_sched_pending(s), 1);
+    sim_sched_set_event_limit(s, 15);
+    assert_int_equal(sim_sched_run(s), 5);
+    assert_int_equal(sim_sched_events_run(s), 15);
+    sim_sched_set_event_limit(s, 0);
+    assert_int_equal(sim_sched_run_until(s, 100), 86);
+}
+
 static void cancel_pending(void **state)
 {
     sim_sched *s = *state;
@@ -450,6 +474,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(order_by_time_then_insertion, setup, teardown),
         cmocka_unit_test_setup_teardown(equal_times_are_fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(schedule_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(event_limit_stops_every_run, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(next_time_skips_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_from_callback, setup, teardown),
