@@ -1894,6 +1894,7 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
                 mq_metrics_conn_group(net->metrics, (uint8_t)(g / 3), (uint8_t)(g % 3), &c->cs);
     }
     net->st.events = sim_sched_events_run(net->sched);
+    net->st.mean_pending = sim_sched_mean_pending(net->sched);
     net->st.peak_live_messages = net->peak_live;
     net->st.setup_limit = net->setup_limit;
     if (net->publishing)

@@ -73,6 +73,7 @@ struct sim_sched {
     size_t dead;      /* cancelled entries still queued */
     sim_time now;
     uint64_t events_run;
+    uint64_t pending_sum; /* of the pending count as each event ran */
     int stopped, running;
     int hole;         /* heap[0] is vacant: the event just popped left it */
 };
@@ -389,6 +390,7 @@ static uint64_t run_loop(sim_sched *s, sim_time limit)
         s->pending--;
         s->now = top.t;
         s->events_run++;
+        s->pending_sum += s->pending;
         ran++;
         fn(s, ctx);
     }
@@ -432,6 +434,11 @@ sim_time sim_sched_next_time(sim_sched *s)
 size_t sim_sched_pending(const sim_sched *s) { return s->pending; }
 
 uint64_t sim_sched_events_run(const sim_sched *s) { return s->events_run; }
+
+double sim_sched_mean_pending(const sim_sched *s)
+{
+    return s->events_run ? (double)s->pending_sum / (double)s->events_run : 0.0;
+}
 
 size_t sim_sched_bytes(const sim_sched *s)
 {

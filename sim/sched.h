@@ -65,6 +65,10 @@ size_t sim_sched_pending(const sim_sched *s);
 /* Events run since creation. */
 uint64_t sim_sched_events_run(const sim_sched *s);
 
+/* The mean number of pending events other than the one run, over the events
+ * run so far (what a hold model of the same size holds), for the benchmarks. */
+double sim_sched_mean_pending(const sim_sched *s);
+
 /* Bytes currently held by the scheduler (heap and pool), for the benchmarks. */
 size_t sim_sched_bytes(const sim_sched *s);
 
