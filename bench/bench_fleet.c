@@ -220,8 +220,9 @@ static double hold_rate(size_t n, uint64_t ops)
 
 static void print_row(const char *label, const result *r, double per)
 {
-    printf("%-10s %10" PRIu64 " %10.2f %10.3f %12.2f %10ld %12" PRIu64 " %12" PRIu64 "\n", label,
-           r->messages, r->cpu_s, r->setup_s, per * 1e6, r->rss_kib, r->delivered, r->expected);
+    printf("%-10s %10" PRIu64 " %10.2f %10.3f %12.2f %10ld %12" PRIu64 " %12" PRIu64 " %8.2f\n",
+           label, r->messages, r->cpu_s, r->setup_s, per * 1e6, r->rss_kib, r->delivered,
+           r->expected, (double)r->events / (double)r->messages);
     fflush(stdout);
 }
 
@@ -235,13 +236,13 @@ int main(int argc, char **argv)
         NS++;
     if (NS < 1)
         return 1;
-    const char *head = "%-10s %10s %10s %10s %12s %10s %12s %12s\n";
+    const char *head = "%-10s %10s %10s %10s %12s %10s %12s %12s %8s\n";
 
     /* scaling */
     printf("scaling: N pairs, QoS 1, 10%% loss each direction, 10 ms delay, 1000 msg/s in total, "
            "%" PRIu64 " messages\n", msgs);
     printf(head, "N", "messages", "cpu_s", "setup_s", "us/message", "rss_kib", "delivered",
-           "expected");
+           "expected", "ev/msg");
     result sc[5];
     for (int i = 0; i < NS; i++) {
         fcase fc = {sizes[i], sizes[i], 1000, msgs, 0.1, 0};
@@ -286,7 +287,7 @@ int main(int argc, char **argv)
     printf("fan-out: one publisher, QoS 1, 10%% loss, 100 msg/s, to 10 and to 10000 subscribers "
            "of its topic\n");
     printf(head, "subs", "messages", "cpu_s", "setup_s", "us/delivery", "rss_kib", "delivered",
-           "expected");
+           "expected", "ev/msg");
     print_row("10", &fo[0], fo[0].cpu_s / (double)fo[0].expected);
     print_row("10000", &fo[1], fo[1].cpu_s / (double)fo[1].expected);
     printf("fan-out 10000 / 10: CPU per delivery %.2f\n",

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "models/broker.h"
+#include "models/pool.h"
 #include "models/subs.h"
 #include "models/topic.h"
 #include "sim/rng.h"
@@ -161,6 +162,8 @@ struct sconn {
     uint64_t tx[2], rx[2];  /* bytes written and handed in, per direction */
 };
 
+#define FRAME_POOLS 2 /* frames of up to 64 and 256 bytes with their header */
+
 struct mq_net {
     mq_net_config cfg;
     sim_sched *sched;
@@ -188,6 +191,7 @@ struct mq_net {
     size_t cap_routes;
     client **sess_client;   /* session index -> client */
     size_t cap_sess;
+    mq_pool frames[FRAME_POOLS]; /* datagram frames, by size */
     mq_net_stats st;
 };
 
@@ -778,24 +782,39 @@ static void report_progress(mq_net *net, int64_t now)
 
 /* ---- the datagram transport: one frame per packet on a link ------------- */
 
-static void frame_free(frame *f)
+/* Frames come from the network's pools by size: most packets are small
+ * (acknowledgements, and PUBLISHes whose payload is mostly zeros, which are
+ * not stored), so each frame would otherwise be a malloc and a free. */
+static mq_pool *frame_pool(mq_net *net, uint32_t len)
+{
+    for (int i = 0; i < FRAME_POOLS; i++)
+        if (sizeof(frame) + len <= net->frames[i].size)
+            return &net->frames[i];
+    return NULL;
+}
+
+static void frame_free(mq_net *net, frame *f)
 {
     if (f->tag)
         tag_unref(f->tag);
-    free(f);
+    mq_pool *p = frame_pool(net, f->len);
+    if (p)
+        mq_pool_put(p, f);
+    else
+        free(f);
 }
 
 static void release_frame(void *ctx, void *fr)
 {
-    (void)ctx;
-    frame_free(fr);
+    frame_free(ctx, fr);
 }
 
 static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
                    msgrec *tag)
 {
     (void)v;
-    frame *f = malloc(sizeof *f + len);
+    mq_pool *p = len <= UINT32_MAX ? frame_pool(e->net, (uint32_t)len) : NULL;
+    frame *f = p ? mq_pool_get(p) : malloc(sizeof *f + len);
     if (!f)
         return -1;
     f->tag = tag;
@@ -806,7 +825,7 @@ static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
         tag_ref(tag);
     int rc = sim_link_send(e->out, f, len + zeros);
     if (rc <= 0)
-        frame_free(f);
+        frame_free(e->net, f);
     return rc;
 }
 
@@ -826,7 +845,7 @@ static void on_arrive(void *ctx, void *fr, size_t bytes)
     else
         mq_session_on_frame(e->s, now, f->bytes, f->len, f->zeros);
     e->rx_tag = NULL;
-    frame_free(f);
+    frame_free(net, f);
     report_progress(net, now);
 }
 
@@ -1762,6 +1781,8 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         net->has_hooks = true;
     }
     net->n = n;
+    mq_pool_init(&net->frames[0], 64);
+    mq_pool_init(&net->frames[1], 256);
     net->sched = sim_sched_new();
     mq_session_config bc = cfg->broker;
     bc.role = MQ_ROLE_BROKER;
@@ -1933,8 +1954,8 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
             tcp_figures(c);
             check_path(net, c);
         } else {
-            sim_link_release(c->up, release_frame, NULL);
-            sim_link_release(c->down, release_frame, NULL);
+            sim_link_release(c->up, release_frame, net);
+            sim_link_release(c->down, release_frame, net);
         }
         stats_add(&net->st.up, sim_link_stats_get(c->up));
         stats_add(&net->st.down, sim_link_stats_get(c->down));
@@ -1993,9 +2014,9 @@ void mq_net_free(mq_net *net)
         c->cli.s = NULL;
         if (!c->stream) {
             if (c->up)
-                sim_link_release(c->up, release_frame, NULL);
+                sim_link_release(c->up, release_frame, net);
             if (c->down)
-                sim_link_release(c->down, release_frame, NULL);
+                sim_link_release(c->down, release_frame, net);
         }
         while (c->conns) {
             sconn *sc = c->conns;
@@ -2041,6 +2062,8 @@ void mq_net_free(mq_net *net)
     free(net->clients);
     free(net->routes);
     free(net->sess_client);
+    for (int i = 0; i < FRAME_POOLS; i++)
+        mq_pool_clear(&net->frames[i]);
     if (net->sched)
         sim_sched_free(net->sched);
     free(net);
