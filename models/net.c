@@ -162,7 +162,7 @@ struct sconn {
     uint64_t tx[2], rx[2];  /* bytes written and handed in, per direction */
 };
 
-#define FRAME_POOLS 2 /* frames of up to 64 and 256 bytes with their header */
+#define FRAME_POOLS 2 /* blocks of 64 and 256 bytes */
 
 struct mq_net {
     mq_net_config cfg;
@@ -191,7 +191,7 @@ struct mq_net {
     size_t cap_routes;
     client **sess_client;   /* session index -> client */
     size_t cap_sess;
-    mq_pool frames[FRAME_POOLS]; /* datagram frames, by size */
+    mq_pool frames[FRAME_POOLS]; /* datagram frames and message records, by size */
     mq_net_stats st;
 };
 
@@ -207,6 +207,20 @@ static void fail_oom(mq_net *net)
 {
     fail(net, "out of memory");
 }
+
+/* Frames and message records come from the network's pools by size: most
+ * are small (acknowledgements, PUBLISHes whose payload is mostly zeros,
+ * which are not stored, and messages with a few targets), so each would
+ * otherwise be a malloc and a free. NULL: too big for a pool. */
+static mq_pool *block_pool(mq_net *net, size_t bytes)
+{
+    for (int i = 0; i < FRAME_POOLS; i++)
+        if (bytes <= net->frames[i].size)
+            return &net->frames[i];
+    return NULL;
+}
+
+static size_t msgrec_bytes(const client *pub);
 
 /* ---- rings ------------------------------------------------------------ */
 
@@ -285,11 +299,21 @@ static void tag_unref(void *t)
         if (!net->freeing)
             charge(net, r);
         net->live--;
-        free(r);
+        mq_pool *pool = block_pool(net, msgrec_bytes(r->pub));
+        if (pool)
+            mq_pool_put(pool, r);
+        else
+            free(r);
     }
 }
 
 static const mq_tag_ops tag_ops = {tag_ref, tag_unref};
+
+/* A message record's size, which its publisher's targets fix. */
+static size_t msgrec_bytes(const client *pub)
+{
+    return sizeof(msgrec) + pub->n_targets * sizeof(tstate);
+}
 
 static uint64_t tag_id(const msgrec *r)
 {
@@ -782,15 +806,9 @@ static void report_progress(mq_net *net, int64_t now)
 
 /* ---- the datagram transport: one frame per packet on a link ------------- */
 
-/* Frames come from the network's pools by size: most packets are small
- * (acknowledgements, and PUBLISHes whose payload is mostly zeros, which are
- * not stored), so each frame would otherwise be a malloc and a free. */
 static mq_pool *frame_pool(mq_net *net, uint32_t len)
 {
-    for (int i = 0; i < FRAME_POOLS; i++)
-        if (sizeof(frame) + len <= net->frames[i].size)
-            return &net->frames[i];
-    return NULL;
+    return block_pool(net, sizeof(frame) + len);
 }
 
 static void frame_free(mq_net *net, frame *f)
@@ -1337,11 +1355,13 @@ static void publish_one(sim_sched *s, void *ctx)
         return;
     int64_t now = sim_sched_now(s);
     const mq_net_client *cc = c->cfg;
-    msgrec *r = calloc(1, sizeof *r + c->n_targets * sizeof r->t[0]);
+    mq_pool *pool = block_pool(net, msgrec_bytes(c));
+    msgrec *r = pool ? mq_pool_get(pool) : malloc(msgrec_bytes(c));
     if (!r) {
         fail_oom(net);
         return;
     }
+    memset(r, 0, msgrec_bytes(c));
     r->refs = 1;
     r->pub = c;
     r->id = ++net->next_msg_id;
