@@ -192,8 +192,8 @@ int main(int argc, char **argv)
     printf("peak RSS ratio %llu/%llu messages: %.3f (target < 1.5) %s\n",
            (unsigned long long)sizes[2], (unsigned long long)sizes[0], ratio,
            ratio < 1.5 ? "met" : "NOT met");
-    printf("simulated messages per wall second at 1e6: %.0f (target >= 250000) %s\n",
-           r[1].msgs_per_s, r[1].msgs_per_s >= 250000 ? "met" : "NOT met");
+    printf("simulated QoS 2 messages per wall second at 1e6: %.0f (target >= 500000) %s\n",
+           r[1].msgs_per_s, r[1].msgs_per_s >= 500000 ? "met" : "NOT met");
     double sratio = (double)s[2].rss_kib / (double)s[0].rss_kib;
     printf("stream: peak RSS ratio %llu/%llu messages: %.3f (target < 1.5) %s\n",
            (unsigned long long)sizes[2], (unsigned long long)sizes[0], sratio,

@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <gsl/gsl_histogram.h>
-#include <gsl/gsl_rstat.h>
 
 #include "models/codec.h"
 
@@ -17,7 +16,11 @@
 
 typedef struct {
     uint64_t published_pairs, expected, unique, duplicates;
-    gsl_rstat_workspace *rs;            /* mean and max */
+    /* mean and max, updated as gsl_rstat_add does (the same operations in
+     * the same order, so the same bits), without the variance, skewness,
+     * kurtosis and P-squared median it also keeps, which nothing reads */
+    uint64_t n_lat;
+    double lat_mean, lat_max;
     gsl_histogram *hist;                /* quantiles and the CDF */
     double *bin_min, *bin_max;          /* the extreme latencies seen in each bin */
     double wire_packets, wire_bytes, resends; /* the group's share of the wire */
@@ -46,11 +49,10 @@ mq_metrics *mq_metrics_new(void)
     for (int p = 0; p < 3; p++)
         for (int s = 0; s < 3; s++) {
             group *g = &m->g[p][s];
-            g->rs = gsl_rstat_alloc();
             g->hist = gsl_histogram_alloc(NBINS);
             g->bin_min = calloc(NBINS, sizeof *g->bin_min);
             g->bin_max = calloc(NBINS, sizeof *g->bin_max);
-            if (!g->rs || !g->hist || !g->bin_min || !g->bin_max) {
+            if (!g->hist || !g->bin_min || !g->bin_max) {
                 mq_metrics_free(m);
                 return NULL;
             }
@@ -66,8 +68,6 @@ void mq_metrics_free(mq_metrics *m)
     for (int p = 0; p < 3; p++)
         for (int s = 0; s < 3; s++) {
             group *g = &m->g[p][s];
-            if (g->rs)
-                gsl_rstat_free(g->rs);
             if (g->hist)
                 gsl_histogram_free(g->hist);
             free(g->bin_min);
@@ -93,7 +93,10 @@ void mq_metrics_delivery(mq_metrics *m, uint8_t p, uint8_t s, bool first, int64_
     }
     g->unique++;
     double ms = (double)latency / 1e6;
-    gsl_rstat_add(ms, g->rs);
+    double delta = ms - g->lat_mean;
+    if (g->n_lat == 0 || ms > g->lat_max)
+        g->lat_max = ms;
+    g->lat_mean += delta / (double)++g->n_lat;
     /* Out-of-range latencies land in the edge bins: the CDF stays complete. */
     double lo = g->hist->range[0], hi = g->hist->range[NBINS];
     double x = ms < lo ? lo : ms >= hi ? nextafter(hi, 0) : ms;
@@ -103,7 +106,7 @@ void mq_metrics_delivery(mq_metrics *m, uint8_t p, uint8_t s, bool first, int64_
             g->bin_min[bin] = ms;
         if (ms > g->bin_max[bin])
             g->bin_max[bin] = ms;
-        gsl_histogram_increment(g->hist, x);
+        g->hist->bin[bin] += 1; /* gsl_histogram_increment, without a second search */
     }
 }
 
@@ -163,7 +166,7 @@ static double quantile(const group *g, double q)
         }
         cum += c;
     }
-    return gsl_rstat_max(g->rs);
+    return g->lat_max;
 }
 
 void mq_metrics_out_of_order(mq_metrics *m, uint8_t p, uint8_t s)
@@ -264,11 +267,11 @@ void mq_metrics_group(const mq_metrics *m, uint8_t p, uint8_t s, mq_group_result
     out->dup_ratio = g->expected ? (double)g->duplicates / e : NAN;
     out->delivery_ratio = g->expected ? (double)g->unique / e : NAN;
     if (g->unique) {
-        out->lat_mean = gsl_rstat_mean(g->rs);
+        out->lat_mean = g->lat_mean;
         out->lat_p50 = quantile(g, 0.50);
         out->lat_p90 = quantile(g, 0.90);
         out->lat_p99 = quantile(g, 0.99);
-        out->lat_max = gsl_rstat_max(g->rs);
+        out->lat_max = g->lat_max;
     } else {
         out->lat_mean = out->lat_p50 = out->lat_p90 = out->lat_p99 = out->lat_max = NAN;
     }

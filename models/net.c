@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "models/broker.h"
+#include "models/pool.h"
+#include "models/subs.h"
 #include "models/topic.h"
 #include "sim/rng.h"
 #include "sim/sched.h"
@@ -79,15 +81,15 @@ struct client {
     bool mqtt_up, ever_up;
     int64_t down_since;
     /* publisher */
-    target *targets;
+    target *targets;        /* in increasing subscriber order */
     size_t n_targets;
-    int32_t *target_of;     /* client index -> target ordinal, or -1 */
     uint32_t per_group[3];  /* targets per subscription QoS */
     int64_t period;         /* periodic arrivals: ns between messages */
     int64_t first_at, next_at;
     /* subscriber: group code (1 + 3 pub_qos + sub_qos) of the flow on each
      * packet identifier of the broker's end, for wire attribution */
-    uint8_t *grp;
+    uint8_t *grp;           /* [0, n_grp): identifiers seen so far (0: none) */
+    uint32_t n_grp;
     uint64_t k;             /* messages published */
     uint64_t slots;         /* arrivals, published or not (its process was down) */
     /* faults (net.h "Faults") */
@@ -173,6 +175,8 @@ struct sconn {
     uint64_t tx[2], rx[2];  /* bytes written and handed in, per direction */
 };
 
+#define FRAME_POOLS 2 /* blocks of 64 and 256 bytes */
+
 struct mq_net {
     mq_net_config cfg;
     sim_sched *sched;
@@ -207,6 +211,7 @@ struct mq_net {
     size_t cap_routes;
     client **sess_client;   /* session index -> client */
     size_t cap_sess;
+    mq_pool frames[FRAME_POOLS]; /* datagram frames and message records, by size */
     mq_net_stats st;
 };
 
@@ -222,6 +227,20 @@ static void fail_oom(mq_net *net)
 {
     fail(net, "out of memory");
 }
+
+/* Frames and message records come from the network's pools by size: most
+ * are small (acknowledgements, PUBLISHes whose payload is mostly zeros,
+ * which are not stored, and messages with a few targets), so each would
+ * otherwise be a malloc and a free. NULL: too big for a pool. */
+static mq_pool *block_pool(mq_net *net, size_t bytes)
+{
+    for (int i = 0; i < FRAME_POOLS; i++)
+        if (bytes <= net->frames[i].size)
+            return &net->frames[i];
+    return NULL;
+}
+
+static size_t msgrec_bytes(const client *pub);
 
 /* ---- rings ------------------------------------------------------------ */
 
@@ -300,11 +319,21 @@ static void tag_unref(void *t)
         if (!net->freeing)
             charge(net, r);
         net->live--;
-        free(r);
+        mq_pool *pool = block_pool(net, msgrec_bytes(r->pub));
+        if (pool)
+            mq_pool_put(pool, r);
+        else
+            free(r);
     }
 }
 
 static const mq_tag_ops tag_ops = {tag_ref, tag_unref};
+
+/* A message record's size, which its publisher's targets fix. */
+static size_t msgrec_bytes(const client *pub)
+{
+    return sizeof(msgrec) + pub->n_targets * sizeof(tstate);
+}
 
 static uint64_t tag_id(const msgrec *r)
 {
@@ -314,6 +343,21 @@ static uint64_t tag_id(const msgrec *r)
 static msgrec *tag_of(const mq_msg *m)
 {
     return m ? m->tag : NULL;
+}
+
+/* The ordinal of subscriber sub among publisher p's targets, or -1: a
+ * binary search, O(log targets). */
+static int32_t find_target(const client *p, int sub)
+{
+    size_t lo = 0, hi = p->n_targets;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->targets[mid].sub < sub)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->n_targets && p->targets[lo].sub == sub ? (int32_t)lo : -1;
 }
 
 /* Notes a final event for message r seen by client who: on the publisher's
@@ -332,12 +376,29 @@ static void note_cause(client *who, msgrec *r, int cause)
                 r->t[i].cause = code;
         return;
     }
-    int32_t ord = p->target_of[who->idx];
+    int32_t ord = find_target(p, who->idx);
     if (ord >= 0)
         r->t[ord].cause = HOP2 | code;
 }
 
 /* ---- session callbacks (both ends, both transports) --------------------- */
+
+/* Makes a subscriber's identifier table cover id: it grows to the next power
+ * of two, so it holds as many entries as the identifiers its broker-side
+ * session has used (they rotate upwards from 1), at most 65536. */
+static int grow_grp(client *c, uint16_t id)
+{
+    uint32_t n = c->n_grp ? c->n_grp : 16;
+    while (n <= id)
+        n *= 2;
+    uint8_t *v = realloc(c->grp, n);
+    if (!v)
+        return -1;
+    memset(v + c->n_grp, 0, n - c->n_grp);
+    c->grp = v;
+    c->n_grp = n;
+    return 0;
+}
 
 /* Charges a packet to the (pub QoS, sub QoS) groups it serves. On a
  * publisher's hop all of the publisher's messages have the same targets, so a
@@ -362,18 +423,18 @@ static void wire_attribute(mq_net *net, client *c, const mq_view *v, mq_msg *m, 
         const msgrec *r = tag_of(m);
         if (!r)
             return;
-        int32_t ord = r->pub->target_of[c->idx];
+        int32_t ord = find_target(r->pub, c->idx);
         if (ord < 0)
             return;
         code = (uint8_t)(1 + 3 * r->pub->cfg->qos + r->pub->targets[ord].sub_qos);
         if (v->qos > 0) {
-            if (!c->grp && !(c->grp = calloc(65536, 1))) {
+            if (v->id >= c->n_grp && grow_grp(c, v->id) != 0) {
                 fail_oom(net);
                 return;
             }
             c->grp[v->id] = code;
         }
-    } else if (c->grp) {
+    } else if (v->id < c->n_grp) {
         code = c->grp[v->id];
     }
     if (code)
@@ -765,7 +826,7 @@ static void on_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view *v)
         fail(net, "a delivery without its measurement tag");
         return;
     }
-    int32_t ord = r->pub->target_of[e->c->idx];
+    int32_t ord = find_target(r->pub, e->c->idx);
     if (ord < 0) {
         char why[200];
         snprintf(why, sizeof why, "%s got message %llu, which no subscription of its matches",
@@ -808,17 +869,25 @@ static void report_progress(mq_net *net, int64_t now)
 
 /* ---- the datagram transport: one frame per packet on a link ------------- */
 
-static void frame_free(frame *f)
+static mq_pool *frame_pool(mq_net *net, uint32_t len)
+{
+    return block_pool(net, sizeof(frame) + len);
+}
+
+static void frame_free(mq_net *net, frame *f)
 {
     if (f->tag)
         tag_unref(f->tag);
-    free(f);
+    mq_pool *p = frame_pool(net, f->len);
+    if (p)
+        mq_pool_put(p, f);
+    else
+        free(f);
 }
 
 static void release_frame(void *ctx, void *fr)
 {
-    (void)ctx;
-    frame_free(fr);
+    frame_free(ctx, fr);
 }
 
 /* The most datagram frames a run may hold in transit at once, all links
@@ -845,7 +914,8 @@ static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
         }
         return -3;
     }
-    frame *f = malloc(sizeof *f + len);
+    mq_pool *p = len <= UINT32_MAX ? frame_pool(net, (uint32_t)len) : NULL;
+    frame *f = p ? mq_pool_get(p) : malloc(sizeof *f + len);
     if (!f)
         return -1;
     f->tag = tag;
@@ -856,7 +926,7 @@ static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
         tag_ref(tag);
     int rc = sim_link_send(e->out, f, len + zeros);
     if (rc <= 0)
-        frame_free(f);
+        frame_free(net, f);
     else
         net->held_frames++;
     return rc;
@@ -879,7 +949,7 @@ static void on_arrive(void *ctx, void *fr, size_t bytes)
     else
         mq_session_on_frame(e->s, now, f->bytes, f->len, f->zeros);
     e->rx_tag = NULL;
-    frame_free(f);
+    frame_free(net, f);
     report_progress(net, now);
 }
 
@@ -1708,11 +1778,13 @@ static void publish_one(sim_sched *s, void *ctx)
         c->slots++;
         goto next;
     }
-    msgrec *r = calloc(1, sizeof *r + c->n_targets * sizeof r->t[0]);
+    mq_pool *pool = block_pool(net, msgrec_bytes(c));
+    msgrec *r = pool ? mq_pool_get(pool) : malloc(msgrec_bytes(c));
     if (!r) {
         fail_oom(net);
         return;
     }
+    memset(r, 0, msgrec_bytes(c));
     r->refs = 1;
     r->pub = c;
     r->id = ++net->next_msg_id;
@@ -2059,49 +2131,69 @@ static mq_session_io endpoint_io(endpoint *e)
     return io;
 }
 
-/* True when a later entry of the same SUBSCRIBE names the same filter: the
- * broker replaces a subscription to an identical filter (MQTT 3.8.4), so the
- * last one counts. */
-static bool superseded(const mq_net_client *sc, size_t k)
+/* Collects a publisher's targets from the subscribers' index (called in
+ * increasing subscriber order, with the highest matching QoS). */
+typedef struct {
+    mq_net *net;
+    client *c;
+    int failed;
+} target_fill;
+
+static void add_target(void *ctx, uint32_t sub, uint8_t best)
 {
-    for (size_t j = k + 1; j < sc->n_subs; j++)
-        if (sc->subs[j].len == sc->subs[k].len &&
-            memcmp(sc->subs[j].filter, sc->subs[k].filter, sc->subs[k].len) == 0)
-            return true;
-    return false;
+    target_fill *tf = ctx;
+    client *c = tf->c;
+    if (tf->failed)
+        return;
+    if ((c->n_targets & (c->n_targets - 1)) == 0) { /* 0, 1, 2, 4, ...: grow */
+        target *v = realloc(c->targets, (c->n_targets ? 2 * c->n_targets : 1) * sizeof *v);
+        if (!v) {
+            tf->failed = 1;
+            return;
+        }
+        c->targets = v;
+    }
+    c->targets[c->n_targets++] = (target){.sub = (int)sub, .sub_qos = best};
+    c->per_group[best]++;
+    uint16_t bit = (uint16_t)(1u << (3 * c->cfg->qos + best));
+    c->groups |= bit;
+    tf->net->clients[sub].groups |= bit;
 }
 
-/* Fills a publisher's targets: every subscriber with a matching filter, at
- * the highest QoS among its matching filters; and the pairs each carries. */
-static int build_targets(mq_net *net, client *c)
+/* Fills every publisher's targets: every subscriber with a matching filter,
+ * at the highest QoS among its matching filters (an identical filter later
+ * in the same list replaces the earlier, as the broker does, MQTT 3.8.4);
+ * and the pairs each carries. The subscribers' filters go into an index of
+ * their own for the purpose, so this costs O(filters + publishers x (topic
+ * levels + targets)), and each publisher's targets are in increasing
+ * subscriber order (find_target relies on it). A filter the engine would
+ * refuse is left out: its SUBSCRIBE fails the run. */
+static int build_targets(mq_net *net)
 {
-    const mq_net_client *cc = c->cfg;
-    size_t tlen = strlen(cc->topic);
-    c->target_of = malloc(net->n * sizeof *c->target_of);
-    c->targets = malloc(net->n * sizeof *c->targets);
-    if (!c->target_of || !c->targets)
+    mq_subs *ix = mq_subs_new();
+    if (!ix)
         return -1;
-    for (size_t j = 0; j < net->n; j++) {
+    int rc = 0;
+    for (size_t j = 0; j < net->n && rc == 0; j++) {
         const mq_net_client *sc = net->clients[j].cfg;
-        int best = -1;
-        c->target_of[j] = -1;
         if (sc->publisher)
             continue;
-        for (size_t k = 0; k < sc->n_subs; k++)
-            if (!superseded(sc, k) &&
-                mq_topic_match(sc->subs[k].filter, sc->subs[k].len, cc->topic, tlen) &&
-                sc->subs[k].qos > best)
-                best = sc->subs[k].qos;
-        if (best < 0)
-            continue;
-        c->target_of[j] = (int32_t)c->n_targets;
-        c->targets[c->n_targets++] = (target){.sub = (int)j, .sub_qos = (uint8_t)best};
-        c->per_group[best]++;
-        uint16_t bit = (uint16_t)(1u << (3 * cc->qos + best));
-        c->groups |= bit;
-        net->clients[j].groups |= bit;
+        for (size_t k = 0; k < sc->n_subs && rc == 0; k++)
+            if (sc->subs[k].qos <= 2 && mq_topic_filter_valid(sc->subs[k].filter, sc->subs[k].len))
+                rc = mq_subs_add(ix, (uint32_t)j, sc->subs[k].filter, sc->subs[k].len,
+                                 sc->subs[k].qos) < 0 ? -1 : 0;
     }
-    return 0;
+    for (size_t i = 0; i < net->n && rc == 0; i++) {
+        client *c = &net->clients[i];
+        if (!c->cfg->publisher)
+            continue;
+        target_fill tf = {net, c, 0};
+        if (mq_subs_match(ix, c->cfg->topic, strlen(c->cfg->topic), add_target, &tf) < 0 ||
+            tf.failed)
+            rc = -1;
+    }
+    mq_subs_free(ix);
+    return rc;
 }
 
 /* Puts a direction's outages on its link. */
@@ -2138,6 +2230,8 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         net->has_hooks = true;
     }
     net->n = n;
+    mq_pool_init(&net->frames[0], 64);
+    mq_pool_init(&net->frames[1], 256);
     net->sched = sim_sched_new();
     mq_session_config bc = cfg->broker;
     bc.role = MQ_ROLE_BROKER;
@@ -2255,9 +2349,8 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
                 goto oom;
         }
     }
-    for (size_t i = 0; i < n; i++)
-        if (clients[i].publisher && build_targets(net, &net->clients[i]) != 0)
-            goto oom;
+    if (build_targets(net) != 0)
+        goto oom;
     return net;
 oom:
     snprintf(err, errlen, "out of memory building the network");
@@ -2330,8 +2423,8 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
             tcp_figures(c);
             check_path(net, c);
         } else {
-            sim_link_release(c->up, release_frame, NULL);
-            sim_link_release(c->down, release_frame, NULL);
+            sim_link_release(c->up, release_frame, net);
+            sim_link_release(c->down, release_frame, net);
         }
         stats_add(&net->st.up, sim_link_stats_get(c->up));
         stats_add(&net->st.down, sim_link_stats_get(c->down));
@@ -2355,6 +2448,7 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
     if (net->broker_down)
         net->st.broker_down_ns += now - net->broker_since;
     net->st.events = sim_sched_events_run(net->sched);
+    net->st.mean_pending = sim_sched_mean_pending(net->sched);
     net->st.peak_live_messages = net->peak_live;
     net->st.setup_limit = net->setup_limit;
     if (net->publishing)
@@ -2401,9 +2495,9 @@ void mq_net_free(mq_net *net)
         c->cli.s = NULL;
         if (!c->stream) {
             if (c->up)
-                sim_link_release(c->up, release_frame, NULL);
+                sim_link_release(c->up, release_frame, net);
             if (c->down)
-                sim_link_release(c->down, release_frame, NULL);
+                sim_link_release(c->down, release_frame, net);
         }
         while (c->conns) {
             sconn *sc = c->conns;
@@ -2448,12 +2542,13 @@ void mq_net_free(mq_net *net)
         if (c->rng_crashes)
             gsl_rng_free(c->rng_crashes);
         free(c->targets);
-        free(c->target_of);
         free(c->grp);
     }
     free(net->clients);
     free(net->routes);
     free(net->sess_client);
+    for (int i = 0; i < FRAME_POOLS; i++)
+        mq_pool_clear(&net->frames[i]);
     if (net->sched)
         sim_sched_free(net->sched);
     free(net);

@@ -216,6 +216,7 @@ typedef struct {
     int64_t setup_limit;        /* the setup limit the run used */
     uint64_t messages;          /* application messages published */
     uint64_t events;            /* scheduler events run */
+    double mean_pending;        /* events pending as each ran, on average */
     uint64_t peak_live_messages;
     sim_link_stats up, down;    /* summed over clients (stream: TCP segments) */
     mq_conn_stats conn;         /* summed over clients */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/pool.h"
 #include "models/topic.h"
 #include "models/utf8.h"
 
@@ -206,6 +207,9 @@ struct mq_session {
     int64_t timer_at;         /* last deadline given to io->timer */
     uint8_t *buf;             /* encode scratch for big packets (lazy) */
     size_t cap;
+    /* flows and held identifiers ended on the packet path, kept for reuse
+     * (plain malloc blocks: any other path may free one) */
+    mq_pool flow_pool, held_pool;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -504,7 +508,7 @@ static mq_msg *take_flow(mq_session *s, flow *f)
     free_id(s);
     s->st.n_inflight--;
     mq_msg *m = f->m;
-    free(f);
+    mq_pool_put(&s->flow_pool, f);
     return m;
 }
 
@@ -534,7 +538,7 @@ static void drain_queue(mq_session *s)
             flow *f = q_pop(s);
             send_publish(s, f->m, 0, 0, false, false);
             mq_msg_unref(f->m);
-            free(f);
+            mq_pool_put(&s->flow_pool, f);
             continue;
         }
         if (!window_open(s) || !start_flow(s, q_pop(s)))
@@ -786,6 +790,8 @@ mq_session *mq_session_new(const mq_session_config *cfg, const mq_session_io *io
         return NULL;
     s->cfg = *cfg;
     s->io = *io;
+    mq_pool_init(&s->flow_pool, sizeof(flow));
+    mq_pool_init(&s->held_pool, sizeof(held));
     if (cfg->client_id) {
         size_t n = strlen(cfg->client_id);
         s->client_id = malloc(n + 1);
@@ -852,6 +858,8 @@ void mq_session_free(mq_session *s)
     mq_framer_free(&s->fr);
     free(s->client_id);
     free(s->buf);
+    mq_pool_clear(&s->flow_pool);
+    mq_pool_clear(&s->held_pool);
     free(s);
 }
 
@@ -1110,9 +1118,10 @@ int mq_session_publish(mq_session *s, int64_t now, mq_msg *m, uint8_t qos)
         drop(s, m, qos, MQ_DROP_QUEUE_FULL);
         return 1;
     }
-    flow *f = calloc(1, sizeof *f);
+    flow *f = mq_pool_get(&s->flow_pool);
     if (!f)
         return MQ_ERR_NOMEM;
+    memset(f, 0, sizeof *f);
     mq_msg_ref(m);
     f->m = m;
     f->qos = qos;
@@ -1183,7 +1192,7 @@ static void on_publish(mq_session *s, const mq_view *v, mq_msg *m)
         send_ack(s, MQ_PUBREC, v->id, 0, false);
         return;
     }
-    held *h = malloc(sizeof *h);
+    held *h = mq_pool_get(&s->held_pool);
     if (!h) {
         event(s, MQ_EV_NOMEM, v); /* as if lost on the wire; the sender resends */
         return;
@@ -1265,7 +1274,7 @@ static void on_pubrel(mq_session *s, const mq_view *v)
     idmap_remove(&s->st.held, &h->node);
     mq_msg *m = h->m;
     mq_view pv = {.type = MQ_PUBLISH, .qos = 2, .dup = h->dup, .retain = h->retain, .id = v->id};
-    free(h);
+    mq_pool_put(&s->held_pool, h);
     if (m)
         deliver(s, m, &pv);
     send_ack(s, MQ_PUBCOMP, v->id, 0, false);

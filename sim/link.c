@@ -58,7 +58,7 @@ typedef struct {
     sim_time start, end;
 } window;
 
-#define RING_INIT  16u
+#define RING_INIT  4u
 #define BLOCK_INIT 16u
 #define FOLD_MIN   64u /* passed random windows kept before folding */
 

@@ -2,6 +2,7 @@
 #include "sim/rng.h"
 
 #include <assert.h>
+#include <gsl/gsl_errno.h>
 
 #define GOLDEN 0x9e3779b97f4a7c15ULL
 
@@ -67,7 +68,11 @@ typedef struct {
 
 gsl_rng *sim_rng_from_seed(uint64_t seed64)
 {
+    /* Out of memory is the caller's to report: GSL's default handler would
+     * abort the process instead of returning NULL. */
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_set_error_handler(old);
     if (!r)
         return NULL;
     gsl_rng_set(r, (unsigned long)(uint32_t)(seed64 ^ (seed64 >> 32)));

@@ -74,6 +74,7 @@ struct sim_sched {
     sim_time now;
     uint64_t events_run;
     uint64_t event_limit; /* run calls stop once events_run reaches it; 0: none */
+    uint64_t pending_sum; /* of the pending count as each event ran */
     int stopped, running;
     int hole;         /* heap[0] is vacant: the event just popped left it */
 };
@@ -390,6 +391,7 @@ static uint64_t run_loop(sim_sched *s, sim_time limit)
         s->pending--;
         s->now = top.t;
         s->events_run++;
+        s->pending_sum += s->pending;
         ran++;
         fn(s, ctx);
         if (s->event_limit && s->events_run >= s->event_limit)
@@ -437,6 +439,10 @@ size_t sim_sched_pending(const sim_sched *s) { return s->pending; }
 uint64_t sim_sched_events_run(const sim_sched *s) { return s->events_run; }
 
 void sim_sched_set_event_limit(sim_sched *s, uint64_t n) { s->event_limit = n; }
+double sim_sched_mean_pending(const sim_sched *s)
+{
+    return s->events_run ? (double)s->pending_sum / (double)s->events_run : 0.0;
+}
 
 size_t sim_sched_bytes(const sim_sched *s)
 {

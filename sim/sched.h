@@ -68,6 +68,9 @@ uint64_t sim_sched_events_run(const sim_sched *s);
 /* Makes every run call stop (as sim_sched_stop) once n events have run since
  * creation; 0: no limit (the default). For bounded runs (the fuzz harness). */
 void sim_sched_set_event_limit(sim_sched *s, uint64_t n);
+/* The mean number of pending events other than the one run, over the events
+ * run so far (what a hold model of the same size holds), for the benchmarks. */
+double sim_sched_mean_pending(const sim_sched *s);
 
 /* Bytes currently held by the scheduler (heap and pool), for the benchmarks. */
 size_t sim_sched_bytes(const sim_sched *s);

@@ -344,6 +344,28 @@ JSON
   expect_contains "$(cat out/results.json)" '"topic":	"dev/{i}"'
 }
 
+# A fleet's config costs memory by its entries, not by the clients they
+# expand to: 200,000 clients in two entries load and check within an
+# address space far smaller than 200,000 copies of an entry (each client's
+# resolved entry, exp_client, is 792 bytes: 158 MB) would need; a 2,000-pair
+# fleet at 10% loss runs with each message reaching its own subscriber.
+t_fleet_config_costs_its_entries() {
+  cat > big.json <<'JSON'
+{"name": "big", "duration_s": 100, "transport": "datagram", "clients": [
+ {"role": "publisher", "count": 100000, "topic": "fleet/{i}/temp", "qos": 1, "rate_hz": 0.01},
+ {"role": "subscriber", "count": 100000, "subscribe": [{"filter": "fleet/{i}/temp", "qos": 1}]}]}
+JSON
+  ( ulimit -v 60000; exec "$MQTTSIM" check big.json ) >out.txt 2>err.txt
+  expect_eq "$?" 0 "(check under a 60 MB address space: $(cat err.txt))"
+  expect_contains "$(cat out.txt)" "100000 publishers, 100000 subscribers"
+  run_cli run big.json --out out -q --set clients.0.count=2000 --set clients.1.count=2000 \
+    --set clients.0.rate_hz=0.5 --set duration_s=4 --set drain_s=60 \
+    --set link.loss.model=bernoulli --set link.loss.p=0.1
+  expect_eq "$rc" 0 "($err)"
+  expect_eq "$(sed -n 2p out/results.csv | cut -d, -f7-9,11)" "4000,4000,4000,0" \
+    "(published, expected, unique, lost)"
+}
+
 # A key the simulator does not use yet is accepted, named in a warning, and
 # left out of the resolved config.
 t_fault_and_persistence_keys_are_simulated() {

@@ -1,0 +1,33 @@
+/* A pool of fixed-size blocks: what a host allocates and frees once per packet, kept for reuse. */
+#ifndef MQ_POOL_H
+#define MQ_POOL_H
+
+#include <stddef.h>
+
+/*
+ * A free list of blocks of one size. mq_pool_get returns a block freed
+ * before if there is one, else a new one from malloc; mq_pool_put keeps a
+ * block for reuse. A pool holds at most as many blocks as were in use at
+ * once, and gives them all back to malloc in mq_pool_clear. What the blocks
+ * hold is the caller's: a block comes back uninitialised.
+ */
+typedef struct mq_pool_block mq_pool_block;
+
+typedef struct {
+    size_t size;          /* bytes per block (at least a pointer's) */
+    mq_pool_block *free;  /* blocks kept for reuse */
+} mq_pool;
+
+/* An empty pool of blocks of size bytes. */
+void mq_pool_init(mq_pool *p, size_t size);
+
+/* A block, or NULL when out of memory. O(1). */
+void *mq_pool_get(mq_pool *p);
+
+/* Keeps block b (from mq_pool_get of this pool) for reuse. O(1). */
+void mq_pool_put(mq_pool *p, void *b);
+
+/* Frees every block kept; blocks still in use stay the caller's to put. */
+void mq_pool_clear(mq_pool *p);
+
+#endif
