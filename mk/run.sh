@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: the default sweep (QoS 0, 1 and 2 against packet loss) and its
-# figures, then the same QoS levels over the stream and the datagram transport.
+# figures, then the same QoS levels over the stream and the datagram transport,
+# then the QoS levels under each kind of fault.
 # Usage: bash mk/run.sh BUILD_DIR
 set -eu
 B=${1:-build}
@@ -15,6 +16,10 @@ S2=experiments/stream-vs-datagram.sweep.json
 OUT2=results/stream-vs-datagram
 rm -rf "$OUT2"
 "$B/mqttsim" sweep "$S2" --out "$OUT2"
+S3=experiments/guarantees-under-faults.json
+OUT3=results/guarantees-under-faults
+rm -rf "$OUT3"
+"$B/mqttsim" sweep "$S3" --out "$OUT3"
 secs=$(( $(date +%s) - start ))
 cat <<MSG
 
@@ -30,5 +35,9 @@ Sweep $S2:
   data:    $OUT2/sweep.csv
   figure:  $OUT2/fig-transport.png  loss, duplicates, out-of-order and p99 latency,
                                     stream (TCP) against datagram, per QoS
+Sweep $S3:
+  data:    $OUT3/sweep.csv (one row per fault and QoS)
+  figure:  $OUT3/fig-faults.png     which fault breaks which promise: loss,
+                                    duplicates and out-of-order per fault and QoS
   (each also as .svg; plots/README describes what they should show)
 MSG

@@ -73,8 +73,15 @@ expect_nothing_left() {
     fi
   done
   for ino in $inos; do
-    n=$( (ls -l /proc/[0-9]*/ns/net /proc/[0-9]*/fd 2>/dev/null; cat /proc/self/mountinfo) | grep -c "net:\[$ino\]")
-    [ "$n" = 0 ] || fail "namespace net:[$ino] still referenced ($n)"
+    # Up to 5 s as well: the processes of a killed PID namespace let go of
+    # their network namespace as the kernel reaps them, which on a loaded
+    # machine can take longer than the reaping of the ones recorded.
+    for _ in $(seq 50); do
+      n=$( (ls -l /proc/[0-9]*/ns/net /proc/[0-9]*/fd 2>/dev/null; cat /proc/self/mountinfo) | grep -c "net:\[$ino\]")
+      [ "$n" = 0 ] && break
+      sleep 0.1
+    done
+    [ "$n" = 0 ] || fail "namespace net:[$ino] still referenced ($n): $( (ls -l /proc/[0-9]*/ns/net 2>/dev/null) | grep "net:\[$ino\]" | head -3 | tr -s ' ' | cut -d' ' -f9- | tr '\n' ' ')"
   done
   ip netns list | grep -q "mqttsim-$name-" && fail "a namespace mqttsim-$name-* is listed"
   ip -o link show | grep -q ': tb[0-9]' && fail "a tb* device in the host namespace"
