@@ -72,6 +72,8 @@ struct client {
     int sess;               /* its session's index at the broker, or -1 */
     bool unsure;            /* subscriber: its session at the broker may lack its
                                subscriptions (then routing is checked) */
+    bool subs_ok;           /* subscriber: its current session at the broker has them
+                               (a SUBACK left since that session began) */
     uint32_t stamp;         /* routing check: the epoch it was last routed to */
     uint16_t groups;        /* bit 3p+s: the QoS pairs it carries */
     /* connections: its figures, and whether its MQTT connection is up */
@@ -426,8 +428,10 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
     int64_t now = sim_sched_now(net->sched);
     net->st.t_last = now;
     /* A SUBACK leaves the broker once the subscription is in place. */
-    if (e->broker_side && v->type == MQ_SUBACK)
+    if (e->broker_side && v->type == MQ_SUBACK) {
+        e->c->subs_ok = true;
         set_unsure(net, e->c, false);
+    }
     int rc = e->tr->send(e, buf, len, zeros, v, r);
     if (rc < 0) {
         /* Out of memory: the run cannot be told honestly, so it fails. */
@@ -575,7 +579,12 @@ static void *broker_bind(void *ctx, void *conn_ctx, int sess, const char *id, si
     }
     net->sess_client[sess] = c;
     c->sess = sess;
-    set_unsure(net, c, !present);
+    /* A resumed session has its subscriptions only if they were made in it:
+     * a client that crashed before its SUBSCRIBE went through resumes a
+     * session without them. */
+    if (!present)
+        c->subs_ok = false;
+    set_unsure(net, c, !c->subs_ok);
     return &c->brk;
 }
 
@@ -1535,6 +1544,7 @@ static void broker_down_fire(sim_sched *s, void *ctx)
         fault_hit(c, now);
         c->fault_cause = MQ_DROP_BROKER_RESTART;
         c->sess = -1;
+        c->subs_ok = false;
         if (c->is_sub) {
             set_unsure(net, c, true);
             c->gone_cause = MQ_DROP_BROKER_RESTART;
