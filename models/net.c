@@ -74,6 +74,8 @@ struct client {
     int sess;               /* its session's index at the broker, or -1 */
     bool unsure;            /* subscriber: its session at the broker may lack its
                                subscriptions (then routing is checked) */
+    bool subs_ok;           /* subscriber: its current session at the broker has them
+                               (a SUBACK left since that session began) */
     uint32_t stamp;         /* routing check: the epoch it was last routed to */
     uint16_t groups;        /* bit 3p+s: the QoS pairs it carries */
     /* connections: its figures, and whether its MQTT connection is up */
@@ -193,8 +195,8 @@ struct mq_net {
     sim_event_id broker_ev; /* the broker's own timer (session expiry) */
     int64_t broker_at;
     bool broker_down;       /* killed, not yet restarted */
-    bool restored;          /* a restart restored an older save: a session told
-                               present may lack a subscription made since */
+    bool restored;          /* a restart restored an older save (its stale
+                               identifiers cost broker_restart) */
     sim_event_id autosave_ev;
     int64_t broker_since;
     size_t next_restart;
@@ -491,8 +493,10 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
     int64_t now = sim_sched_now(net->sched);
     net->st.t_last = now;
     /* A SUBACK leaves the broker once the subscription is in place. */
-    if (e->broker_side && v->type == MQ_SUBACK)
+    if (e->broker_side && v->type == MQ_SUBACK) {
+        e->c->subs_ok = true;
         set_unsure(net, e->c, false);
+    }
     int rc = e->tr->send(e, buf, len, zeros, v, r);
     if (rc < 0) {
         /* Out of memory (or too much held, -3: failed already): the run
@@ -647,7 +651,13 @@ static void *broker_bind(void *ctx, void *conn_ctx, int sess, const char *id, si
     }
     net->sess_client[sess] = c;
     c->sess = sess;
-    set_unsure(net, c, !present || net->restored);
+    /* A resumed session has its subscriptions only if they were made in it:
+     * a client that crashed before its SUBSCRIBE went through resumes a
+     * session without them, and a broker restored from an older save may
+     * have lost them (broker_down_fire). */
+    if (!present)
+        c->subs_ok = false;
+    set_unsure(net, c, !c->subs_ok);
     return &c->brk;
 }
 
@@ -1683,6 +1693,10 @@ static void broker_down_fire(sim_sched *s, void *ctx)
         fault_hit(c, now);
         c->fault_cause = MQ_DROP_BROKER_RESTART;
         c->sess = -1;
+        /* Every change saved keeps a kept session's subscriptions exactly;
+         * a save may be older than them, and no persistence keeps none. */
+        if (!(net->cfg.persistence && net->cfg.autosave_interval <= 0))
+            c->subs_ok = false;
         if (c->is_sub) {
             set_unsure(net, c, true);
             c->gone_cause = MQ_DROP_BROKER_RESTART;

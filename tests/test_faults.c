@@ -815,14 +815,14 @@ static void restart_with_a_connected_subscriber_and_the_backoff_ladder(void **st
  * Random faults of every kind at once (rst and silent resets, crashes with
  * and without persistence, broker restarts), with 5% Bernoulli loss and
  * keepalive 5 s, QoS 0, 1 and 2 publishers and subscribers with kept and
- * clean sessions, over 12 seeds: each run completes (a lost pair without a
+ * clean sessions, over 60 seeds: each run completes (a lost pair without a
  * cause would fail it), lost equals the sum of its causes in every group
  * (world_run), and the faults counted are those injected.
  */
 static void random_faults_charge_every_lost_pair(void **state)
 {
     (void)state;
-    for (uint64_t seed = 1; seed <= 12; seed++) {
+    for (uint64_t seed = 1; seed <= 60; seed++) {
         world w;
         world_init(&w, 0, SIM_S(60));
         w.net.seed = seed;
