@@ -15,8 +15,8 @@ typedef struct mq_metrics mq_metrics;
 /* Why a (message, subscriber) pair was lost: MQ_LOSS_LINK (a QoS 0 PUBLISH
  * frame lost on a datagram link), 1 + its mq_drop_reason, or
  * MQ_LOSS_SUPPRESSED (a QoS 2 receiver took the PUBLISH for a duplicate:
- * its identifier was still held for a stale copy, which only reordering
- * links bring). Every lost pair is charged to exactly one of these (see
+ * its identifier was still held for a stale copy, which reordering links
+ * bring). Every lost pair is charged to exactly one of these (see
  * net.h for which). */
 #define MQ_LOSS_LINK 0
 #define MQ_LOSS_OF_DROP(r) (1 + (int)(r))

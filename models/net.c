@@ -1914,7 +1914,10 @@ static void start_publishing(mq_net *net)
  *   (A(f) - 1)(CT + Bmax) + CT + sum of A(q) ladder steps (each <= rto_max).
  * Outages add their length (scheduled windows that start before the bound,
  * repeatedly) or 20 mean down times (random: exceeded with chance 2e-9),
- * each with one more attempt's time. The limit is the largest bound, and at
+ * each with one more attempt's time; crashes and broker restarts that
+ * start before the bound add their time down and an attempt, resets an
+ * attempt (random crashes and resets: three of each, a margin, not a
+ * probability bound). The limit is the largest bound, and at
  * least 60 s (what it always was: a config that sets up faster keeps its
  * runs, event for event), and twice the bound otherwise (a setup that takes
  * exactly the bound must not lose the tie). An impossible setup (every frame lost, or a
@@ -2045,16 +2048,31 @@ static double client_bound_ms(const mq_net_client *c, double *attempt_ms)
             if (sim_to_ms(o->w[i].start) < bound)
                 bound += sim_to_ms(o->w[i].len) + *attempt_ms;
     }
+    /* So do the client's own faults: a crash its time down and one more
+     * attempt (random ones: three of them), a reset one more attempt. */
+    if (c->crash_mtbf > 0)
+        bound += 3 * (sim_to_ms(c->crash_down) + *attempt_ms);
+    for (size_t i = 0; i < c->n_crashes; i++)
+        if (sim_to_ms(c->crashes[i].start) < bound)
+            bound += sim_to_ms(c->crashes[i].len) + *attempt_ms;
+    if (c->reset_mtbf > 0)
+        bound += 3 * *attempt_ms;
+    for (size_t i = 0; i < c->n_resets; i++)
+        if (sim_to_ms(c->resets[i]) < bound)
+            bound += *attempt_ms;
     return bound;
 }
 
 int64_t mq_net_setup_limit(const mq_net_config *cfg, const mq_net_client *clients, size_t n)
 {
-    (void)cfg;
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
         double a;
         double b = client_bound_ms(&clients[i], &a);
+        /* The broker's restarts in setup: their time down and a new attempt. */
+        for (size_t k = 0; k < cfg->n_restarts; k++)
+            if (sim_to_ms(cfg->restarts[k].start) < b)
+                b += sim_to_ms(cfg->restarts[k].len) + a;
         if (b > worst)
             worst = b;
     }

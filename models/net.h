@@ -34,6 +34,20 @@
  * transport: every frame or segment sent on a direction while it is down is
  * lost.
  *
+ * Faults (stream clients only; see docs/model.md "Faults"): a reset of the
+ * client's current connection, "rst" (both TCP ends aborted at once, both
+ * engines told MQ_DOWN_RST) or silent (sim_tcp_nat_rebind: the client
+ * learns from the RST its next segment meets, the broker's end is left
+ * half-open); a client crash (mq_session_crash, or with
+ * client_persistence mq_session_crash_keep; its socket closed, FIN after
+ * what was written; arrivals while down not published; after the time down
+ * mq_session_connect again); a broker restart (broker_kill, the hook where
+ * persistence will plug in: mq_broker_restart, whose contexts' closes send
+ * FIN; every path's listener refuses SYNs until the time down has passed).
+ * Random resets and crashes draw from "<client>.resets" and
+ * "<client>.crashes"; broker restarts come as windows (the caller draws
+ * random ones as the testbed does).
+ *
  * A run: every client connects at t = 0 (datagram: CONNECT resent until
  * CONNACK; stream: reconnecting with backoff after any close); subscribers
  * subscribe once (stream: the engine re-sends the list whenever a CONNACK
@@ -54,7 +68,14 @@
  * (link); a QoS 0 PUBLISH left in a connection's FIFO when its reader
  * stopped (disconnected); a message the broker routed while the subscriber
  * had no session or no subscription in place (session_lost: the session
- * that held them was lost). A pair whose message is still held anywhere
+ * that held them was lost); a QoS 2 PUBLISH its receiver took for a
+ * duplicate (dup_suppressed; client_crash when its sender had crashed and
+ * forgotten the identifier). Faults: from a client's crash, or a broker
+ * restart, to the client's next CONNACK, a drop on its hop as disconnected
+ * or session_lost (either end, or a FIFO released) is charged to that
+ * fault (client_crash, broker_restart) instead, and so are messages routed
+ * past a subscriber whose session or subscription that fault removed, until
+ * they are back. A pair whose message is still held anywhere
  * when the run ends, with no cause from the subscriber's hop, is
  * in_flight_at_end. A pair left without a cause fails the run (an
  * accounting bug, never a silent undercount).
