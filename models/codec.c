@@ -1050,11 +1050,19 @@ static int fr_reserve(mq_framer *f, size_t need)
     size_t cap = f->cap ? f->cap : FR_MIN_CAP;
     while (cap < need)
         cap *= 2;
+    /* A PUBLISH head decoded already (while the first payload bytes come)
+     * points into the buffer: it moves with it. (It used to be left in the
+     * freed one, read when the head was handed over: found by the config
+     * fuzzer with a topic near 65,535 bytes over a stream.) */
+    ptrdiff_t topic_off = f->state == FR_HEAD_OK && f->pub.topic.s
+                              ? (const uint8_t *)f->pub.topic.s - f->buf : -1;
     uint8_t *nb = realloc(f->buf, cap);
     if (!nb)
         return MQ_ERR_NOMEM;
     f->buf = nb;
     f->cap = (uint32_t)cap;
+    if (topic_off >= 0)
+        f->pub.topic.s = (const char *)nb + topic_off;
     return 0;
 }
 

@@ -1327,6 +1327,53 @@ static void names(void **state)
     assert_string_equal(mq_codec_strerror(-99), "?");
 }
 
+/* The framer's PUBLISH head points into its buffer, which may grow between
+ * the head's decoding and its report (the first payload bytes still to
+ * come): the topic must move with it. Found by the config fuzzer (a topic
+ * near 65,535 bytes over a stream, a use after free). Every topic length
+ * that puts the payload at a power of two, fed whole and byte by byte. */
+static void framer_head_follows_its_buffer(void **state)
+{
+    (void)state;
+    static uint8_t wire[70000];
+    static char topic[66000];
+    memset(topic, 'a', sizeof topic);
+    for (size_t off = 64; off <= 65536; off *= 2) {
+        for (int bytewise = 0; bytewise < 2; bytewise++) {
+            /* payload_off = 1 + varint + 2 + topic: solve for the topic. */
+            size_t vl = off - 3 < 128 ? 1 : off - 3 < 16384 ? 2 : 3;
+            size_t tl = off - 3 - vl;
+            if (tl > 65535)
+                continue;
+            mq_packet p = {.type = MQ_PUBLISH, .qos = 0, .topic = {topic, (uint16_t)tl},
+                           .payload_len = 40};
+            size_t n = 0;
+            assert_int_equal(mq_codec_encode(&p, MQ_V311, wire, sizeof wire, &n), MQ_OK);
+            mq_framer f = {0};
+            size_t at = 0;
+            bool head = false;
+            while (at < n) {
+                size_t k = bytewise ? 1 : n - at, taken = 0;
+                const uint8_t *out;
+                size_t out_n;
+                int ev = mq_framer_feed(&f, MQ_V311, wire + at, k, &taken, &out, &out_n);
+                assert_true(ev >= 0);
+                at += taken;
+                if (ev == MQ_FR_HEAD) {
+                    head = true;
+                    assert_int_equal(f.pub.topic.len, tl);
+                    /* Inside the buffer as it is now, and the topic's bytes. */
+                    assert_true((const uint8_t *)f.pub.topic.s >= f.buf &&
+                                (const uint8_t *)f.pub.topic.s + tl <= f.buf + f.len);
+                    assert_memory_equal(f.pub.topic.s, topic, tl);
+                }
+            }
+            assert_true(head);
+            mq_framer_free(&f);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1360,6 +1407,7 @@ int main(void)
         cmocka_unit_test(bounds_every_mutation),
         cmocka_unit_test(bounds_random_bytes),
         cmocka_unit_test(names),
+        cmocka_unit_test(framer_head_follows_its_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, free_copies);
 }

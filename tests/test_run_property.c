@@ -136,7 +136,7 @@ static void one_run(gsl_rng *r, int k)
     size_t npub = 1 + gsl_rng_uniform_int(r, 2), nsub = 1 + gsl_rng_uniform_int(r, 3);
     mq_net_client c[5];
     mq_sub subs[3][2];
-    char names[5][8];
+    char names[5][24];
     mq_net_window outage[5][2];
     memset(c, 0, sizeof c);
     for (size_t i = 0; i < npub + nsub; i++) {
