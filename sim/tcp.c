@@ -124,7 +124,8 @@
 #define INF_SSTHRESH      UINT32_MAX
 #define CWND_CLAMP        (1u << 24)
 #define ZERO_RUN          UINT64_MAX      /* piece.off of a run of zeros */
-#define SEG_BLOCK         256             /* segment records per pool block */
+#define SEG_BLOCK         256             /* segment records per pool block, at most */
+#define SEG_BLOCK_FIRST   8               /* ... and in a path's first (then doubling) */
 #define NO_EVENT          (-1)
 
 enum {
@@ -246,6 +247,7 @@ struct sim_tcp_path {
     seg *free_segs;
     seg **blocks;
     size_t n_blocks;
+    size_t block_size;  /* records in the next block */
     uint8_t *scratch; /* one segment's payload, for the tap */
     bool failed;
 };
@@ -525,11 +527,15 @@ static seg *seg_alloc(sim_tcp_path *p)
         if (!blocks)
             return NULL;
         p->blocks = blocks;
-        seg *b = malloc(SEG_BLOCK * sizeof *b);
+        /* A path's pool grows with what it holds in flight: an idle
+         * client's connection needs a few records, not 10 KB of them. */
+        size_t n = p->block_size ? p->block_size : SEG_BLOCK_FIRST;
+        seg *b = malloc(n * sizeof *b);
         if (!b)
             return NULL;
         p->blocks[p->n_blocks++] = b;
-        for (size_t i = SEG_BLOCK; i-- > 0;) {
+        p->block_size = n < SEG_BLOCK ? 2 * n : SEG_BLOCK;
+        for (size_t i = n; i-- > 0;) {
             b[i].next = p->free_segs;
             p->free_segs = &b[i];
         }
@@ -1599,7 +1605,10 @@ size_t sim_tcp_path_conns(const sim_tcp_path *p) { return p->n_conns; }
 
 size_t sim_tcp_path_bytes(const sim_tcp_path *p)
 {
-    size_t n = sizeof *p + p->tp.mss + p->n_blocks * (SEG_BLOCK * sizeof(seg) + sizeof(seg *));
+    size_t recs = 0; /* the blocks' sizes: SEG_BLOCK_FIRST, doubling, then SEG_BLOCK each */
+    for (size_t i = 0, b = SEG_BLOCK_FIRST; i < p->n_blocks; i++, b = b < SEG_BLOCK ? 2 * b : b)
+        recs += b;
+    size_t n = sizeof *p + p->tp.mss + recs * sizeof(seg) + p->n_blocks * sizeof(seg *);
     for (const conn *c = p->conns; c; c = c->next) {
         n += sizeof *c;
         for (int i = 0; i < 2; i++) {
