@@ -124,7 +124,8 @@
 #define INF_SSTHRESH      UINT32_MAX
 #define CWND_CLAMP        (1u << 24)
 #define ZERO_RUN          UINT64_MAX      /* piece.off of a run of zeros */
-#define SEG_BLOCK         256             /* segment records per pool block */
+#define SEG_BLOCK         256             /* segment records per pool block, at most */
+#define SEG_BLOCK_FIRST   8               /* ... and in a path's first (then doubling) */
 #define NO_EVENT          (-1)
 
 enum {
@@ -246,7 +247,8 @@ struct sim_tcp_path {
     seg *free_segs;
     seg **blocks;
     size_t n_blocks;
-    uint8_t *scratch; /* one segment's payload, for the tap */
+    size_t block_size;  /* records in the next block */
+    uint8_t *scratch; /* one segment's payload, for the tap and filter (only then) */
     bool failed;
 };
 
@@ -525,11 +527,15 @@ static seg *seg_alloc(sim_tcp_path *p)
         if (!blocks)
             return NULL;
         p->blocks = blocks;
-        seg *b = malloc(SEG_BLOCK * sizeof *b);
+        /* A path's pool grows with what it holds in flight: an idle
+         * client's connection needs a few records, not 10 KB of them. */
+        size_t n = p->block_size ? p->block_size : SEG_BLOCK_FIRST;
+        seg *b = malloc(n * sizeof *b);
         if (!b)
             return NULL;
         p->blocks[p->n_blocks++] = b;
-        for (size_t i = SEG_BLOCK; i-- > 0;) {
+        p->block_size = n < SEG_BLOCK ? 2 * n : SEG_BLOCK;
+        for (size_t i = n; i-- > 0;) {
             b[i].next = p->free_segs;
             p->free_segs = &b[i];
         }
@@ -688,7 +694,7 @@ static void make_info(sim_tcp_path *p, const seg *s, sim_tcp_seg_info *out)
         .len = s->len,
         .retransmission = s->x & XF_RTX,
     };
-    if (s->len) {
+    if (s->len && p->scratch) { /* no scratch: out of memory, and the path failed */
         sb_iter it;
         const uint8_t *ptr;
         size_t n, at = 0;
@@ -1545,10 +1551,9 @@ sim_tcp_path *sim_tcp_path_new(sim_sched *s, const sim_tcp_params *tp,
         return NULL;
     p->s = s;
     p->tp = *tp;
-    p->scratch = malloc(tp->mss);
     p->link[SIM_TCP_CLIENT] = sim_link_new(s, up, rng_up, on_arrive, p);
     p->link[SIM_TCP_SERVER] = sim_link_new(s, down, rng_down, on_arrive, p);
-    if (!p->scratch || !p->link[0] || !p->link[1]) {
+    if (!p->link[0] || !p->link[1]) {
         sim_tcp_path_free(p);
         return NULL;
     }
@@ -1580,10 +1585,21 @@ const sim_tcp_stats *sim_tcp_path_stats(const sim_tcp_path *p, sim_tcp_side from
     return &p->st[from];
 }
 
+/* The tap and the filter read each segment's payload from one scratch
+ * buffer, allocated when either is first set (a path without them, every
+ * one of a fleet, does without its MSS bytes). Out of memory fails the
+ * path. */
+static void want_scratch(sim_tcp_path *p)
+{
+    if (!p->scratch && !(p->scratch = malloc(p->tp.mss)))
+        p->failed = true;
+}
+
 void sim_tcp_path_set_tap(sim_tcp_path *p, sim_tcp_tap_fn fn, void *ctx)
 {
     p->tap = fn;
     p->tap_ctx = ctx;
+    want_scratch(p);
 }
 
 void sim_tcp_test_set_filter(sim_tcp_path *p, bool (*fn)(void *ctx, const sim_tcp_seg_info *seg),
@@ -1591,6 +1607,7 @@ void sim_tcp_test_set_filter(sim_tcp_path *p, bool (*fn)(void *ctx, const sim_tc
 {
     p->filter = fn;
     p->filter_ctx = ctx;
+    want_scratch(p);
 }
 
 bool sim_tcp_path_failed(const sim_tcp_path *p) { return p->failed; }
@@ -1599,7 +1616,11 @@ size_t sim_tcp_path_conns(const sim_tcp_path *p) { return p->n_conns; }
 
 size_t sim_tcp_path_bytes(const sim_tcp_path *p)
 {
-    size_t n = sizeof *p + p->tp.mss + p->n_blocks * (SEG_BLOCK * sizeof(seg) + sizeof(seg *));
+    size_t recs = 0; /* the blocks' sizes: SEG_BLOCK_FIRST, doubling, then SEG_BLOCK each */
+    for (size_t i = 0, b = SEG_BLOCK_FIRST; i < p->n_blocks; i++, b = b < SEG_BLOCK ? 2 * b : b)
+        recs += b;
+    size_t n = sizeof *p + (p->scratch ? p->tp.mss : 0) + recs * sizeof(seg) +
+               p->n_blocks * sizeof(seg *);
     for (const conn *c = p->conns; c; c = c->next) {
         n += sizeof *c;
         for (int i = 0; i < 2; i++) {
