@@ -2383,6 +2383,20 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
     }
     if (build_targets(net) != 0)
         goto oom;
+    /* Faults close connections: a datagram client has none (the loader
+     * refuses such configs; this guards other callers). */
+    for (size_t i = 0; i < n; i++) {
+        const mq_net_client *cc = &clients[i];
+        if (cc->transport == MQ_TRANSPORT_STREAM)
+            continue;
+        if (cfg->n_restarts || cc->n_resets || cc->reset_mtbf > 0 || cc->n_crashes ||
+            cc->crash_mtbf > 0) {
+            snprintf(err, errlen, "%s: resets, crashes and broker restarts need the stream "
+                     "transport", cc->name);
+            mq_net_free(net);
+            return NULL;
+        }
+    }
     return net;
 oom:
     snprintf(err, errlen, "out of memory building the network");
