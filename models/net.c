@@ -203,7 +203,7 @@ struct mq_net {
     int64_t setup_limit;
     uint64_t next_msg_id;
     uint64_t live, peak_live;
-    uint64_t held_frames;   /* datagram frames in transit on the links */
+    uint64_t held_frames, held_bytes; /* datagram frames in transit on the links */
     uint64_t arrivals;      /* frames and chunks delivered, for progress reports */
     uint64_t uncharged;     /* lost pairs that found no cause */
     /* routing checks */
@@ -900,26 +900,30 @@ static void release_frame(void *ctx, void *fr)
     frame_free(ctx, fr);
 }
 
-/* The most datagram frames a run may hold in transit at once, all links
- * together (about 210 bytes each with their scheduler events, so some 450
- * MB): past it the offered load outruns the links, most often a timer retry
- * interval far below the round trip (every resend is one more frame held for
- * the whole delay), and memory would grow without bound. The run fails. */
+/* The most datagram frames, and bytes of theirs, a run may hold in transit
+ * at once, all links together (a frame costs about 210 bytes with its
+ * scheduler event, so some 450 MB; or 256 MB of packets, such as 1 MB
+ * SUBSCRIBEs queued on a slow link): past either the offered load outruns
+ * the links, most often a timer retry interval far below the round trip
+ * (every resend is one more frame held for the whole delay), and memory
+ * would grow without bound. The run fails. */
 #define MAX_HELD_FRAMES (1u << 21)
+#define MAX_HELD_BYTES (1u << 28)
 
 static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
                    msgrec *tag)
 {
     (void)v;
     mq_net *net = e->net;
-    if (net->held_frames >= MAX_HELD_FRAMES) {
+    if (net->held_frames >= MAX_HELD_FRAMES || net->held_bytes + len > MAX_HELD_BYTES) {
         if (!net->failed) {
             char why[300];
             snprintf(why, sizeof why,
-                     "%u frames held on the links at once at t = %.6f s, the most a run may "
-                     "hold: the offered load outruns the links (a retry "
-                     "interval far below the round trip, or a link too slow for the "
-                     "publishing rate)", MAX_HELD_FRAMES, sim_to_s(sim_sched_now(net->sched)));
+                     "%llu frames (%llu bytes) held on the links at once at t = %.6f s, the "
+                     "most a run may hold (2^21 frames, 2^28 bytes): the offered load outruns "
+                     "the links (a retry interval far below the round trip, or a link too slow "
+                     "for its load)", (unsigned long long)net->held_frames,
+                     (unsigned long long)net->held_bytes, sim_to_s(sim_sched_now(net->sched)));
             fail(net, why);
         }
         return -3;
@@ -935,10 +939,12 @@ static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
     if (tag)
         tag_ref(tag);
     int rc = sim_link_send(e->out, f, len + zeros);
-    if (rc <= 0)
+    if (rc <= 0) {
         frame_free(net, f);
-    else
+    } else {
         net->held_frames++;
+        net->held_bytes += len;
+    }
     return rc;
 }
 
@@ -953,6 +959,7 @@ static void on_arrive(void *ctx, void *fr, size_t bytes)
     int64_t now = sim_sched_now(net->sched);
     net->st.t_last = now;
     net->held_frames--;
+    net->held_bytes -= f->len;
     e->rx_tag = f->tag;
     if (e->broker_side)
         mq_broker_conn_frame(net->broker, e->s, now, f->bytes, f->len, f->zeros);

@@ -371,9 +371,28 @@ JSON
     ( ulimit -v 1000000; exec "$MQTTSIM" run slow.json --out os --quiet ) 2>err.txt
   fi
   expect_eq "$?" 1 "(exit status: $(cat err.txt))"
-  expect_contains "$(cat err.txt)" "2097152 frames held on the links at once at t = "
+  expect_contains "$(cat err.txt)" "2097152 frames ("
+  expect_contains "$(cat err.txt)" "bytes) held on the links at once at t = "
   expect_contains "$(cat err.txt)" "the offered load outruns the links"
   expect_no_file os
+  # Bytes count too: 16 subscriptions of 65,000 bytes (a 1 MB SUBSCRIBE)
+  # resent every 200 ms on a 919 bit/s link (found by the config fuzzer).
+  f=$(head -c 65000 /dev/zero | tr '\0' a)
+  subs=$(for i in $(seq 16); do printf '{"filter": "%s/%d", "qos": 1},' "$f" "$i"; done)
+  cat > big.json <<JSON
+{"name": "big", "duration_s": 1, "drain_s": 1e6, "transport": "datagram",
+ "clients": [{"role": "publisher", "topic": "x"},
+             {"role": "subscriber", "link": {"bandwidth_bps": 919},
+              "subscribe": [${subs%,}]}]}
+JSON
+  if [ -n "${MQTTSIM_ASAN:-}" ]; then
+    "$MQTTSIM" run big.json --out ob --quiet 2>err.txt
+  else
+    ( ulimit -v 1500000; exec "$MQTTSIM" run big.json --out ob --quiet ) 2>err.txt
+  fi
+  expect_eq "$?" 1 "(exit status: $(cut -c1-300 err.txt))"
+  expect_contains "$(cat err.txt)" "bytes) held on the links at once at t = "
+  expect_no_file ob
   # Under tighter limits it runs out of memory first, and says so: never a
   # result (a scheduler event that could not be allocated used to stop the
   # publisher silently: exit 0 with 4,194,315 of 10^7 messages published).

@@ -368,7 +368,7 @@ static char *make_set(src *s)
 static bool honest_failure(const char *err)
 {
     return strstr(err, "were not connected and subscribed") ||
-           strstr(err, "event budget") || strstr(err, "frames held");
+           strstr(err, "event budget") || strstr(err, "held on the links at once");
 }
 
 /* The resolved config reloads to itself, with and without the keys not simulated yet. */
