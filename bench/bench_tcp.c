@@ -93,14 +93,22 @@ static int run(double p, double rtt_ms, result *r)
     sim_tcp_listen(path, on_accept, NULL);
     static const sim_tcp_app capp = {on_event, NULL};
     sim_tcp_end *c = sim_tcp_connect(path, &capp, NULL);
-    sim_sched_run_until(s, SIM_S(1));
-    if (!c || sim_tcp_write_zeros(c, UINT64_C(1) << 50)) {
+    /* Until the handshake completes: at loss p its SYN or SYN-ACK may be
+     * lost and resent on the SYN ladder (1 s, 2 s, ...). */
+    sim_time t0 = 0;
+    int wrc = -1;
+    while (c && wrc != 0 && t0 < SIM_S(60)) {
+        t0 += SIM_S(1);
+        sim_sched_run_until(s, t0);
+        wrc = sim_tcp_write_zeros(c, UINT64_C(1) << 50);
+    }
+    if (!c || wrc != 0) {
         fprintf(stderr, "bench_tcp: connect or write failed\n");
         return -1;
     }
     const uint64_t target = (uint64_t)(5000 / p) * tp.mss; /* bytes: ~5000 losses */
     const uint64_t warm = target / 20;
-    sim_time t = SIM_S(1), t_warm = 0;
+    sim_time t = t0, t_warm = 0;
     uint64_t b_warm = 0;
     double w0 = wall_s();
     while (server_sink.delivered < target) {

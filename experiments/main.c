@@ -472,11 +472,16 @@ static int cmd_check(const command *cmd, const opt_val *opts, int nopts, char **
             qos0 &= c->subs[j].qos == 0;
     }
     int each = qos0 ? EXP_CLIENT_BYTES_QOS0 : EXP_CLIENT_BYTES;
-    double bytes = (double)(pubs + subs) * each;
+    double bytes = 0;
+    for (size_t i = 0; i < cfg.n_clients; i++) {
+        const exp_client *c = &cfg.clients[i];
+        bytes += (double)c->count *
+                 (each + (c->transport == EXP_STREAM ? EXP_CLIENT_BYTES_STREAM : 0));
+    }
     if (bytes >= 1e9)
         printf("note: %" PRIu64 " clients need about %.0f GB of memory while they run (about "
-               "%d KB each at QoS %s)\n", pubs + subs, bytes / 1e9, each / 1000,
-               qos0 ? "0" : "1 and 2");
+               "%.1f KB each at QoS %s)\n", pubs + subs, bytes / 1e9,
+               bytes / (double)(pubs + subs) / 1000, qos0 ? "0" : "1 and 2");
     exp_config_free(&cfg);
     return EXIT_OK;
 }

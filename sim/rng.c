@@ -1,4 +1,4 @@
-/* Named random streams: (seed, replication, name) mixed into a 64-bit seed that fills a GSL MT19937 state. */
+/* Named random streams: (seed, replication, name) mixed into a 64-bit seed that fills a GSL taus2 state. */
 #include "sim/rng.h"
 
 #include <assert.h>
@@ -42,50 +42,59 @@ uint64_t sim_rng_seed(uint64_t seed, uint64_t rep, const char *name)
 }
 
 /*
- * Why MT19937, seeded this way. The link draws two uniforms and a delay per
+ * Why taus2, seeded this way. The link draws two uniforms and a delay per
  * frame and publishers one or two per message, so the generator must be fast
- * (GSL's mt19937 gives ~1e8 draws/s; ranlxd is an order of magnitude slower)
- * and statistically sound (mt19937 passes the usual batteries at this use).
+ * and statistically sound; and a fleet holds three or more streams per
+ * client, so it must be small. GSL's taus2 (L'Ecuyer's maximally
+ * equidistributed combined Tausworthe generator, period 2^88) keeps 24
+ * bytes of state where mt19937 keeps 5 KB: at 100,000 clients that is 7 MB
+ * rather than 1.5 GB, and a stream's first draw no longer regenerates a
+ * 624-word block (which dominated the cost of a fleet whose clients each
+ * draw a few numbers). It passes the usual batteries at this use, and its
+ * outputs have 32 bits, as mt19937's did, so every gsl_rng_uniform keeps
+ * its 2^-32 resolution.
+ *
  * But gsl_rng_set() of every GSL type keeps only 32 bits of its seed: with n
  * streams per run, two of them would coincide with probability n^2 / 2^33
  * (1e-3 at n = 3000), silently correlating two links. So we seed through
- * gsl_rng_set() and then overwrite the 624-word state with a splitmix64
- * sequence keyed by all 64 bits, setting the top bit of word 0 so the state
- * cannot be all zero (as MT's reference init_by_array does). GSL documents
+ * gsl_rng_set() and then overwrite the three 32-bit words of the state with
+ * a splitmix64 sequence keyed by all 64 bits, each raised to the least its
+ * component needs (s1 >= 2, s2 >= 8, s3 >= 16: below that a component's
+ * recurrence degenerates), then draw and discard 6 outputs as gsl_rng_set()
+ * does, so each word's bits have mixed into all three. GSL documents
  * gsl_rng_state() for direct state access; the state's layout
- * {unsigned long mt[624]; int mti;} is checked against gsl_rng_size(), and
- * gsl_rng_set() has already left mti = 624, so the first draw regenerates the
- * whole block from our words. Should a GSL build ever differ, the stream falls
- * back to the 32-bit fold of the seed, still valid, only with the smaller
- * seed space.
+ * {unsigned long s1, s2, s3;} is checked against gsl_rng_size(). Should a
+ * GSL build ever differ, the stream falls back to the 32-bit fold of the
+ * seed, still valid, only with the smaller seed space.
  */
-#define MT_N 624
-
 typedef struct {
-    unsigned long mt[MT_N];
-    int mti;
-} mt_layout;
+    unsigned long s1, s2, s3;
+} taus_layout;
 
 gsl_rng *sim_rng_from_seed(uint64_t seed64)
 {
     /* Out of memory is the caller's to report: GSL's default handler would
      * abort the process instead of returning NULL. */
     gsl_error_handler_t *old = gsl_set_error_handler_off();
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
     gsl_set_error_handler(old);
     if (!r)
         return NULL;
     gsl_rng_set(r, (unsigned long)(uint32_t)(seed64 ^ (seed64 >> 32)));
-    if (gsl_rng_size(r) == sizeof(mt_layout)) {
-        mt_layout *st = gsl_rng_state(r);
-        if (st->mti == MT_N) {
-            uint64_t x = seed64;
-            for (int i = 0; i < MT_N; i++) {
-                x += GOLDEN;
-                st->mt[i] = (unsigned long)(mix64(x) >> 32);
-            }
-            st->mt[0] |= 0x80000000UL;
-        }
+    if (gsl_rng_size(r) == sizeof(taus_layout)) {
+        taus_layout *st = gsl_rng_state(r);
+        uint64_t a = mix64(seed64 + GOLDEN), b = mix64(seed64 + 2 * GOLDEN);
+        st->s1 = (unsigned long)(uint32_t)a;
+        st->s2 = (unsigned long)(uint32_t)(a >> 32);
+        st->s3 = (unsigned long)(uint32_t)b;
+        if (st->s1 < 2)
+            st->s1 += 2;
+        if (st->s2 < 8)
+            st->s2 += 8;
+        if (st->s3 < 16)
+            st->s3 += 16;
+        for (int i = 0; i < 6; i++)
+            (void)gsl_rng_get(r);
     }
     return r;
 }

@@ -15,7 +15,7 @@ uint64_t sim_rng_seed(uint64_t seed, uint64_t rep, const char *name);
  * gsl_rng_free(). Returns NULL when out of memory. */
 gsl_rng *sim_rng_new(uint64_t seed, uint64_t rep, const char *name);
 
-/* A new GSL generator (gsl_rng_mt19937) whose whole state is derived from all
+/* A new GSL generator (gsl_rng_taus2, 24 bytes of state) whose whole state is derived from all
  * 64 bits of seed64; sim_rng_new is this of sim_rng_seed(). Returns NULL when
  * out of memory. */
 gsl_rng *sim_rng_from_seed(uint64_t seed64);

@@ -21,9 +21,10 @@ static void seed_golden_values(void **state)
     assert_true(sim_rng_seed(42, 3, "publisher7") == 0x1298201c5c5a40a7ULL);
     gsl_rng *r = sim_rng_new(1, 0, "client0.up");
     assert_non_null(r);
-    assert_string_equal(gsl_rng_name(r), "mt19937");
-    assert_int_equal(gsl_rng_get(r), 3543370797UL);
-    assert_int_equal(gsl_rng_get(r), 491102092UL);
+    assert_string_equal(gsl_rng_name(r), "taus2");
+    assert_int_equal(gsl_rng_size(r), 3 * sizeof(unsigned long)); /* 24 bytes a stream */
+    assert_int_equal(gsl_rng_get(r), 118180493UL);
+    assert_int_equal(gsl_rng_get(r), 1719066426UL);
     gsl_rng_free(r);
 }
 
