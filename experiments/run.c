@@ -1433,6 +1433,86 @@ static void trace_drop(void *ctx, int64_t now, int client, bool broker_side, uin
                   mq_drop_reason_name(why));
 }
 
+/* One scheduled outage's begin or end, for the connections list. */
+typedef struct {
+    int64_t t;
+    int client;
+    bool up, begin;
+    int64_t len;
+} outage_mark;
+
+static int by_mark_time(const void *a, const void *b)
+{
+    const outage_mark *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    if (x->client != y->client)
+        return x->client < y->client ? -1 : 1;
+    return (int)y->up - (int)x->up; /* up first */
+}
+
+/* The connections list with the scheduled link outages that begin before
+ * `end` merged in by time (an outage before an event of the same instant).
+ * Random outages are drawn inside the links and are not listed. Returns a
+ * new text (NULL: none to add, or out of memory, which *oom tells). */
+static char *with_outages(const tracer *t, int64_t end, bool *oom)
+{
+    const scenario *sc = t->sc;
+    size_t n = 0;
+    for (size_t i = 0; i < sc->n; i++)
+        n += 2 * (sc->clients[i].up_outages.n + sc->clients[i].down_outages.n);
+    if (!n)
+        return NULL;
+    outage_mark *mk = malloc(n * sizeof *mk);
+    if (!mk) {
+        *oom = true;
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < sc->n; i++)
+        for (int d = 0; d < 2; d++) {
+            const mq_net_outages *o = d ? &sc->clients[i].down_outages : &sc->clients[i].up_outages;
+            for (size_t j = 0; j < o->n; j++) {
+                if (o->w[j].start >= end)
+                    continue;
+                mk[k++] = (outage_mark){o->w[j].start, (int)i, d == 0, true, o->w[j].len};
+                if (o->w[j].start + o->w[j].len < end)
+                    mk[k++] = (outage_mark){o->w[j].start + o->w[j].len, (int)i, d == 0, false, 0};
+            }
+        }
+    qsort(mk, k, sizeof *mk, by_mark_time);
+    strbuf b = {0};
+    const char *p = t->conns.s ? t->conns.s : "";
+    size_t m = 0;
+    for (;;) {
+        const char *nl = strchr(p, '\n');
+        double at = *p ? strtod(p, NULL) : INFINITY;
+        while (m < k && sim_to_ms(mk[m].t) <= at) {
+            const outage_mark *x = &mk[m++];
+            const char *name = sc->clients[x->client].name;
+            if (x->begin)
+                sb_printf(&b, "  %9.3f ms  FAULT outage of %s's %s link begins (%.6g s): every "
+                          "frame sent is lost\n", sim_to_ms(x->t), name,
+                          x->up ? "up" : "down", sim_to_s(x->len));
+            else
+                sb_printf(&b, "  %9.3f ms  FAULT outage of %s's %s link ends\n",
+                          sim_to_ms(x->t), name, x->up ? "up" : "down");
+        }
+        if (!*p)
+            break;
+        size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        sb_printf(&b, "%.*s", (int)len, p);
+        p += len;
+    }
+    free(mk);
+    if (b.oom) {
+        free(b.s);
+        *oom = true;
+        return NULL;
+    }
+    return b.s;
+}
+
 int exp_cmd_trace(const exp_config *cfg, uint32_t messages, const char *pcap,
                   bool pcap_receiver, FILE *out)
 {
@@ -1501,6 +1581,16 @@ int exp_cmd_trace(const exp_config *cfg, uint32_t messages, const char *pcap,
             cfg->name ? cfg->name : "", what, (unsigned long long)cfg->seed,
             cfg->qos2_method == MQ_QOS2_A ? "A" : "B");
     if (stream) {
+        char *merged = with_outages(&t, r->st.t_publish_end + sc.net.drain, &oom);
+        if (oom) {
+            fprintf(stderr, "mqttsim: out of memory for the trace text\n");
+            goto out;
+        }
+        if (merged) {
+            free(t.conns.s);
+            t.conns.s = merged;
+            t.faults = true;
+        }
         /* Over streams a packet is written into its connection, read whole
          * by the receiver later (==> read), or never (==X unread: the
          * connection ended first); TCP's own segments are not shown. */

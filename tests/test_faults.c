@@ -809,6 +809,43 @@ static void restart_with_a_connected_subscriber_and_the_backoff_ladder(void **st
     world_done(&w);
 }
 
+/*
+ * QoS 0 across rst resets of the subscriber's connection, derived exactly:
+ * a reset at t closes both ends at once; S reconnects after 1 s and its
+ * kept session is up again at the broker when the broker sends the CONNACK
+ * (t + 1.03 s). A message published at p is forwarded at p + 10 ms: lost
+ * in flight if forwarded in [t - 10 ms, t), dropped by the broker (S's
+ * session has no connection, QoS 0 is not queued) if forwarded in
+ * [t, t + 1.03 s): every message published in [t - 20 ms, t + 1.02 s) is
+ * lost, 1.04 s of publishing, 104 messages at 100 a second (+-1 at the
+ * window's edges), charged disconnected. Random resets (mean 30 s apart,
+ * the stream "S.resets") over 600 s.
+ */
+static void qos0_loss_across_resets_is_the_disconnected_time(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 0, SIM_S(5));
+    w.net.duration = SIM_S(600);
+    mq_net_client *p = add(&w, "P", true, "t", 0);
+    mq_net_client *s = add(&w, "S", false, "t", 0);
+    p->rate_hz = 100;
+    s->reset_mtbf = SIM_S(30);
+    w.rec.off = true;
+    world_run(&w);
+    mq_group_result g = group(&w, 0, 0);
+    uint64_t hits = w.st.conn.reconnects;
+    printf("    %llu resets, %llu hit a connection; lost %llu of %llu (104 per reset: %llu)\n",
+           (unsigned long long)w.st.conn.resets, (unsigned long long)hits,
+           (unsigned long long)g.lost, (unsigned long long)g.expected,
+           (unsigned long long)(104 * hits));
+    assert_true(hits >= 10);
+    assert_true(g.lost + hits >= 104 * hits && g.lost <= 104 * hits + hits);
+    assert_int_equal(g.lost_by[MQ_LOSS_OF_DROP(MQ_DROP_DISCONNECTED)], g.lost);
+    assert_true(w.st.conn.reconnect_max_ns == SIM_MS(1040));
+    world_done(&w);
+}
+
 /* ---- every lost pair has a cause ------------------------------------------- */
 
 /*
@@ -873,6 +910,7 @@ int main(void)
         cmocka_unit_test(crash_forgets_an_identifier_the_broker_holds),
         cmocka_unit_test(restart_loses_exactly_the_offline_subscribers_queue),
         cmocka_unit_test(restart_with_a_connected_subscriber_and_the_backoff_ladder),
+        cmocka_unit_test(qos0_loss_across_resets_is_the_disconnected_time),
         cmocka_unit_test(random_faults_charge_every_lost_pair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,6 +86,21 @@ t_trace_shows_faults_and_the_rsts() {
   expect_eq "$rsts" "0.500000000 1883 0.500000000 49152 " "(the reset's RSTs)"
 }
 
+# Scheduled link outages are in the trace's list too, begin and end, among
+# what they cause (testbed-outage: S's link down from 3 s to 7 s, its
+# keepalive 2 s: the broker closes at 1.5 x 2 s after it last heard S).
+t_trace_shows_scheduled_outages() {
+  "$MQTTSIM" trace "$MQTTSIM_ROOT/experiments/testbed-outage.json" --messages 100 > trace.txt 2> err.txt
+  expect_eq "$?" 0 "($(cat err.txt))"
+  got=$(grep -E 'FAULT|c3.0.*keepalive' trace.txt | sed 's/^ *//' | head -6)
+  expect_eq "$got" "3000.000 ms  FAULT outage of c3.0's up link begins (4 s): every frame sent is lost
+3000.000 ms  FAULT outage of c3.0's down link begins (4 s): every frame sent is lost
+5935.298 ms  broker closes c3.0's connection 1 (keepalive)
+7000.000 ms  FAULT outage of c3.0's up link ends
+7000.000 ms  FAULT outage of c3.0's down link ends
+7001.179 ms  c3.0 closes its connection 1 (keepalive)"
+}
+
 # Faults need connections: on a datagram client they are refused, naming
 # the key, and nothing is written.
 t_datagram_faults_are_refused() {

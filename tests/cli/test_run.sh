@@ -133,7 +133,9 @@ t_trace_stream_connections_and_reads() {
 JSON
   "$MQTTSIM" trace st.json --messages 60 > trace.txt
   expect_eq "$?" 0
-  expect_contains "$(cat trace.txt)" "connections (over the whole run):"
+  expect_contains "$(cat trace.txt)" "connections and faults (over the whole run):"
+  expect_contains "$(cat trace.txt)" "   5000.000 ms  FAULT outage of c1.0's up link begins (6 s): every frame sent is lost"
+  expect_contains "$(cat trace.txt)" "  11000.000 ms  FAULT outage of c1.0's down link ends"
   expect_contains "$(cat trace.txt)" "      0.000 ms  c0.0 opens connection 1"
   expect_contains "$(cat trace.txt)" "     20.000 ms  c0.0: connection 1 established (TCP)"
   expect_contains "$(cat trace.txt)" "     30.000 ms  broker accepts c0.0's connection 1"
