@@ -621,12 +621,12 @@ static void crash_keeps_a_held_qos2_message_with_persistence(void **state)
 
 /*
  * The identifier a crash forgot. P (QoS 2, kept session, no persistence,
- * 5 messages a second from a random phase: the first at 199.647939 ms)
+ * 5 messages a second from a random phase: the first at 239.673613 ms)
  * publishes m1 with id 1: the broker stores it and holds the identifier.
- * P crashes at 205, before the PUBREC comes back: its engine drops m1
+ * P crashes at 245, before the PUBREC comes back: its engine drops m1
  * (client_crash, though m1 is at the broker) and starts its identifiers
- * again from 1. Back at 240, connected at 280 (session present 1: the
- * broker still holds id 1), it publishes m2 with id 1 at 399.647939: the
+ * again from 1. Back at 280, connected at 320 (session present 1: the
+ * broker still holds id 1), it publishes m2 with id 1 at 439.673613: the
  * broker takes it for a duplicate of the held id 1 and only answers
  * PUBREC, and P's PUBREL then releases the stored m1, which S gets, late.
  * m2 never reaches S: lost, charged to the crash (not to dup_suppressed:
@@ -640,31 +640,31 @@ static void crash_forgets_an_identifier_the_broker_holds(void **state)
     mq_net_client *p = add(&w, "P", true, "t", 2);
     add(&w, "S", false, "t", 2);
     p->rate_hz = 5; /* 200 ms apart */
-    static const mq_net_window crash[] = {{SIM_MS(205), SIM_MS(35)}};
+    static const mq_net_window crash[] = {{SIM_MS(245), SIM_MS(35)}};
     p->n_crashes = 1;
     p->crashes = crash;
     world_run(&w);
     expect_setup(&w.rec);
-    expect_from(&w.rec, 199,
-                "t199.647939 P>B PUBLISH id1 q2 m1",
-                "t205 FAULT crash P",
-                "t205 P drop m1 client_crash",
-                "t209.647939 B>P PUBREC id1",
-                "t215 B(P) down peer_closed",
-                "t240 FAULT restart P",
-                "t240 P open",
-                "t260 P>B CONNECT",
-                "t270 B>P CONNACK 1",
-                "t280 P connack 1",
-                "t399.647939 P>B PUBLISH id1 q2 m2",
-                "t409.647939 B>P PUBREC id1",
-                "t419.647939 P>B PUBREL id1",
-                "t429.647939 B>S PUBLISH id1 q2 m1",
-                "t429.647939 B>P PUBCOMP id1",
-                "t439.647939 S>B PUBREC id1",
-                "t449.647939 B>S PUBREL id1",
-                "t459.647939 S got m1 q2",
-                "t459.647939 S>B PUBCOMP id1");
+    expect_from(&w.rec, 239,
+                "t239.673613 P>B PUBLISH id1 q2 m1",
+                "t245 FAULT crash P",
+                "t245 P drop m1 client_crash",
+                "t249.673613 B>P PUBREC id1",
+                "t255 B(P) down peer_closed",
+                "t280 FAULT restart P",
+                "t280 P open",
+                "t300 P>B CONNECT",
+                "t310 B>P CONNACK 1",
+                "t320 P connack 1",
+                "t439.673613 P>B PUBLISH id1 q2 m2",
+                "t449.673613 B>P PUBREC id1",
+                "t459.673613 P>B PUBREL id1",
+                "t469.673613 B>S PUBLISH id1 q2 m1",
+                "t469.673613 B>P PUBCOMP id1",
+                "t479.673613 S>B PUBREC id1",
+                "t489.673613 B>S PUBREL id1",
+                "t499.673613 S got m1 q2",
+                "t499.673613 S>B PUBCOMP id1");
     mq_group_result g = group(&w, 2, 2);
     assert_true(g.expected == 2 && g.unique == 1 && g.lost == 1);
     assert_int_equal(g.lost_by[MQ_LOSS_OF_DROP(MQ_DROP_CLIENT_CRASH)], 1);
