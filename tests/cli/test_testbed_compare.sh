@@ -49,7 +49,19 @@ t_lossless_latencies_agree_to_the_millisecond_band() {
   sim testbed-lossless || return
   real testbed-lossless
   "$MQTTSIM" compare sim real --csv > cmp.csv
-  expect_eq "$?" 0 "(compare: $(grep differ cmp.csv))"
+  # A tail figure (p90, p99: the 30th and 3rd largest of 300) that differs
+  # alone is a host's hiccup as often as not on a shared 2-core machine (a
+  # client woken 5 ms late twice in 6 s): the run is made once more, and
+  # the second must agree. Any other figure, or the tail again, fails.
+  if grep differ cmp.csv | grep -qv 'latency_p[9][09]_ms'; then
+    fail "compare: $(grep differ cmp.csv)"
+  elif grep -q differ cmp.csv; then
+    echo "    tail figures differ in the first run ($(grep differ cmp.csv | cut -d, -f1,4,5,9 | tr '\n' ' ')): run again"
+    rm -rf real
+    real testbed-lossless
+    "$MQTTSIM" compare sim real --csv > cmp.csv
+    expect_eq "$?" 0 "(compare, second run: $(grep differ cmp.csv))"
+  fi
   show latency_p50_ms
   local q f trips
   for q in 0 1 2; do
