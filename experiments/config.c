@@ -707,6 +707,17 @@ static int read_schedule(ctx *c, const exp_key *k, const cJSON *v, const loc *at
                 int64_t e = w[i].at_ns + w[i].len_ns;
                 if (e > w[m - 1].at_ns + w[m - 1].len_ns)
                     w[m - 1].len_ns = e - w[m - 1].at_ns;
+                /* The merged window is what the resolved config says: it must
+                 * be a window a config may give (found by the config fuzzer:
+                 * [0.5, 1e9] and [718, 1e9] wrote a 1000000717.5 s outage that
+                 * did not load again). */
+                if (w[m - 1].len_ns > (int64_t)1000000000000000000LL) {
+                    char from[40], len[40];
+                    fmt_num((double)w[m - 1].at_ns / 1e9, from, sizeof from);
+                    fmt_num((double)w[m - 1].len_ns / 1e9, len, sizeof len);
+                    return fail(c, at, "overlapping windows merge into one from %s s lasting "
+                                "%s s, longer than the 1e9 s a window may last", from, len);
+                }
                 continue;
             }
             /* Name the two entries as the config lists them. */

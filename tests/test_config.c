@@ -1528,6 +1528,20 @@ static void outages_beyond_any_run_are_refused(void **state)
     exp_config_free(&cfg);
 }
 
+/* Overlapping outages merge; a merged window longer than any window a
+ * config may give would be written into the resolved config and refused on
+ * reload, so it is refused at once (found by the config fuzzer). */
+static void expect_fixed_point(const char *text, char *const *sets, size_t nsets);
+
+static void merged_outages_stay_loadable(void **state)
+{
+    (void)state;
+    expect_error(BASE, "link.outages=[[0.5,1e9],[718,1e9]]",
+                 "--set: link.outages: overlapping windows merge into one from 0.5 s lasting "
+                 "1000000717.5 s, longer than the 1e9 s a window may last");
+    expect_fixed_point(BASE, (char *[]){"link.outages=[[0.5,1e9],[0.5,0.5]]"}, 1);
+}
+
 /* A rate whose period does not fit int64 ns, and a PUBLISH over MQTT's
  * packet limit, used to pass and then fail or misbehave in the run. */
 static void rates_and_packets_the_run_cannot_do_are_refused(void **state)
@@ -1849,6 +1863,7 @@ int main(void)
         cmocka_unit_test(rates_and_packets_the_run_cannot_do_are_refused),
         cmocka_unit_test(resends_beyond_memory_are_refused),
         cmocka_unit_test(outages_beyond_any_run_are_refused),
+        cmocka_unit_test(merged_outages_stay_loadable),
         cmocka_unit_test(topic_messages_say_what_is_wrong),
         cmocka_unit_test(resolved_config_reloads_to_itself_after_model_changes),
         cmocka_unit_test(shipped_experiments_reload_to_themselves),
