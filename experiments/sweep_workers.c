@@ -218,6 +218,8 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
     int status = 0, lock = -1;
     running_job *run = NULL;
     size_t *todo = NULL;
+    struct sigaction old_int, old_term;
+    bool caught = false;   /* old_int and old_term hold what to restore */
     if ((lock = exp_jobs_claim(out)) < 0) {
         status = 2;
         goto done;
@@ -270,12 +272,13 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
     fcntl(wake_fd[1], F_SETFL, O_NONBLOCK);
     fcntl(wake_fd[0], F_SETFD, FD_CLOEXEC);
     fcntl(wake_fd[1], F_SETFD, FD_CLOEXEC);
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_NOCLDSTOP}, old_int, old_term, old_chld;
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_NOCLDSTOP}, old_chld;
     sigemptyset(&sa.sa_mask);
     stop_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGCHLD, &sa, &old_chld);
+    caught = true;
 
     bool tty = isatty(2);
     double t0 = now_s(), last_draw = -1;
@@ -343,15 +346,22 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
         exp_progress_draw(stderr, &pr, now_s());
         fputc('\n', stderr);
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    /* SIGINT and SIGTERM stay caught while sweep.csv and the figures are
+     * written (with SA_RESTART, so that no write or wait is cut short): one
+     * that comes after the last job lets the results be finished, and the
+     * sweep then exits 130 as for any interruption, never half-written. */
     sigaction(SIGCHLD, &old_chld, NULL);
     close(wake_fd[0]);
     close(wake_fd[1]);
     wake_fd[0] = wake_fd[1] = -1;
+    struct sigaction late = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&late.sa_mask);
+    int interrupted = stop_signal;
+    sigaction(SIGINT, &late, NULL);
+    sigaction(SIGTERM, &late, NULL);
     free(left_in_point);
 
-    if (stop_signal) {
+    if (interrupted) {
         char cmd[64] = "";
         if (shard_n > 0) snprintf(cmd, sizeof cmd, " --shard %d/%d", shard_i, shard_n);
         fprintf(stderr, "mqttsim: interrupted: %zu of %zu jobs are finished and kept in %s; "
@@ -380,7 +390,16 @@ int exp_cmd_sweep(const char *path, int jobs, const char *out_dir, int shard_i, 
     } else if (frc == 0 && incomplete == 0) {
         if (exp_sweep_draw_figures(sw, out)) status = 1;
     }
+    if (stop_signal && status == 0) {
+        fprintf(stderr, "mqttsim: interrupted after the last job; %s/sweep.csv and the figures "
+                "were finished first\n", out);
+        status = 130;
+    }
 done:
+    if (caught) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
     if (lock >= 0) close(lock);
     free(run);
     free(todo);
