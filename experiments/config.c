@@ -627,6 +627,23 @@ static int by_start(const void *a, const void *b)
 static int read_value(ctx *c, const exp_key *k, const cJSON *v, const loc *at, const dest *d,
                       val *out);
 
+/* The least count of nanoseconds >= ns that some number of seconds converts
+ * to (as the loader converts them, sim_from_ms). Every count up to about
+ * 4.5e15 ns (52 days) is one; above, doubles are sparser than nanoseconds,
+ * so a merged outage window (a difference of two converted times) may fall
+ * between them and could not be written in the resolved config (found by
+ * the config fuzzer: an assertion in num_ns). At most a few hundred ns more. */
+static int64_t seconds_ns(int64_t ns)
+{
+    double d = (double)ns / 1e9;
+    for (int i = 0; i < 64; i++, d = nextafter(d, INFINITY)) {
+        int64_t got = sim_from_ms(d * 1000.0);
+        if (got >= ns)
+            return got;
+    }
+    return ns; /* not reached: doubles near 1e9 s are 119 ns apart */
+}
+
 /* A schedule (k): [], a list of entries, or the object of its random form.
  * Entries are sorted by time; with EXP_F_MERGE overlapping windows merge,
  * otherwise overlapping ones are an error. An entry after the run's end is
@@ -706,7 +723,7 @@ static int read_schedule(ctx *c, const exp_key *k, const cJSON *v, const loc *at
             if (merge) {
                 int64_t e = w[i].at_ns + w[i].len_ns;
                 if (e > w[m - 1].at_ns + w[m - 1].len_ns)
-                    w[m - 1].len_ns = e - w[m - 1].at_ns;
+                    w[m - 1].len_ns = seconds_ns(e - w[m - 1].at_ns);
                 /* The merged window is what the resolved config says: it must
                  * be a window a config may give (found by the config fuzzer:
                  * [0.5, 1e9] and [718, 1e9] wrote a 1000000717.5 s outage that

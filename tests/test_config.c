@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -1540,6 +1541,19 @@ static void merged_outages_stay_loadable(void **state)
                  "--set: link.outages: overlapping windows merge into one from 0.5 s lasting "
                  "1000000717.5 s, longer than the 1e9 s a window may last");
     expect_fixed_point(BASE, (char *[]){"link.outages=[[0.5,1e9],[0.5,0.5]]"}, 1);
+    /* A merged length no number of seconds converts to (doubles near 3.8e8 s
+     * are 60 ns apart) is taken up to the next that one does: the resolved
+     * config used to assert writing it. */
+    char *set = "link.outages=[[1e-7,0.5],[0.5,383825436.78950179]]";
+    expect_fixed_point(BASE, &set, 1);
+    exp_config cfg;
+    expect_ok(BASE, set, &cfg);
+    int64_t end = 500000000 + (int64_t)llround(383825436.78950179 * 1e9);
+    const exp_window *w = &cfg.clients[0].up_outages.w[0];
+    assert_int_equal(cfg.clients[0].up_outages.n, 1);
+    assert_int_equal(w->at_ns, 100);
+    assert_true(w->len_ns >= end - 100 && w->len_ns < end - 100 + 200);
+    exp_config_free(&cfg);
 }
 
 /* A rate whose period does not fit int64 ns, and a PUBLISH over MQTT's
