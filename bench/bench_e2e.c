@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/child.h"
 #include "models/metrics.h"
 #include "models/net.h"
 
@@ -102,33 +103,24 @@ static int run(const scenario *sc, uint64_t messages, result *r)
     return 0;
 }
 
-/* Runs one size in a child; the child reports through a pipe, wait4 gives its RSS. */
+/* One size, in a child (bench_in_child), so that its peak RSS is its own. */
+typedef struct {
+    const scenario *sc;
+    uint64_t messages;
+} sized;
+
+static int run_sized(const void *ctx, void *out)
+{
+    const sized *z = ctx;
+    result *r = out;
+    *r = (result){0};
+    return run(z->sc, z->messages, r);
+}
+
 static int run_child(const scenario *sc, uint64_t messages, result *r)
 {
-    int fd[2];
-    if (pipe(fd) != 0)
-        return 1;
-    pid_t pid = fork();
-    if (pid < 0)
-        return 1;
-    if (pid == 0) {
-        close(fd[0]);
-        result mine = {0};
-        int rc = run(sc, messages, &mine);
-        if (write(fd[1], &mine, sizeof mine) != (ssize_t)sizeof mine)
-            rc = 1;
-        _exit(rc);
-    }
-    close(fd[1]);
-    ssize_t got = read(fd[0], r, sizeof *r);
-    close(fd[0]);
-    int status;
-    struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-        got != (ssize_t)sizeof *r)
-        return 1;
-    r->rss_kib = ru.ru_maxrss;
-    return 0;
+    sized z = {sc, messages};
+    return bench_in_child(run_sized, &z, r, sizeof *r, &r->rss_kib);
 }
 
 static const char *const HEAD = "%12s %10s %14s %14s %12s %10s\n";

@@ -11,6 +11,7 @@
 
 #include <gsl/gsl_randist.h>
 
+#include "bench/child.h"
 #include "models/metrics.h"
 #include "models/net.h"
 #include "sim/rng.h"
@@ -152,33 +153,16 @@ static int run(const fcase *fc, result *r)
 }
 
 /* Runs fc in a child; the child reports through a pipe, wait4 gives its RSS. */
+static int run_case(const void *ctx, void *out)
+{
+    result *r = out;
+    *r = (result){0};
+    return run(ctx, r);
+}
+
 static int run_child(const fcase *fc, result *r)
 {
-    int fd[2];
-    fflush(stdout);
-    if (pipe(fd) != 0)
-        return 1;
-    pid_t pid = fork();
-    if (pid < 0)
-        return 1;
-    if (pid == 0) {
-        close(fd[0]);
-        result mine = {0};
-        int rc = run(fc, &mine);
-        if (write(fd[1], &mine, sizeof mine) != (ssize_t)sizeof mine)
-            rc = 1;
-        _exit(rc);
-    }
-    close(fd[1]);
-    ssize_t got = read(fd[0], r, sizeof *r);
-    close(fd[0]);
-    int status;
-    struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-        got != (ssize_t)sizeof *r)
-        return 1;
-    r->rss_kib = ru.ru_maxrss;
-    return 0;
+    return bench_in_child(run_case, fc, r, sizeof *r, &r->rss_kib);
 }
 
 /* ---- the hold model on the scheduler (as bench_sched's kernel side) ---- */

@@ -360,6 +360,16 @@ bool exp_sweep_same(const char *a_text, const char *b_text)
  * JSON. A key that is not a config key (with validate), an empty or repeated
  * value list entry, or overlapping keys are errors. Cost: O(values^2) JSON
  * comparisons per key, to find a value given twice. */
+/* The normalised key path of a "path=value" setting; malloc'd. */
+static char *set_path(const char *set)
+{
+    char *path = strndup(set, strcspn(set, "="));
+    if (!path) abort();
+    char *n = norm_path(path);
+    free(path);
+    return n;
+}
+
 /* Reads "cases" into grid key 0, "case": each case's label as its value and
  * its "set" as --set strings. A case needs a unique non-empty label; a
  * setting's path must be a config key (with validate) and appear once in the
@@ -414,10 +424,8 @@ static int parse_cases(exp_sweep *sw, const cJSON *cases, bool validate, char *e
             }
             char *nm = norm_path(m->string);
             for (size_t i = 0; i < sw->case_nsets[c]; i++) {
-                char *prev = strndup(sw->case_sets[c][i], strcspn(sw->case_sets[c][i], "="));
-                char *np = norm_path(prev);
+                char *np = set_path(sw->case_sets[c][i]);
                 bool clash = path_covers(np, nm) || path_covers(nm, np);
-                free(prev);
                 if (clash) {
                     exp_errf(err, errlen, "%s: cases[%zu] (\"%s\"): set: keys \"%s\" and \"%s\" overlap",
                              sw->origin, c, label->valuestring, np, m->string);
@@ -446,10 +454,8 @@ static int check_case_overlap(const exp_sweep *sw, char *err, size_t errlen)
         char *nk = norm_path(sw->keys[k]);
         for (size_t c = 0; c < sw->n_vals[0]; c++) {
             for (size_t i = 0; i < sw->case_nsets[c]; i++) {
-                char *path = strndup(sw->case_sets[c][i], strcspn(sw->case_sets[c][i], "="));
-                char *np = norm_path(path);
+                char *np = set_path(sw->case_sets[c][i]);
                 bool clash = path_covers(np, nk) || path_covers(nk, np);
-                free(path);
                 free(np);
                 if (clash) {
                     int rc = exp_errf(err, errlen, "%s: vary key \"%s\" is also set by case %s; "

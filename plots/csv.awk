@@ -1,5 +1,6 @@
 # split_csv(line, f): splits one CSV line into f[1..n] and returns n; cells
-# may be quoted (RFC 4180, no line breaks inside a cell). Loaded before the
+# may be quoted (RFC 4180, no line breaks inside a cell). is_num(s): whether
+# s is a number. Loaded before the
 # scripts that use it: awk -f csv.awk -f series.awk.
 function split_csv(line, f,    n, i, c, cell, q) {
   if (index(line, "\"") == 0) return split(line, f, ",")
@@ -16,3 +17,4 @@ function split_csv(line, f,    n, i, c, cell, q) {
   f[++n] = cell
   return n
 }
+function is_num(s) { return s ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }

@@ -9,7 +9,6 @@
 #                             mean with its 95% CI half-width as a label
 #   -v mode=ytics / xtics     print a gnuplot tics list of the cases / QoS pairs
 #   -v mode=nrows / ncols     print the number of cases / QoS pairs
-function is_num(s) { return s ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }
 function fmt(v) {
   if (v == 0) return "0"
   if (v >= 0.001) return sprintf("%.4f", v)

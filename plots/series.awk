@@ -16,7 +16,6 @@
 #   -v mode=xlines           print the most lines an xtics label spans (0: numeric x)
 #   -v mode=nonempty name=C  print 1 if some row has a value in column C, else 0
 #   -v mode=min name=C       print the smallest number in column C
-function is_num(s) { return s ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }
 BEGIN { nser = 0; ncat = 0; allnum = 1; found = 0; lo = "" }
 { sub(/\r$/, "") }
 NR == 1 {
