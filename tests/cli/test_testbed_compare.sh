@@ -35,6 +35,20 @@ show() {
   awk -F, -v f="$1" '$4 == f {printf "    %s/%s %-16s sim %-10.6g real %-10.6g %s\n", $1, $2, f, $5, $9, $NF}' cmp.csv
 }
 
+# late_host: skips the test, with the reason, when the relay of real/ could
+# not keep real time: more than 1% of its deliveries over 1 ms late (as on a
+# virtual machine whose CPU the hypervisor steals). Latencies measured then
+# are the host's, not the network's, and judge nothing to the millisecond.
+late_host() {
+  local late frames
+  late=$(grep -o '"late_over_1ms":[[:space:]]*[0-9]*' real/testbed.json | awk -F: '{s += $2} END {print s + 0}')
+  frames=$(grep -o '"frames":[[:space:]]*[0-9]*' real/testbed.json | awk -F: '{s += $2} END {print s + 0}')
+  if [ "$frames" -gt 0 ] && [ $((late * 100)) -gt "$frames" ]; then
+    t_skip "the host did not keep real time: $late of the relay's $frames deliveries were over 1 ms late, so the testbed's latencies are not the network's (compare: $(grep differ cmp.csv | cut -d, -f1,4,5,9 | tr '\n' ' '))"
+  fi
+  return 0
+}
+
 # Lossless, 10 ms each way, QoS 0, 1 and 2 at 50/s for 6 s: every figure
 # agrees (compare: single runs, latency bands max(0.5 ms, 5%) each side), and
 # the median latency of reality exceeds the model's by 0 to 0.5 ms per
@@ -54,13 +68,16 @@ t_lossless_latencies_agree_to_the_millisecond_band() {
   # client woken 5 ms late twice in 6 s): the run is made once more, and
   # the second must agree. Any other figure, or the tail again, fails.
   if grep differ cmp.csv | grep -qv 'latency_p[9][09]_ms'; then
+    late_host
     fail "compare: $(grep differ cmp.csv)"
   elif grep -q differ cmp.csv; then
     echo "    tail figures differ in the first run ($(grep differ cmp.csv | cut -d, -f1,4,5,9 | tr '\n' ' ')): run again"
     rm -rf real
     real testbed-lossless
     "$MQTTSIM" compare sim real --csv > cmp.csv
-    expect_eq "$?" 0 "(compare, second run: $(grep differ cmp.csv))"
+    local crc=$?
+    [ "$crc" = 0 ] || late_host
+    expect_eq "$crc" 0 "(compare, second run: $(grep differ cmp.csv))"
   fi
   show latency_p50_ms
   local q f trips
@@ -70,7 +87,7 @@ t_lossless_latencies_agree_to_the_millisecond_band() {
     for f in latency_p50_ms; do
       awk -v s="$(col sim "$q" "$q" "$f")" -v r="$(col real "$q" "$q" "$f")" -v n="$trips" \
         'BEGIN {exit !(r >= s - 0.001 && r - s <= 0.5 * n)}' ||
-        fail "QoS $q $f: real $(col real "$q" "$q" "$f") ms, simulated $(col sim "$q" "$q" "$f") ms: expected 0 to $((trips * 5 / 10)).$((trips * 5 % 10)) ms more"
+        { late_host; fail "QoS $q $f: real $(col real "$q" "$q" "$f") ms, simulated $(col sim "$q" "$q" "$f") ms: expected 0 to $((trips * 5 / 10)).$((trips * 5 % 10)) ms more"; }
     done
   done
 }
