@@ -129,7 +129,7 @@
 #define SEG_BLOCK_FIRST   8               /* ... and in a path's first (then doubling) */
 #define NO_EVENT          (-1)
 #define PIECES_MIN_SHIFT  2               /* send-buffer pieces per block: 4 ... */
-#define PIECES_MAX_SHIFT  7               /* ... up to 128 (3 KiB) */
+#define PIECES_MAX_SHIFT  7               /* ... up to 128 (2 KiB) */
 
 enum {
     ST_NONE, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_CLOSE_WAIT, ST_FIN_WAIT1,
@@ -148,12 +148,15 @@ enum { XF_RTX = 1, XF_NEW_MAPPING = 2, XF_SEQ0 = 4, XF_DOOMED = 8 /* test filter
 
 static const uint8_t zeros[16384];
 
+/* A piece runs from its seq to the next piece's (the last one: to the
+ * buffer's end), so that it is 16 bytes: a PUBLISH whose payload is mostly
+ * zeros makes two. */
 typedef struct {
-    uint64_t seq, len;
+    uint64_t seq;
     uint64_t off; /* offset of its first byte in the stored-byte stream, or ZERO_RUN */
 } piece;
 
-/* The send buffer: stream [base, end), pieces in a ring, stored bytes in
+/* The send buffer: stream [base, end), pieces in a block FIFO, stored bytes in
  * b[bhead, btail) whose first byte has stored-stream offset boff. */
 typedef struct {
     sim_fifo pc;            /* piece */
@@ -322,6 +325,12 @@ static void *ring_grow(void *buf, size_t *cap, size_t *head, size_t n, size_t sz
 
 static piece *sb_piece(const sendbuf *b, size_t i) { return sim_fifo_at(&b->pc, i); }
 
+/* Where piece i ends. */
+static uint64_t sb_piece_end(const sendbuf *b, size_t i)
+{
+    return i + 1 < sim_fifo_len(&b->pc) ? sb_piece(b, i + 1)->seq : b->end;
+}
+
 static int sb_push_piece(sendbuf *b, piece p)
 {
     piece *q = sim_fifo_push(&b->pc);
@@ -361,14 +370,12 @@ static int sb_append(sendbuf *b, const uint8_t *data, size_t len)
     size_t pn = sim_fifo_len(&b->pc);
     piece *last = pn ? sb_piece(b, pn - 1) : NULL;
     if (!last || last->off == ZERO_RUN) {
-        if (sb_push_piece(b, (piece){b->end, 0, b->bwritten}))
+        if (sb_push_piece(b, (piece){b->end, b->bwritten}))
             return -1;
-        last = sb_piece(b, pn);
     }
     memcpy(b->b + b->btail, data, len);
     b->btail += len;
     b->bwritten += len;
-    last->len += len;
     b->end += len;
     return 0;
 }
@@ -378,9 +385,7 @@ static int sb_zeros(sendbuf *b, uint64_t n)
 {
     size_t pn = sim_fifo_len(&b->pc);
     piece *last = pn ? sb_piece(b, pn - 1) : NULL;
-    if (last && last->off == ZERO_RUN)
-        last->len += n;
-    else if (sb_push_piece(b, (piece){b->end, n, ZERO_RUN}))
+    if ((!last || last->off != ZERO_RUN) && sb_push_piece(b, (piece){b->end, ZERO_RUN}))
         return -1;
     b->end += n;
     return 0;
@@ -393,8 +398,7 @@ static void sb_trim(sendbuf *b, uint64_t to)
         return;
     assert(to <= b->end);
     while (sim_fifo_len(&b->pc)) {
-        piece *q = sb_piece(b, 0);
-        if (q->seq + q->len > to)
+        if (sb_piece_end(b, 0) > to)
             break;
         sim_fifo_pop(&b->pc);
     }
@@ -403,7 +407,6 @@ static void sb_trim(sendbuf *b, uint64_t to)
         if (q->seq < to) {
             uint64_t d = to - q->seq;
             q->seq = to;
-            q->len -= d;
             if (q->off != ZERO_RUN)
                 q->off += d;
         }
@@ -453,9 +456,10 @@ static bool sb_next(sb_iter *it, const uint8_t **ptr, size_t *len)
         return false;
     const sendbuf *b = it->b;
     const piece *q = sb_piece(b, it->i);
-    while (it->pos >= q->seq + q->len)
+    uint64_t qend;
+    while (it->pos >= (qend = sb_piece_end(b, it->i)))
         q = sb_piece(b, ++it->i);
-    uint64_t n = q->seq + q->len - it->pos;
+    uint64_t n = qend - it->pos;
     if (n > it->to - it->pos)
         n = it->to - it->pos;
     if (q->off == ZERO_RUN) {
