@@ -51,6 +51,21 @@ for t in $targets; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -E '^#[0-9]+.*cov:' "$log" | tail -1 | sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+) corp: ([^ ]+).*/\1 edges, \2 features, corpus \3/')
     echo "fuzz $t: $runs executions, $cov"
+    # A plateau shows as edges flat over the later part of the run: the
+    # execution that found the last new edge, and edges at each share of it.
+    grep -E '^#[0-9]+.*cov:' "$log" | sed -E 's/^#([0-9]+).*cov: ([0-9]+).*/\1 \2/' | \
+        awk -v runs="$runs" '{ n[NR] = $1; c[NR] = $2; if ($2 > best) { best = $2; at = $1 } }
+        END {
+            if (!NR || !runs) exit
+            printf "    last new edge at execution %d (%.0f%% of the run); edges at", at, 100 * at / runs
+            split("10 25 50 75 100", share)
+            for (k = 1; k <= 5; k++) {
+                e = 0
+                for (i = 1; i <= NR && n[i] <= runs * share[k] / 100; i++) e = c[i]
+                printf " %s%%: %d", share[k], e
+            }
+            printf "\n"
+        }'
 
     # Line coverage: replay the whole corpus through an instrumented build.
     if [ -n "${COVER[$t]:-}" ] && command -v llvm-profdata >/dev/null && command -v llvm-cov >/dev/null; then
