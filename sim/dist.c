@@ -73,6 +73,15 @@ sim_time sim_dist_sample(const sim_dist *d, gsl_rng *r)
  * (the inverse Mills ratio, gsl_sf_hazard, accurate far into the tail),
  * E = mean + sd*lambda and Var = sd^2 (1 + alpha*lambda - lambda^2).
  */
+/* The inverse Mills ratio phi(x)/Q(x). Below x = -30 it is phi(x)/Q(x) <
+ * 1.5e-196 and gsl_sf_hazard's exp underflows, which GSL's error handler
+ * turns into an abort; there it is taken as 0, exact at double precision in
+ * both uses (a mean of at least 30 sd plus sd*lambda, and 1 + x*lambda). */
+static double hazard(double x)
+{
+    return x < -30 ? 0 : gsl_sf_hazard(x);
+}
+
 double sim_dist_mean(const sim_dist *d)
 {
     switch (d->kind) {
@@ -85,7 +94,7 @@ double sim_dist_mean(const sim_dist *d)
     case SIM_DIST_NORMAL:
         if (!(d->b > 0))
             return d->a > 0 ? d->a : 0;
-        return d->a + d->b * gsl_sf_hazard(-d->a / d->b);
+        return d->a + d->b * hazard(-d->a / d->b);
     case SIM_DIST_LOGNORMAL:
         return d->a > 0 ? d->a : 0;
     case SIM_DIST_PARETO:
@@ -107,7 +116,7 @@ double sim_dist_var(const sim_dist *d)
     case SIM_DIST_NORMAL: {
         if (!(d->b > 0))
             return 0;
-        double alpha = -d->a / d->b, lambda = gsl_sf_hazard(alpha);
+        double alpha = -d->a / d->b, lambda = hazard(alpha);
         return d->b * d->b * (1 + alpha * lambda - lambda * lambda);
     }
     case SIM_DIST_LOGNORMAL:

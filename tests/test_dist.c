@@ -146,6 +146,27 @@ static void normal_truncated(void **state)
     gsl_rng_free(r);
 }
 
+/* A mean far above 0 in standard deviations: the truncation changes nothing
+ * a double can hold, and the moments must say so rather than abort (GSL's
+ * hazard function underflowed there). */
+static void normal_far_from_zero(void **state)
+{
+    (void)state;
+    static const double ms[][2] = {{29.9, 1}, {30, 1}, {30.1, 1}, {40, 1}, {1e3, 1}, {1e6, 0.5}};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        sim_dist d = {SIM_DIST_NORMAL, ms[i][0], ms[i][1]};
+        assert_true(gsl_fcmp(sim_dist_mean(&d), ms[i][0], 1e-12) == 0);
+        assert_true(gsl_fcmp(sim_dist_var(&d), ms[i][1] * ms[i][1], 1e-12) == 0);
+    }
+    gsl_rng *r = sim_rng_new(1, 0, "normalfar");
+    sim_dist d = {SIM_DIST_NORMAL, 40, 1};
+    for (int i = 0; i < 1000; i++) {
+        double x = sim_dist_sample_ms(&d, r);
+        assert_true(x > 30 && x < 50);
+    }
+    gsl_rng_free(r);
+}
+
 static void lognormal(void **state)
 {
     (void)state;
@@ -208,6 +229,7 @@ int main(void)
         cmocka_unit_test(uniform),
         cmocka_unit_test(exponential),
         cmocka_unit_test(normal_truncated),
+        cmocka_unit_test(normal_far_from_zero),
         cmocka_unit_test(lognormal),
         cmocka_unit_test(pareto),
         cmocka_unit_test(sample_ns_matches_ms),

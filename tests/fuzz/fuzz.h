@@ -16,7 +16,9 @@
 int fuzz_codec(const uint8_t *data, size_t size);
 int fuzz_session(const uint8_t *data, size_t size);
 int fuzz_config(const uint8_t *data, size_t size);
-/* Inputs fuzz_config made into configs the loader accepted, and runs of them that succeeded. */
+int fuzz_configrun(const uint8_t *data, size_t size);
+/* Inputs fuzz_config and fuzz_configrun made into configs the loader
+ * accepted, and fuzz_configrun's runs of them that succeeded. */
 extern size_t fuzz_config_accepted, fuzz_config_ran;
 
 /* Reports the broken invariant and aborts. */
