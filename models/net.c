@@ -179,8 +179,15 @@ struct sconn {
 
 #define FRAME_POOLS 2 /* blocks of 64 and 256 bytes */
 
+/* A client session's settings, shared by consecutive clients with the same. */
+typedef struct scfg {
+    struct scfg *next;
+    mq_session_config cfg;
+} scfg;
+
 struct mq_net {
     mq_net_config cfg;
+    scfg *scfgs;            /* the clients' session settings, newest first */
     sim_sched *sched;
     mq_broker *broker;
     mq_metrics *metrics;
@@ -1339,7 +1346,7 @@ static void on_close(void *ctx, int64_t now, mq_close_cause why)
     sconn_maybe_free(net, sc);
 }
 
-static mq_session_io endpoint_io(endpoint *e);
+static const mq_session_io *endpoint_io(endpoint *e);
 
 /* The client's engine asks for a connection: a new TCP connection on its
  * path, and the connection record that follows it. */
@@ -1395,13 +1402,8 @@ static void on_accept(void *ctx, sim_tcp_end *se)
     sc->se = se;
     sc->se_seen = true;
     sim_tcp_set_app(se, &srv_app, sc);
-    mq_session_io io = endpoint_io(&sc->brk);
-    io.connected = NULL;
-    io.subscribed = NULL;
-    io.open = NULL;
-    io.random = NULL;
-    sc->brk.s = mq_broker_accept(net->broker, sim_sched_now(net->sched), MQ_TRANSPORT_STREAM,
-                                 &io);
+    sc->brk.s = mq_broker_accept_shared(net->broker, sim_sched_now(net->sched),
+                                        MQ_TRANSPORT_STREAM, endpoint_io(&sc->brk), &sc->brk);
     if (!sc->brk.s) {
         fail_oom(net);
     } else {
@@ -2154,20 +2156,59 @@ static void endpoint_init(endpoint *e, mq_net *net, client *c, bool broker_side)
     e->tr = c->stream ? &stream : &datagram;
 }
 
-static mq_session_io endpoint_io(endpoint *e)
+/* The endpoints' callbacks, shared by every session (each gets its endpoint
+ * as ctx): a client's by transport (and jitter), the broker side's. */
+#define IO_BASE                                                                           \
+    .send = on_send, .deliver = on_deliver, .timer = on_timer, .drop = on_drop,           \
+    .event = on_event, .tag = io_tag, .tag_ops = &tag_ops
+static const mq_session_io io_cli_dg = {IO_BASE, .connected = on_connected,
+                                        .subscribed = on_subscribed};
+static const mq_session_io io_cli_st = {IO_BASE, .connected = on_connected,
+                                        .subscribed = on_subscribed, .open = on_open,
+                                        .close = on_close};
+static const mq_session_io io_cli_st_jitter = {IO_BASE, .connected = on_connected,
+                                               .subscribed = on_subscribed, .open = on_open,
+                                               .close = on_close, .random = on_random};
+static const mq_session_io io_brk_dg = {IO_BASE};
+static const mq_session_io io_brk_st = {IO_BASE, .close = on_close};
+#undef IO_BASE
+
+static const mq_session_io *endpoint_io(endpoint *e)
 {
-    mq_session_io io = {
-        .ctx = e, .send = on_send, .deliver = on_deliver, .timer = on_timer,
-        .drop = on_drop, .event = on_event, .connected = on_connected,
-        .subscribed = on_subscribed, .tag = io_tag, .tag_ops = &tag_ops,
-    };
-    if (e->c->stream) {
-        io.open = on_open;
-        io.close = on_close;
-        if (e->c->cfg->reconnect_jitter > 0)
-            io.random = on_random;
-    }
-    return io;
+    if (e->broker_side)
+        return e->c->stream ? &io_brk_st : &io_brk_dg;
+    if (!e->c->stream)
+        return &io_cli_dg;
+    return e->c->cfg->reconnect_jitter > 0 ? &io_cli_st_jitter : &io_cli_st;
+}
+
+static bool same_cfg(const mq_session_config *a, const mq_session_config *b)
+{
+    return a->role == b->role && a->version == b->version && a->client_id == b->client_id &&
+           a->max_inflight == b->max_inflight && a->max_queued == b->max_queued &&
+           a->retry_interval == b->retry_interval && a->max_retries == b->max_retries &&
+           a->qos2_method == b->qos2_method && a->transport == b->transport &&
+           a->retransmit == b->retransmit && a->keepalive_s == b->keepalive_s &&
+           a->clean_start == b->clean_start && a->session_expiry_s == b->session_expiry_s &&
+           a->connect_timeout == b->connect_timeout &&
+           a->reconnect_initial == b->reconnect_initial &&
+           a->reconnect_max == b->reconnect_max && a->reconnect_jitter == b->reconnect_jitter &&
+           a->queue_qos0 == b->queue_qos0 && a->max_packet_size == b->max_packet_size;
+}
+
+/* sc kept by the net for sessions to borrow: the last one kept when they are
+ * the same (clients of one group come one after another). NULL: out of memory. */
+static const mq_session_config *share_cfg(mq_net *net, const mq_session_config *sc)
+{
+    if (net->scfgs && same_cfg(&net->scfgs->cfg, sc))
+        return &net->scfgs->cfg;
+    scfg *k = malloc(sizeof *k);
+    if (!k)
+        return NULL;
+    k->cfg = *sc;
+    k->next = net->scfgs;
+    net->scfgs = k;
+    return &k->cfg;
 }
 
 /* Collects a publisher's targets from the subscribers' index (called in
@@ -2373,17 +2414,18 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
             mq_net_free(net);
             return NULL;
         }
-        mq_session_io io = endpoint_io(&c->cli);
-        c->cli.s = mq_session_new(&sc, &io);
+        sc.client_id = NULL; /* the session's own: cc->name */
+        const mq_session_config *shared = share_cfg(net, &sc);
+        if (!shared)
+            goto oom;
+        c->cli.s = mq_session_new_shared(shared, cc->name, endpoint_io(&c->cli), &c->cli);
         if (!c->cli.s)
             goto oom;
         if (!c->stream) {
-            mq_session_io bio2 = endpoint_io(&c->brk);
-            bio2.connected = NULL;
-            bio2.subscribed = NULL;
             /* Accepted in client order, so the broker's sessions are in client
              * order, which is the order it routes in. */
-            c->brk.s = mq_broker_accept(net->broker, 0, MQ_TRANSPORT_DATAGRAM, &bio2);
+            c->brk.s = mq_broker_accept_shared(net->broker, 0, MQ_TRANSPORT_DATAGRAM,
+                                               endpoint_io(&c->brk), &c->brk);
             if (!c->brk.s)
                 goto oom;
         }
@@ -2569,6 +2611,11 @@ void mq_net_free(mq_net *net)
     }
     if (net->broker)
         mq_broker_free(net->broker);
+    while (net->scfgs) {
+        scfg *k = net->scfgs;
+        net->scfgs = k->next;
+        free(k);
+    }
     for (size_t i = 0; i < net->n && net->clients; i++) {
         client *c = &net->clients[i];
         if (c->path)

@@ -170,8 +170,10 @@ typedef struct {
 } sstate;
 
 struct mq_session {
-    mq_session_config cfg;
-    mq_session_io io;
+    /* Borrowed (mq_session_new_shared) or kept after the session (mq_session_new). */
+    const mq_session_config *cfg;
+    const mq_session_io *io;
+    void *ctx;                /* passed to io's callbacks */
     char *client_id;
     void *owner;
     int64_t now;              /* `now` of the call being served */
@@ -219,7 +221,7 @@ static bool online(const mq_session *s)
 {
     /* A datagram client has no connection to wait for: it sends at once, as
      * in the wave-1 model. */
-    if (s->datagram && s->cfg.role == MQ_ROLE_CLIENT)
+    if (s->datagram && s->cfg->role == MQ_ROLE_CLIENT)
         return true;
     return s->state == MQ_CONN_UP;
 }
@@ -241,21 +243,21 @@ static int reserve(mq_session *s, size_t need)
 
 static void event(mq_session *s, mq_event ev, const mq_view *v)
 {
-    if (s->io.event)
-        s->io.event(s->io.ctx, ev, v);
+    if (s->io->event)
+        s->io->event(s->ctx, ev, v);
 }
 
 static void drop(mq_session *s, mq_msg *m, uint8_t qos, mq_drop_reason why)
 {
-    if (s->io.drop)
-        s->io.drop(s->io.ctx, m, qos, why);
+    if (s->io->drop)
+        s->io->drop(s->ctx, m, qos, why);
 }
 
 static void emit(mq_session *s, const uint8_t *buf, size_t len, uint64_t zeros,
                  const mq_view *v, mq_msg *m, bool resend)
 {
     s->last_tx = s->now;
-    s->io.send(s->io.ctx, buf, len, zeros, v, m, resend);
+    s->io->send(s->ctx, buf, len, zeros, v, m, resend);
 }
 
 static void send_ack(mq_session *s, uint8_t type, uint16_t id, uint8_t reason, bool resend)
@@ -492,7 +494,7 @@ static bool start_flow(mq_session *s, flow *f)
     f->state = f->qos == 1 ? MQ_MS_WAIT_PUBACK : MQ_MS_WAIT_PUBREC;
     f->resends = 0;
     f->seq = ++s->st.seq;
-    f->deadline = s->timer_mode ? s->now + s->cfg.retry_interval : MQ_NEVER;
+    f->deadline = s->timer_mode ? s->now + s->cfg->retry_interval : MQ_NEVER;
     fl_insert(s, f);
     s->st.n_inflight++;
     send_publish(s, f->m, f->qos, f->node.id, false, false);
@@ -548,7 +550,7 @@ static void drain_queue(mq_session *s)
 
 static int64_t keepalive_deadline(const mq_session *s)
 {
-    if (!s->datagram && s->cfg.role == MQ_ROLE_BROKER && s->state == MQ_CONN_CONNECTING) {
+    if (!s->datagram && s->cfg->role == MQ_ROLE_BROKER && s->state == MQ_CONN_CONNECTING) {
         /* A connection that has not sent its CONNECT yet is held to
          * Mosquitto's default keepalive (context.c: 60 s) like any other:
          * closed after 1.5 x that of silence, so it cannot hold a slot. */
@@ -558,7 +560,7 @@ static int64_t keepalive_deadline(const mq_session *s)
     if (s->datagram || s->state != MQ_CONN_UP || s->keepalive == 0)
         return MQ_NEVER;
     int64_t k = (int64_t)s->keepalive * NS_PER_S;
-    if (s->cfg.role == MQ_ROLE_BROKER)
+    if (s->cfg->role == MQ_ROLE_BROKER)
         return s->last_rx + k + k / 2; /* Mosquitto: 1.5 x keepalive */
     return (s->last_tx < s->last_rx ? s->last_tx : s->last_rx) + k;
 }
@@ -590,7 +592,7 @@ static void update_timer(mq_session *s)
     int64_t t = earliest_deadline(s);
     if (t != s->timer_at) {
         s->timer_at = t;
-        s->io.timer(s->io.ctx, t);
+        s->io->timer(s->ctx, t);
     }
 }
 
@@ -671,7 +673,7 @@ static void rx_reset(mq_session *s)
  * Session 1, or a 5.0 Session Expiry Interval of 0 (3.1.2.4 / 3.1.2.11.2). */
 static bool session_ends_with_connection(const mq_session *s)
 {
-    return s->version == MQ_V5 ? s->cfg.session_expiry_s == 0 : s->cfg.clean_start;
+    return s->version == MQ_V5 ? s->cfg->session_expiry_s == 0 : s->cfg->clean_start;
 }
 
 /* The client's session ends (its state is not reused): in-flight flows and
@@ -691,16 +693,18 @@ static void client_session_lost(mq_session *s)
 /* The ladder: reconnect_initial doubling to reconnect_max, then jitter. */
 static int64_t backoff(mq_session *s)
 {
-    int64_t d = s->cfg.reconnect_initial;
-    for (uint32_t i = 0; i < s->attempt && d < s->cfg.reconnect_max; i++)
-        d = d > s->cfg.reconnect_max / 2 ? s->cfg.reconnect_max : 2 * d;
-    if (d > s->cfg.reconnect_max)
-        d = s->cfg.reconnect_max;
+    int64_t d = s->cfg->reconnect_initial ? s->cfg->reconnect_initial
+                                          : DEFAULT_RECONNECT_INITIAL;
+    int64_t max = s->cfg->reconnect_max ? s->cfg->reconnect_max : DEFAULT_RECONNECT_MAX;
+    for (uint32_t i = 0; i < s->attempt && d < max; i++)
+        d = d > max / 2 ? max : 2 * d;
+    if (d > max)
+        d = max;
     if (s->attempt < UINT32_MAX)
         s->attempt++;
-    if (s->cfg.reconnect_jitter > 0 && s->io.random) {
-        double u = s->io.random(s->io.ctx);
-        d = (int64_t)((double)d * (1.0 + s->cfg.reconnect_jitter * (2.0 * u - 1.0)));
+    if (s->cfg->reconnect_jitter > 0 && s->io->random) {
+        double u = s->io->random(s->ctx);
+        d = (int64_t)((double)d * (1.0 + s->cfg->reconnect_jitter * (2.0 * u - 1.0)));
         if (d < 0)
             d = 0;
     }
@@ -717,9 +721,9 @@ static void conn_down(mq_session *s)
     s->ping_out = false;
     s->connect_deadline = MQ_NEVER;
     rx_reset(s);
-    if (s->cfg.role == MQ_ROLE_BROKER) {
-        if (s->io.ended)
-            s->io.ended(s->io.ctx, s->now);
+    if (s->cfg->role == MQ_ROLE_BROKER) {
+        if (s->io->ended)
+            s->io->ended(s->ctx, s->now);
         return;
     }
     if (was_up && session_ends_with_connection(s))
@@ -732,8 +736,8 @@ static void conn_close(mq_session *s, mq_close_cause why)
 {
     if (s->state == MQ_CONN_DOWN)
         return;
-    if (s->io.close)
-        s->io.close(s->io.ctx, s->now, why);
+    if (s->io->close)
+        s->io->close(s->ctx, s->now, why);
     conn_down(s);
 }
 
@@ -777,37 +781,30 @@ int mq_session_config_check(const mq_session_config *cfg)
     return MQ_OK;
 }
 
-/* Cost: O(client id); about 500 bytes per session before it holds anything
- * (no identifier bitmap, no buckets, no buffers until they are needed). */
-mq_session *mq_session_new(const mq_session_config *cfg, const mq_session_io *io)
+/* A session that keeps its own copies of its settings and callbacks, after it. */
+typedef struct {
+    mq_session s;
+    mq_session_config cfg;
+    mq_session_io io;
+} owned;
+
+static mq_session *session_init(mq_session *s, const mq_session_config *cfg,
+                                const char *client_id, const mq_session_io *io, void *ctx)
 {
-    assert(cfg && io && io->send && io->timer);
-    assert(cfg->role == MQ_ROLE_BROKER || io->deliver);
-    if (mq_session_config_check(cfg) != MQ_OK)
-        return NULL;
-    mq_session *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    s->cfg = *cfg;
-    s->io = *io;
+    s->cfg = cfg;
+    s->io = io;
+    s->ctx = ctx;
     mq_pool_init(&s->flow_pool, sizeof(flow));
     mq_pool_init(&s->held_pool, sizeof(held));
-    if (cfg->client_id) {
-        size_t n = strlen(cfg->client_id);
+    if (client_id) {
+        size_t n = strlen(client_id);
         s->client_id = malloc(n + 1);
         if (!s->client_id) {
             free(s);
             return NULL;
         }
-        memcpy(s->client_id, cfg->client_id, n + 1);
+        memcpy(s->client_id, client_id, n + 1);
     }
-    s->cfg.client_id = s->client_id;
-    if (!s->cfg.connect_timeout)
-        s->cfg.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
-    if (!s->cfg.reconnect_initial)
-        s->cfg.reconnect_initial = DEFAULT_RECONNECT_INITIAL;
-    if (!s->cfg.reconnect_max)
-        s->cfg.reconnect_max = DEFAULT_RECONNECT_MAX;
     s->datagram = cfg->transport == MQ_TRANSPORT_DATAGRAM;
     s->timer_mode = cfg->retransmit == MQ_RETRANSMIT_TIMER ||
                     (cfg->retransmit == MQ_RETRANSMIT_AUTO && s->datagram);
@@ -819,6 +816,42 @@ mq_session *mq_session_new(const mq_session_config *cfg, const mq_session_io *io
     s->fr.max_packet = cfg->max_packet_size;
     s->state = MQ_CONN_DOWN;
     return s;
+}
+
+/* Cost: O(client id); about 700 bytes per session before it holds anything
+ * (no identifier bitmap, no buckets, no buffers until they are needed). */
+mq_session *mq_session_new(const mq_session_config *cfg, const mq_session_io *io)
+{
+    assert(cfg && io && io->send && io->timer);
+    assert(cfg->role == MQ_ROLE_BROKER || io->deliver);
+    if (mq_session_config_check(cfg) != MQ_OK)
+        return NULL;
+    owned *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->cfg = *cfg;
+    o->cfg.client_id = NULL; /* the session's own copy is s->client_id */
+    o->io = *io;
+    return session_init(&o->s, &o->cfg, cfg->client_id, &o->io, io->ctx);
+}
+
+/* Cost: O(client id); about 480 bytes per session before it holds anything. */
+mq_session *mq_session_new_shared(const mq_session_config *cfg, const char *client_id,
+                                  const mq_session_io *io, void *ctx)
+{
+    assert(cfg && io && io->send && io->timer);
+    assert(cfg->role == MQ_ROLE_BROKER || io->deliver);
+    assert(!cfg->client_id);
+    if (mq_session_config_check(cfg) != MQ_OK)
+        return NULL;
+    if (client_id) {
+        mq_session_config c = *cfg;
+        c.client_id = client_id;
+        if (mq_session_config_check(&c) != MQ_OK)
+            return NULL;
+    }
+    mq_session *s = calloc(1, sizeof *s);
+    return s ? session_init(s, cfg, client_id, io, ctx) : NULL;
 }
 
 static void free_state(sstate *st)
@@ -890,7 +923,7 @@ void mq_session_finish(mq_session *s, int64_t now)
     /* The run is over: no deadline is left, not even a keepalive. */
     if (s->timer_at != MQ_NEVER) {
         s->timer_at = MQ_NEVER;
-        s->io.timer(s->io.ctx, MQ_NEVER);
+        s->io->timer(s->ctx, MQ_NEVER);
     }
 }
 
@@ -945,19 +978,19 @@ static void send_connect(mq_session *s, bool resend)
     memset(&p, 0, sizeof p);
     p.type = MQ_CONNECT;
     p.version = s->version;
-    p.clean_start = s->cfg.clean_start;
-    p.keepalive = s->datagram ? 0 : s->cfg.keepalive_s;
+    p.clean_start = s->cfg->clean_start;
+    p.keepalive = s->datagram ? 0 : s->cfg->keepalive_s;
     p.client_id.s = s->client_id ? s->client_id : "";
     p.client_id.len = (uint16_t)strlen(p.client_id.s);
     if (s->version == MQ_V5 && !s->datagram) {
-        if (s->cfg.session_expiry_s) {
+        if (s->cfg->session_expiry_s) {
             p.props.has_session_expiry = true;
-            p.props.session_expiry = s->cfg.session_expiry_s;
+            p.props.session_expiry = s->cfg->session_expiry_s;
         }
-        if (s->cfg.max_inflight) {
+        if (s->cfg->max_inflight) {
             p.props.has_receive_maximum = true;
             p.props.receive_maximum =
-                (uint16_t)(s->cfg.max_inflight > MAX_ID ? MAX_ID : s->cfg.max_inflight);
+                (uint16_t)(s->cfg->max_inflight > MAX_ID ? MAX_ID : s->cfg->max_inflight);
         }
     }
     send_packet(s, &p, resend);
@@ -968,11 +1001,11 @@ static void send_connect(mq_session *s, bool resend)
 static void stream_up(mq_session *s)
 {
     s->state = MQ_CONN_CONNECTING;
-    s->keepalive = s->cfg.keepalive_s;
+    s->keepalive = s->cfg->keepalive_s;
     s->ping_out = false;
     s->last_rx = s->last_tx = s->now;
     rx_reset(s);
-    if (s->cfg.clean_start)
+    if (s->cfg->clean_start)
         client_session_lost(s);
     send_connect(s, false);
 }
@@ -981,13 +1014,14 @@ static void stream_open(mq_session *s)
 {
     s->reconnect_at = MQ_NEVER;
     s->state = MQ_CONN_OPENING;
-    s->connect_deadline = s->now + s->cfg.connect_timeout;
-    s->io.open(s->io.ctx, s->now);
+    s->connect_deadline = s->now + (s->cfg->connect_timeout ? s->cfg->connect_timeout
+                                                             : DEFAULT_CONNECT_TIMEOUT);
+    s->io->open(s->ctx, s->now);
 }
 
 int mq_session_connect(mq_session *s, int64_t now)
 {
-    assert(s->cfg.role == MQ_ROLE_CLIENT);
+    assert(s->cfg->role == MQ_ROLE_CLIENT);
     s->now = now;
     size_t idlen = s->client_id ? strlen(s->client_id) : 0;
     if (idlen > UINT16_MAX || (idlen && !mq_utf8_valid(s->client_id, idlen)))
@@ -996,12 +1030,12 @@ int mq_session_connect(mq_session *s, int64_t now)
         if (s->dg_connecting)
             return 0;
         s->dg_connecting = true;
-        s->dg_connect_at = now + s->cfg.retry_interval;
+        s->dg_connect_at = now + s->cfg->retry_interval;
         send_connect(s, false);
         update_timer(s);
         return 0;
     }
-    assert(s->io.open && s->io.close);
+    assert(s->io->open && s->io->close);
     if (s->started)
         return 0;
     s->started = true;
@@ -1050,14 +1084,14 @@ static void subreq_start(mq_session *s, subreq *r)
     if (r->id)
         free_id(s);
     r->id = alloc_id(s);
-    r->deadline = s->datagram ? s->now + s->cfg.retry_interval : MQ_NEVER;
+    r->deadline = s->datagram ? s->now + s->cfg->retry_interval : MQ_NEVER;
     send_subreq(s, r, false);
 }
 
 /* Cost: O(n + filter bytes). */
 int mq_session_subscribe(mq_session *s, int64_t now, const mq_sub *subs, size_t n)
 {
-    assert(s->cfg.role == MQ_ROLE_CLIENT);
+    assert(s->cfg->role == MQ_ROLE_CLIENT);
     s->now = now;
     if (n == 0 || n > MQ_MAX_TOPICS)
         return MQ_ERR_INVALID;
@@ -1109,12 +1143,12 @@ int mq_session_publish(mq_session *s, int64_t now, mq_msg *m, uint8_t qos)
         send_publish(s, m, 0, 0, false, false);
         return 0;
     }
-    if (qos == 0 && !(s->cfg.role == MQ_ROLE_BROKER && s->cfg.queue_qos0)) {
+    if (qos == 0 && !(s->cfg->role == MQ_ROLE_BROKER && s->cfg->queue_qos0)) {
         drop(s, m, 0, MQ_DROP_DISCONNECTED);
         return 1;
     }
     bool can_send = on && !s->st.q_head && window_open(s);
-    if (!can_send && s->cfg.max_queued && s->st.n_queued >= s->cfg.max_queued) {
+    if (!can_send && s->cfg->max_queued && s->st.n_queued >= s->cfg->max_queued) {
         drop(s, m, qos, MQ_DROP_QUEUE_FULL);
         return 1;
     }
@@ -1144,7 +1178,7 @@ static void resume(mq_session *s)
     fl_sort_by_seq(s);
     for (flow *f = s->st.fl_head; f; f = f->next) {
         f->resends = 0;
-        f->deadline = s->timer_mode ? s->now + s->cfg.retry_interval : MQ_NEVER;
+        f->deadline = s->timer_mode ? s->now + s->cfg->retry_interval : MQ_NEVER;
         if (f->state == MQ_MS_WAIT_PUBCOMP)
             send_ack(s, MQ_PUBREL, f->node.id, 0, true);
         else
@@ -1164,14 +1198,14 @@ static mq_view view_of(const mq_packet *p)
 
 static void deliver(mq_session *s, mq_msg *m, const mq_view *v)
 {
-    s->io.deliver(s->io.ctx, s->now, m, v);
+    s->io->deliver(s->ctx, s->now, m, v);
 }
 
 /* m is NULL only for a QoS 2 PUBLISH whose identifier is held (its message
  * was not built: it is suppressed). The caller keeps its own reference. */
 static void on_publish(mq_session *s, const mq_view *v, mq_msg *m)
 {
-    if (s->cfg.role == MQ_ROLE_BROKER ? s->state != MQ_CONN_UP : !online(s)) {
+    if (s->cfg->role == MQ_ROLE_BROKER ? s->state != MQ_CONN_UP : !online(s)) {
         protocol_error(s, MQ_EV_UNEXPECTED, v);
         return;
     }
@@ -1206,7 +1240,7 @@ static void on_publish(mq_session *s, const mq_view *v, mq_msg *m)
         event(s, MQ_EV_NOMEM, v);
         return;
     }
-    if (s->cfg.qos2_method == MQ_QOS2_A) {
+    if (s->cfg->qos2_method == MQ_QOS2_A) {
         mq_msg_ref(m);
         h->m = m;
     } else {
@@ -1247,7 +1281,7 @@ static void on_pubrec(mq_session *s, const mq_view *v)
         f->resends = 0; /* PUBREL gets its own max_retries budget */
         if (s->timer_mode) {
             fl_unlink(s, f);
-            f->deadline = s->now + s->cfg.retry_interval;
+            f->deadline = s->now + s->cfg->retry_interval;
             fl_insert(s, f);
         }
         send_ack(s, MQ_PUBREL, v->id, 0, false);
@@ -1298,7 +1332,7 @@ static void on_pubcomp(mq_session *s, const mq_view *v)
 static void on_connect(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_BROKER) {
+    if (s->cfg->role != MQ_ROLE_BROKER) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1317,12 +1351,12 @@ static void on_connect(mq_session *s, const mq_packet *p)
     }
     s->version = p->version;
     s->keepalive = s->datagram ? 0 : p->keepalive;
-    s->window = s->cfg.max_inflight;
+    s->window = s->cfg->max_inflight;
     if (!s->datagram && p->version == MQ_V5 && p->props.has_receive_maximum &&
         (s->window == 0 || p->props.receive_maximum < s->window))
         s->window = p->props.receive_maximum;
     bool present = false;
-    uint8_t rc = s->io.connect ? s->io.connect(s->io.ctx, s->now, p, &present) : 0;
+    uint8_t rc = s->io->connect ? s->io->connect(s->ctx, s->now, p, &present) : 0;
     mq_packet a;
     memset(&a, 0, sizeof a);
     a.type = MQ_CONNACK;
@@ -1334,10 +1368,10 @@ static void on_connect(mq_session *s, const mq_packet *p)
         return;
     }
     a.session_present = present;
-    if (s->version == MQ_V5 && !s->datagram && s->cfg.max_inflight) {
+    if (s->version == MQ_V5 && !s->datagram && s->cfg->max_inflight) {
         a.props.has_receive_maximum = true;
         a.props.receive_maximum =
-            (uint16_t)(s->cfg.max_inflight > MAX_ID ? MAX_ID : s->cfg.max_inflight);
+            (uint16_t)(s->cfg->max_inflight > MAX_ID ? MAX_ID : s->cfg->max_inflight);
     }
     s->state = MQ_CONN_UP;
     s->last_present = present;
@@ -1351,7 +1385,7 @@ static void on_connect(mq_session *s, const mq_packet *p)
 static void on_connack(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_CLIENT) {
+    if (s->cfg->role != MQ_ROLE_CLIENT) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1363,8 +1397,8 @@ static void on_connack(mq_session *s, const mq_packet *p)
         s->dg_connecting = false;
         bool first = !s->ever_connected;
         s->ever_connected = true;
-        if (first && s->io.connected)
-            s->io.connected(s->io.ctx, p->session_present);
+        if (first && s->io->connected)
+            s->io->connected(s->ctx, p->session_present);
         return;
     }
     if (s->state != MQ_CONN_CONNECTING) {
@@ -1378,7 +1412,7 @@ static void on_connack(mq_session *s, const mq_packet *p)
     s->state = MQ_CONN_UP;
     s->attempt = 0;
     s->connect_deadline = MQ_NEVER;
-    s->window = s->cfg.max_inflight;
+    s->window = s->cfg->max_inflight;
     if (s->version == MQ_V5 && p->props.has_receive_maximum &&
         (s->window == 0 || p->props.receive_maximum < s->window))
         s->window = p->props.receive_maximum;
@@ -1395,14 +1429,14 @@ static void on_connack(mq_session *s, const mq_packet *p)
     if (p->session_present)
         resume(s);
     drain_queue(s);
-    if (s->io.connected)
-        s->io.connected(s->io.ctx, p->session_present);
+    if (s->io->connected)
+        s->io->connected(s->ctx, p->session_present);
 }
 
 static void on_subscribe(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_BROKER || s->state != MQ_CONN_UP) {
+    if (s->cfg->role != MQ_ROLE_BROKER || s->state != MQ_CONN_UP) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1414,8 +1448,8 @@ static void on_subscribe(mq_session *s, const mq_packet *p)
     for (size_t i = 0; i < p->n_topics; i++) {
         const mq_topic_req *t = &p->topics[i];
         uint8_t qos = t->options & 3;
-        a.codes[i] = s->io.subscribe
-                         ? s->io.subscribe(s->io.ctx, t->filter.s, t->filter.len, qos)
+        a.codes[i] = s->io->subscribe
+                         ? s->io->subscribe(s->ctx, t->filter.s, t->filter.len, qos)
                          : 0x80;
         if (a.codes[i] > 2)
             a.codes[i] = 0x80;
@@ -1426,7 +1460,7 @@ static void on_subscribe(mq_session *s, const mq_packet *p)
 static void on_suback(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_CLIENT || !online(s)) {
+    if (s->cfg->role != MQ_ROLE_CLIENT || !online(s)) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1441,15 +1475,15 @@ static void on_suback(mq_session *s, const mq_packet *p)
     r->acked = true;
     free_id(s);
     drain_queue(s); /* the freed identifier may be the one a message waits for */
-    if (s->io.subscribed)
-        s->io.subscribed(s->io.ctx, p->codes, p->n_codes);
+    if (s->io->subscribed)
+        s->io->subscribed(s->ctx, p->codes, p->n_codes);
 }
 
 static void on_pingreq(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
     /* No keepalive in the datagram model: a PINGREQ there is unexpected. */
-    if (s->cfg.role != MQ_ROLE_BROKER || s->datagram || s->state != MQ_CONN_UP) {
+    if (s->cfg->role != MQ_ROLE_BROKER || s->datagram || s->state != MQ_CONN_UP) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1462,7 +1496,7 @@ static void on_pingreq(mq_session *s, const mq_packet *p)
 static void on_pingresp(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_CLIENT || s->datagram || s->state != MQ_CONN_UP) {
+    if (s->cfg->role != MQ_ROLE_CLIENT || s->datagram || s->state != MQ_CONN_UP) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1479,7 +1513,7 @@ static void on_disconnect(mq_session *s, const mq_packet *p)
     /* The broker's side: the client said goodbye. The client's side: a 5.0
      * server DISCONNECT (Mosquitto sends 0x8E on a takeover). Either way the
      * connection is over; the client reconnects as after any close. */
-    conn_close(s, s->cfg.role == MQ_ROLE_BROKER ? MQ_CLOSE_CLIENT_DISCONNECT
+    conn_close(s, s->cfg->role == MQ_ROLE_BROKER ? MQ_CLOSE_CLIENT_DISCONNECT
                                                 : MQ_CLOSE_SERVER_DISCONNECT);
 }
 
@@ -1488,7 +1522,7 @@ static void dispatch(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
     s->last_rx = s->now;
-    bool broker = s->cfg.role == MQ_ROLE_BROKER;
+    bool broker = s->cfg->role == MQ_ROLE_BROKER;
     /* Before its CONNECT a broker context takes nothing else; before CONNACK a
      * stream client takes nothing else. */
     if (p->type != MQ_CONNECT && broker && s->state != MQ_CONN_UP) {
@@ -1531,7 +1565,7 @@ static bool needs_msg(const mq_session *s, const mq_pubhead *h)
 
 static void *tag_at(mq_session *s, uint64_t offset)
 {
-    return s->io.tag ? s->io.tag(s->io.ctx, offset) : NULL;
+    return s->io->tag ? s->io->tag(s->ctx, offset) : NULL;
 }
 
 /* A whole PUBLISH from a frame: buf[0..len) then zeros. */
@@ -1549,7 +1583,7 @@ static void frame_publish(mq_session *s, const uint8_t *buf, size_t len, const m
     if (hn > h->payload_len)
         hn = h->payload_len;
     mq_msg *m = mq_msg_make(h->topic.s, h->topic.len, buf + h->payload_off, hn, h->payload_len,
-                            h->retain, tag_at(s, s->frames - 1), s->io.tag_ops);
+                            h->retain, tag_at(s, s->frames - 1), s->io->tag_ops);
     if (!m) {
         event(s, MQ_EV_NOMEM, &v); /* as if lost on the wire */
         return;
@@ -1687,7 +1721,7 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
             int rc = mq_codec_decode(s->fr.buf, s->fr.len, version, &p, &used);
             if (rc != MQ_OK || used != s->fr.len) {
                 event(s, MQ_EV_MALFORMED, NULL);
-                if (rc == MQ_ERR_LEVEL && s->cfg.role == MQ_ROLE_BROKER &&
+                if (rc == MQ_ERR_LEVEL && s->cfg->role == MQ_ROLE_BROKER &&
                     s->state == MQ_CONN_CONNECTING)
                     refuse_level(s);
                 conn_close(s, MQ_CLOSE_PROTOCOL_ERROR);
@@ -1706,7 +1740,7 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
                 size_t hn = s->fr.len - h->payload_off;
                 s->rx_msg = mq_msg_make(h->topic.s, h->topic.len, s->fr.buf + h->payload_off, hn,
                                         h->payload_len, h->retain, tag_at(s, s->fr.offset),
-                                        s->io.tag_ops);
+                                        s->io->tag_ops);
                 if (!s->rx_msg) {
                     s->rx_lost = true; /* out of memory: the PUBLISH is lost */
                     event(s, MQ_EV_NOMEM, NULL);
@@ -1770,8 +1804,8 @@ void mq_session_on_zeros(mq_session *s, int64_t now, uint64_t n)
 void mq_session_on_up(mq_session *s, int64_t now)
 {
     s->now = now;
-    assert(!s->datagram || s->cfg.role == MQ_ROLE_BROKER);
-    if (s->cfg.role == MQ_ROLE_BROKER) {
+    assert(!s->datagram || s->cfg->role == MQ_ROLE_BROKER);
+    if (s->cfg->role == MQ_ROLE_BROKER) {
         /* A broker context starts with its transport up, awaiting CONNECT. */
         s->state = MQ_CONN_CONNECTING;
         s->last_rx = s->last_tx = now;
@@ -1801,13 +1835,13 @@ void mq_session_on_timer(mq_session *s, int64_t now)
     s->timer_at = MQ_NEVER;
     while (online(s) && s->st.fl_head && s->st.fl_head->deadline <= now) {
         flow *f = s->st.fl_head;
-        if (s->cfg.max_retries >= 0 && f->resends >= s->cfg.max_retries) {
+        if (s->cfg->max_retries >= 0 && f->resends >= s->cfg->max_retries) {
             drop_flow(s, f, MQ_DROP_RETRIES_EXHAUSTED);
             continue;
         }
         f->resends++;
         fl_unlink(s, f);
-        f->deadline = now + s->cfg.retry_interval;
+        f->deadline = now + s->cfg->retry_interval;
         fl_insert(s, f);
         if (f->state == MQ_MS_WAIT_PUBCOMP)
             send_ack(s, MQ_PUBREL, f->node.id, 0, true);
@@ -1815,18 +1849,18 @@ void mq_session_on_timer(mq_session *s, int64_t now)
             send_publish(s, f->m, f->qos, f->node.id, true, true);
     }
     if (s->dg_connecting && s->dg_connect_at <= now) {
-        s->dg_connect_at = now + s->cfg.retry_interval;
+        s->dg_connect_at = now + s->cfg->retry_interval;
         send_connect(s, true);
     }
     for (subreq *r = s->subs; r; r = r->next) {
         if (!r->id || r->deadline > now)
             continue;
-        r->deadline = now + s->cfg.retry_interval;
+        r->deadline = now + s->cfg->retry_interval;
         send_subreq(s, r, true);
     }
     if (!s->datagram) {
         if (keepalive_deadline(s) <= now) {
-            if (s->cfg.role == MQ_ROLE_BROKER || s->ping_out) {
+            if (s->cfg->role == MQ_ROLE_BROKER || s->ping_out) {
                 conn_close(s, MQ_CLOSE_KEEPALIVE);
             } else {
                 /* libmosquitto: the PINGREQ restarts both clocks, so the
@@ -1886,8 +1920,8 @@ void mq_session_kick(mq_session *s, int64_t now, mq_close_cause why)
         p.reason = 0x8E;
         send_packet(s, &p, false);
     }
-    if (s->io.close)
-        s->io.close(s->io.ctx, now, why);
+    if (s->io->close)
+        s->io->close(s->ctx, now, why);
     s->state = MQ_CONN_DOWN;
     s->ping_out = false;
     rx_reset(s);
@@ -2115,7 +2149,7 @@ void mq_session_end_state_except(mq_session *s, int64_t now, mq_drop_reason why,
 
 mq_transport mq_session_transport(const mq_session *s)
 {
-    return s->cfg.transport;
+    return s->cfg->transport;
 }
 
 void mq_session_set_owner(mq_session *s, void *owner)
