@@ -169,6 +169,16 @@ typedef struct {
     uint64_t seq;
 } sstate;
 
+/* A stream session's input: the framer and the PUBLISH being received. */
+typedef struct {
+    mq_framer fr;
+    mq_msg *msg;              /* the PUBLISH being received */
+    mq_pubhead head;
+    uint64_t pos;             /* payload bytes taken so far */
+    bool skip;                /* its message is not needed (a held QoS 2 duplicate) */
+    bool lost;                /* its message could not be built (out of memory) */
+} rxstate;
+
 struct mq_session {
     /* Borrowed (mq_session_new_shared) or kept after the session (mq_session_new). */
     const mq_session_config *cfg;
@@ -199,12 +209,7 @@ struct mq_session {
     uint32_t window;          /* 0 = unlimited */
     int64_t last_rx, last_tx;
     uint64_t frames;          /* datagram frames taken: the tag offset */
-    mq_framer fr;
-    mq_msg *rx_msg;           /* stream: the PUBLISH being received */
-    mq_pubhead rx_head;
-    uint64_t rx_pos;          /* payload bytes taken so far */
-    bool rx_skip;             /* its message is not needed (a held QoS 2 duplicate) */
-    bool rx_lost;             /* its message could not be built (out of memory) */
+    rxstate *rx;              /* stream input (NULL on datagrams: frames come whole) */
 
     int64_t timer_at;         /* last deadline given to io->timer */
     uint8_t *buf;             /* encode scratch for big packets (lazy) */
@@ -661,12 +666,15 @@ static void subs_unwait(mq_session *s)
 /* The rx side of a connection goes back to the start of a stream. */
 static void rx_reset(mq_session *s)
 {
-    mq_framer_reset(&s->fr);
-    if (s->rx_msg) {
-        mq_msg_unref(s->rx_msg);
-        s->rx_msg = NULL;
+    rxstate *rx = s->rx;
+    if (!rx)
+        return;
+    mq_framer_reset(&rx->fr);
+    if (rx->msg) {
+        mq_msg_unref(rx->msg);
+        rx->msg = NULL;
     }
-    s->rx_skip = s->rx_lost = false;
+    rx->skip = rx->lost = false;
 }
 
 /* Whether this client's session ends with its connection: 3.1.1 Clean
@@ -813,7 +821,15 @@ static mq_session *session_init(mq_session *s, const mq_session_config *cfg,
     s->st.next_id = 1;
     s->timer_at = MQ_NEVER;
     s->reconnect_at = s->connect_deadline = MQ_NEVER;
-    s->fr.max_packet = cfg->max_packet_size;
+    if (!s->datagram) {
+        s->rx = calloc(1, sizeof *s->rx);
+        if (!s->rx) {
+            free(s->client_id);
+            free(s);
+            return NULL;
+        }
+        s->rx->fr.max_packet = cfg->max_packet_size;
+    }
     s->state = MQ_CONN_DOWN;
     return s;
 }
@@ -886,9 +902,12 @@ void mq_session_free(mq_session *s)
         free(s->subs);
         s->subs = next;
     }
-    if (s->rx_msg)
-        mq_msg_unref(s->rx_msg);
-    mq_framer_free(&s->fr);
+    if (s->rx) {
+        if (s->rx->msg)
+            mq_msg_unref(s->rx->msg);
+        mq_framer_free(&s->rx->fr);
+        free(s->rx);
+    }
     free(s->client_id);
     free(s->buf);
     mq_pool_clear(&s->flow_pool);
@@ -910,10 +929,10 @@ void mq_session_finish(mq_session *s, int64_t now)
     release_held(s, MQ_DROP__COUNT);
     /* A PUBLISH still arriving on a stream is receiver state too: its
      * message goes, and the rest of it would be delivered to no one. */
-    if (s->rx_msg) {
-        mq_msg_unref(s->rx_msg);
-        s->rx_msg = NULL;
-        s->rx_lost = true;
+    if (s->rx && s->rx->msg) {
+        mq_msg_unref(s->rx->msg);
+        s->rx->msg = NULL;
+        s->rx->lost = true;
     }
     s->dg_connecting = false;
     subs_unwait(s);
@@ -1699,12 +1718,13 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
 {
     if (s->datagram || s->state == MQ_CONN_DOWN || s->state == MQ_CONN_OPENING)
         return; /* the host broke the contract; nothing to frame against */
+    rxstate *rx = s->rx;
     while (s->state != MQ_CONN_DOWN) {
         size_t taken;
         const uint8_t *out = NULL;
         size_t out_n = 0;
         uint8_t version = s->version;
-        int ev = mq_framer_feed(&s->fr, version, data, n, &taken, &out, &out_n);
+        int ev = mq_framer_feed(&rx->fr, version, data, n, &taken, &out, &out_n);
         if (data)
             data += taken;
         n -= taken;
@@ -1718,8 +1738,8 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
         if (ev == MQ_FR_PACKET) {
             mq_packet p;
             size_t used = 0;
-            int rc = mq_codec_decode(s->fr.buf, s->fr.len, version, &p, &used);
-            if (rc != MQ_OK || used != s->fr.len) {
+            int rc = mq_codec_decode(rx->fr.buf, rx->fr.len, version, &p, &used);
+            if (rc != MQ_OK || used != rx->fr.len) {
                 event(s, MQ_EV_MALFORMED, NULL);
                 if (rc == MQ_ERR_LEVEL && s->cfg->role == MQ_ROLE_BROKER &&
                     s->state == MQ_CONN_CONNECTING)
@@ -1729,29 +1749,29 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
             }
             dispatch(s, &p);
         } else if (ev == MQ_FR_HEAD) {
-            s->rx_head = s->fr.pub;
-            s->rx_pos = 0;
-            s->rx_lost = false;
-            s->rx_skip = !needs_msg(s, &s->rx_head);
-            if (s->rx_skip)
-                (void)tag_at(s, s->fr.offset); /* the host learns which message is answered only */
-            if (!s->rx_skip) {
-                const mq_pubhead *h = &s->rx_head;
-                size_t hn = s->fr.len - h->payload_off;
-                s->rx_msg = mq_msg_make(h->topic.s, h->topic.len, s->fr.buf + h->payload_off, hn,
-                                        h->payload_len, h->retain, tag_at(s, s->fr.offset),
+            rx->head = rx->fr.pub;
+            rx->pos = 0;
+            rx->lost = false;
+            rx->skip = !needs_msg(s, &rx->head);
+            if (rx->skip)
+                (void)tag_at(s, rx->fr.offset); /* the host learns which message is answered only */
+            if (!rx->skip) {
+                const mq_pubhead *h = &rx->head;
+                size_t hn = rx->fr.len - h->payload_off;
+                rx->msg = mq_msg_make(h->topic.s, h->topic.len, rx->fr.buf + h->payload_off, hn,
+                                        h->payload_len, h->retain, tag_at(s, rx->fr.offset),
                                         s->io->tag_ops);
-                if (!s->rx_msg) {
-                    s->rx_lost = true; /* out of memory: the PUBLISH is lost */
+                if (!rx->msg) {
+                    rx->lost = true; /* out of memory: the PUBLISH is lost */
                     event(s, MQ_EV_NOMEM, NULL);
                 }
-                s->rx_pos = hn;
+                rx->pos = hn;
             }
             /* The topic points into the framer's buffer: from the message on. */
-            if (s->rx_msg)
-                s->rx_head.topic.s = s->rx_msg->topic;
+            if (rx->msg)
+                rx->head.topic.s = rx->msg->topic;
         } else if (ev == MQ_FR_BODY) {
-            mq_msg *m = s->rx_msg;
+            mq_msg *m = rx->msg;
             if (m && out) {
                 if (!m->body) {
                     size_t i = 0;
@@ -1759,22 +1779,22 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
                         i++;
                     if (i < out_n && !mq_msg_set_body(m)) {
                         mq_msg_unref(m);
-                        s->rx_msg = NULL;
+                        rx->msg = NULL;
                         m = NULL;
-                        s->rx_lost = true;
+                        rx->lost = true;
                         event(s, MQ_EV_NOMEM, NULL);
                     }
                 }
                 if (m && m->body)
-                    memcpy(m->body + s->rx_pos, out, out_n);
+                    memcpy(m->body + rx->pos, out, out_n);
             }
-            s->rx_pos += out_n;
+            rx->pos += out_n;
         } else { /* MQ_FR_END */
-            mq_view v = view_of_head(&s->rx_head);
-            mq_msg *m = s->rx_msg;
-            s->rx_msg = NULL;
+            mq_view v = view_of_head(&rx->head);
+            mq_msg *m = rx->msg;
+            rx->msg = NULL;
             s->last_rx = s->now;
-            if (!s->rx_lost && (m || s->rx_skip))
+            if (!rx->lost && (m || rx->skip))
                 on_publish(s, &v, m);
             if (m)
                 mq_msg_unref(m);
@@ -2222,7 +2242,7 @@ uint32_t mq_session_window(const mq_session *s)
 
 size_t mq_session_rx_held(const mq_session *s)
 {
-    return mq_framer_held(&s->fr);
+    return s->rx ? mq_framer_held(&s->rx->fr) : 0;
 }
 
 bool mq_session_check(const mq_session *s)
