@@ -2385,8 +2385,10 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
             if (net->has_hooks && net->hooks.segment)
                 sim_tcp_path_set_tap(c->path, on_segment, c);
         } else {
-            c->up = sim_link_new(net->sched, &cc->up, c->rng_up, on_arrive, &c->brk);
-            c->down = sim_link_new(net->sched, &cc->down, c->rng_down, on_arrive, &c->cli);
+            /* cc outlives the net: the links borrow its parameters */
+            c->up = sim_link_new_shared(net->sched, &cc->up, c->rng_up, on_arrive, &c->brk);
+            c->down = sim_link_new_shared(net->sched, &cc->down, c->rng_down, on_arrive,
+                                          &c->cli);
             if (!c->up || !c->down)
                 goto oom;
             c->cli.out = c->up;
