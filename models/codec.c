@@ -57,6 +57,20 @@ const char *mq_codec_strerror(int err)
  * PUBLISH that carries a Topic Alias). */
 static int check_topic(mq_str t, bool filter, bool allow_empty)
 {
+    if (!filter) { /* t.len is 16 bits: never too long */
+        /* The common case in one pass: a name of ASCII without NUL and
+         * without wildcards is valid UTF-8 and a valid name (when not
+         * empty). Anything else takes the full checks below. */
+        size_t i = 0;
+        while (i < t.len) {
+            unsigned char c = (unsigned char)t.s[i];
+            if (c == 0 || c >= 0x80 || c == '+' || c == '#')
+                break;
+            i++;
+        }
+        if (i == t.len)
+            return t.len || allow_empty ? MQ_OK : MQ_ERR_PROTOCOL;
+    }
     if (!mq_utf8_valid(t.s, t.len))
         return MQ_ERR_UTF8;
     if (t.len == 0)

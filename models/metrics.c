@@ -23,6 +23,7 @@ typedef struct {
     double lat_mean, lat_max;
     gsl_histogram *hist;                /* quantiles and the CDF */
     double *bin_min, *bin_max;          /* the extreme latencies seen in each bin */
+    size_t last_bin;                    /* the bin the previous latency fell in */
     double wire_packets, wire_bytes, resends; /* the group's share of the wire */
     uint64_t out_of_order;
     uint64_t lost_by[MQ_LOSS__COUNT];
@@ -100,8 +101,13 @@ void mq_metrics_delivery(mq_metrics *m, uint8_t p, uint8_t s, bool first, int64_
     /* Out-of-range latencies land in the edge bins: the CDF stays complete. */
     double lo = g->hist->range[0], hi = g->hist->range[NBINS];
     double x = ms < lo ? lo : ms >= hi ? nextafter(hi, 0) : ms;
-    size_t bin;
-    if (gsl_histogram_find(g->hist, x, &bin) == 0) {
+    /* Latencies cluster (a constant delay, a few paths): the previous bin
+     * first, then GSL's binary search. Both give the bin i with
+     * range[i] <= x < range[i + 1]. */
+    size_t bin = g->last_bin;
+    const double *r = g->hist->range;
+    if ((r[bin] <= x && x < r[bin + 1]) || gsl_histogram_find(g->hist, x, &bin) == 0) {
+        g->last_bin = bin;
         if (gsl_histogram_get(g->hist, bin) == 0 || ms < g->bin_min[bin])
             g->bin_min[bin] = ms;
         if (ms > g->bin_max[bin])

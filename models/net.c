@@ -11,6 +11,7 @@
 #include "models/broker.h"
 #include "models/pool.h"
 #include "models/subs.h"
+#include "sim/fifo.h"
 #include "models/topic.h"
 #include "sim/rng.h"
 #include "sim/sched.h"
@@ -144,12 +145,20 @@ typedef struct {
     uint8_t bytes[];
 } frame;
 
-/* Stream: a PUBLISH's place in its direction, [off, end), and its tag. */
+/* Stream: a PUBLISH's place in its direction, [off, off + len), and its
+ * tag (24 bytes: one is held per PUBLISH in flight on a connection). */
 typedef struct {
-    uint64_t off, end;
+    uint64_t off;
     msgrec *tag;
+    uint32_t len;
     uint8_t qos;
 } tagpos;
+
+static uint64_t tagpos_end(const tagpos *tp) { return tp->off + tp->len; }
+
+/* The tag FIFOs' blocks: 8 entries up to 128 (3 KiB). */
+#define TAGS_MIN_SHIFT 3
+#define TAGS_MAX_SHIFT 7
 
 /* Traces only: a packet's end in its direction, for its decode time. */
 typedef struct {
@@ -178,7 +187,7 @@ struct sconn {
     bool released[2];       /* direction d's reader stopped: its FIFO was emptied */
     int busy;               /* callbacks of its ends in progress */
     endpoint brk;           /* the broker's context on it (brk.s NULL: none) */
-    ring q[2];              /* tagpos */
+    sim_fifo q[2];          /* tagpos */
     ring pq[2];             /* pktpos, traces only */
     uint64_t tx[2], rx[2];  /* bytes written and handed in, per direction */
 };
@@ -1026,14 +1035,14 @@ static void count_close(sconn *sc, mq_conn_close cause)
 
 /* The tag of the PUBLISH whose first byte is at offset off of direction q:
  * entries before it have been handed in whole and go. O(1) amortised. */
-static void *fifo_tag(ring *q, uint64_t off)
+static void *fifo_tag(sim_fifo *q, uint64_t off)
 {
-    while (q->n && ((tagpos *)ring_at(q, 0))->end <= off) {
-        tag_unref(((tagpos *)ring_at(q, 0))->tag);
-        ring_pop(q);
+    while (sim_fifo_len(q) && tagpos_end(sim_fifo_at(q, 0)) <= off) {
+        tag_unref(((tagpos *)sim_fifo_at(q, 0))->tag);
+        sim_fifo_pop(q);
     }
-    if (q->n && ((tagpos *)ring_at(q, 0))->off == off)
-        return ((tagpos *)ring_at(q, 0))->tag;
+    if (sim_fifo_len(q) && ((tagpos *)sim_fifo_at(q, 0))->off == off)
+        return ((tagpos *)sim_fifo_at(q, 0))->tag;
     return NULL;
 }
 
@@ -1078,15 +1087,15 @@ static void release_dir(mq_net *net, sconn *sc, int d)
         sc->brk.rx_tag = NULL;
     else
         sc->c->cli.rx_tag = NULL;
-    ring *q = &sc->q[d];
-    while (q->n) {
-        tagpos *tp = ring_at(q, 0);
+    sim_fifo *q = &sc->q[d];
+    while (sim_fifo_len(q)) {
+        tagpos *tp = sim_fifo_at(q, 0);
         if (tp->qos == 0)
             note_cause(sc->c, tp->tag,
                        MQ_LOSS_OF_DROP(net->ending ? MQ_DROP_IN_FLIGHT_AT_END
                                                    : fault_reason(sc->c, MQ_DROP_DISCONNECTED)));
         tag_unref(tp->tag);
-        ring_pop(q);
+        sim_fifo_pop(q);
     }
     if (net->has_hooks && net->hooks.received)
         trace_received(net, sc, d, 0, true);
@@ -1109,7 +1118,7 @@ static void sconn_maybe_free(mq_net *net, sconn *sc)
         pp = &(*pp)->next;
     *pp = sc->next;
     for (int d = 0; d < 2; d++) {
-        ring_free(&sc->q[d]);
+        sim_fifo_free(&sc->q[d]);
         ring_free(&sc->pq[d]);
     }
     free(sc);
@@ -1138,9 +1147,11 @@ static int st_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
             note_cause(sc->c, tag, MQ_LOSS_OF_DROP(fault_reason(sc->c, MQ_DROP_DISCONNECTED)));
     } else {
         if (tag) {
-            tagpos tp = {sc->tx[d], sc->tx[d] + len + zeros, tag, v->qos};
-            if (ring_push(&sc->q[d], &tp, sizeof tp))
+            assert(len + zeros <= UINT32_MAX); /* a PUBLISH is at most 256 MB */
+            tagpos *tp = sim_fifo_push(&sc->q[d]);
+            if (!tp)
                 return -1;
+            *tp = (tagpos){sc->tx[d], tag, (uint32_t)(len + zeros), v->qos};
             tag_ref(tag);
         }
         if (net->has_hooks && net->hooks.received) {
@@ -1179,12 +1190,12 @@ static void stream_bytes(mq_net *net, sconn *sc, int d, const uint8_t *data, siz
     sc->rx[d] = to;
     /* What was handed in whole needs no tag any more. */
     if (!sc->released[d]) {
-        ring *q = &sc->q[d];
-        while (q->n && ((tagpos *)ring_at(q, 0))->end <= to) {
-            if (((tagpos *)ring_at(q, 0))->tag == e->rx_tag)
+        sim_fifo *q = &sc->q[d];
+        while (sim_fifo_len(q) && tagpos_end(sim_fifo_at(q, 0)) <= to) {
+            if (((tagpos *)sim_fifo_at(q, 0))->tag == e->rx_tag)
                 e->rx_tag = NULL;
-            tag_unref(((tagpos *)ring_at(q, 0))->tag);
-            ring_pop(q);
+            tag_unref(((tagpos *)sim_fifo_at(q, 0))->tag);
+            sim_fifo_pop(q);
         }
     }
     report_progress(net, now);
@@ -1372,6 +1383,8 @@ static void on_open(void *ctx, int64_t now)
         return;
     }
     sc->c = c;
+    for (int d = 0; d < 2; d++)
+        sim_fifo_init(&sc->q[d], sizeof(tagpos), TAGS_MIN_SHIFT, TAGS_MAX_SHIFT);
     sc->brk = (endpoint){.net = net, .c = c, .broker_side = true, .tr = &stream, .sc = sc,
                          .want_at = MQ_NEVER};
     sconn **pp = &c->conns;
@@ -2702,11 +2715,11 @@ void mq_net_free(mq_net *net)
             sconn *sc = c->conns;
             c->conns = sc->next;
             for (int d = 0; d < 2; d++) {
-                while (sc->q[d].n) {
-                    tag_unref(((tagpos *)ring_at(&sc->q[d], 0))->tag);
-                    ring_pop(&sc->q[d]);
+                while (sim_fifo_len(&sc->q[d])) {
+                    tag_unref(((tagpos *)sim_fifo_at(&sc->q[d], 0))->tag);
+                    sim_fifo_pop(&sc->q[d]);
                 }
-                ring_free(&sc->q[d]);
+                sim_fifo_free(&sc->q[d]);
                 ring_free(&sc->pq[d]);
             }
             timer_forget(&sc->brk);

@@ -11,6 +11,7 @@ void mq_pool_init(mq_pool *p, size_t size)
 {
     p->size = size < sizeof(mq_pool_block) ? sizeof(mq_pool_block) : size;
     p->free = NULL;
+    p->n_free = 0;
 }
 
 void *mq_pool_get(mq_pool *p)
@@ -19,14 +20,20 @@ void *mq_pool_get(mq_pool *p)
     if (!b)
         return malloc(p->size);
     p->free = b->next;
+    p->n_free--;
     return b;
 }
 
 void mq_pool_put(mq_pool *p, void *b)
 {
+    if (p->n_free >= MQ_POOL_KEEP) {
+        free(b);
+        return;
+    }
     mq_pool_block *x = b;
     x->next = p->free;
     p->free = x;
+    p->n_free++;
 }
 
 void mq_pool_clear(mq_pool *p)
@@ -36,4 +43,5 @@ void mq_pool_clear(mq_pool *p)
         p->free = b->next;
         free(b);
     }
+    p->n_free = 0;
 }

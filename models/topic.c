@@ -46,7 +46,20 @@ bool mq_topic_match(const char *filter, size_t flen, const char *topic, size_t t
 
 bool mq_topic_name_valid(const char *topic, size_t len)
 {
-    if (len == 0 || len > UINT16_MAX || !mq_utf8_valid(topic, len))
+    if (len == 0 || len > UINT16_MAX)
+        return false;
+    /* One pass for the common case, ASCII: a NUL or a wildcard makes the
+     * name invalid; only a byte from 0x80 up needs the UTF-8 check. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)topic[i];
+        if (c >= 0x80)
+            break;
+        if (c == 0 || c == '+' || c == '#')
+            return false;
+        if (i + 1 == len)
+            return true;
+    }
+    if (!mq_utf8_valid(topic, len))
         return false;
     return !memchr(topic, '+', len) && !memchr(topic, '#', len);
 }

@@ -24,7 +24,11 @@
  * Storage of frames in transit. With reorder off, arrivals are nondecreasing
  * in send order and each frame's event is scheduled at send time, so the
  * scheduler's (time, seq) order fires them in send order: frames wait in a
- * FIFO ring and every event (ctx = the link) delivers the ring's head. With
+ * FIFO ring and every event (ctx = the link) delivers the ring's head. The
+ * events are a scheduler chain (sim_chain_at): each takes its sequence number
+ * at send time, as a separate event would, so every tie with another event
+ * resolves as before, but only the earliest frame in flight sits in the
+ * scheduler's heap (one entry per direction, not one per frame). With
  * reorder on, each frame gets a record (ctx = the record) from a pool of
  * blocks that never move, linked in send order for sim_link_release.
  *
@@ -42,8 +46,6 @@
 typedef struct {
     void *frame;
     size_t bytes;
-    sim_time arrive;
-    sim_event_id id;
 } fifo_ent;
 
 typedef struct xrec {
@@ -74,6 +76,7 @@ struct sim_link {
     sim_link_stats st;
     size_t in_transit;
     /* reorder off */
+    sim_chain chain;       /* one event per frame in the ring, in send order */
     fifo_ent *ring;
     size_t ring_cap, ring_head; /* ring_cap is a power of two; in_transit entries */
     /* reorder on */
@@ -96,6 +99,8 @@ struct sim_link {
     uint64_t out_frames_lost, out_bytes_lost;
 };
 
+static void fifo_fire(sim_sched *s, void *ctx);
+
 static sim_link *link_new(sim_sched *s, const sim_link_params *p, bool shared, gsl_rng *rng,
                           sim_link_deliver_fn deliver, void *ctx)
 {
@@ -115,6 +120,7 @@ static sim_link *link_new(sim_sched *s, const sim_link_params *p, bool shared, g
     l->deliver = deliver;
     l->ctx = ctx;
     l->block_size = BLOCK_INIT;
+    sim_chain_init(&l->chain, fifo_fire, l);
     return l;
 }
 
@@ -136,9 +142,9 @@ static void drop_in_transit(sim_link *l, void (*fn)(void *ctx, void *frame), voi
 {
     if (!l->p->reorder) {
         size_t mask = l->ring_cap - 1;
+        sim_chain_clear(l->s, &l->chain);
         for (size_t i = 0; i < l->in_transit; i++) {
             fifo_ent *e = &l->ring[(l->ring_head + i) & mask];
-            sim_sched_cancel(l->s, e->id);
             if (fn)
                 fn(ctx, e->frame);
         }
@@ -166,6 +172,7 @@ void sim_link_free(sim_link *l)
     /* Touches the scheduler only when frames are still in transit. */
     if (l->in_transit)
         drop_in_transit(l, NULL, NULL);
+    sim_chain_destroy(l->s, &l->chain); /* empty by now: frees its ring only */
     free(l->ring);
     for (size_t i = 0; i < l->n_blocks; i++)
         free(l->blocks[i]);
@@ -404,7 +411,6 @@ static void fifo_fire(sim_sched *s, void *ctx)
     sim_link *l = ctx;
     assert(l->in_transit > 0);
     fifo_ent e = l->ring[l->ring_head];
-    assert(e.arrive == sim_sched_now(s));
     (void)s;
     l->ring_head = (l->ring_head + 1) & (l->ring_cap - 1);
     l->in_transit--;
@@ -497,12 +503,10 @@ int sim_link_send(sim_link *l, void *frame, size_t bytes)
     if (!l->p->reorder) {
         if (arrive < l->last_arrival)
             arrive = l->last_arrival;
-        sim_event_id id = sim_sched_at(l->s, arrive, fifo_fire, l);
-        if (!id)
+        if (sim_chain_at(l->s, &l->chain, arrive))
             return -1;
         l->last_arrival = arrive;
-        l->ring[(l->ring_head + l->in_transit) & (l->ring_cap - 1)] =
-            (fifo_ent){frame, bytes, arrive, id};
+        l->ring[(l->ring_head + l->in_transit) & (l->ring_cap - 1)] = (fifo_ent){frame, bytes};
     } else {
         xrec *x = l->free_list;
         sim_event_id id = sim_sched_at(l->s, arrive, reorder_fire, x);

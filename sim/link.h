@@ -65,7 +65,9 @@ void sim_link_free(sim_link *l);
  * once per frame. A lost frame still occupied the sender's line for its
  * serialisation time. Randomness per frame, always in this order and for lost
  * frames too: two uniforms for the loss model (whatever the model), then one
- * delay sample; see link.c. O(log n) in the scheduler's queue. */
+ * delay sample; see link.c. With reorder off the frames in flight are one
+ * scheduler chain (sim_chain_at): O(1) amortised while earlier frames are in
+ * flight, else O(log n) in the scheduler's heap; with reorder on, O(log n). */
 int sim_link_send(sim_link *l, void *frame, size_t bytes);
 
 /* Hands every frame still in transit to fn (in send order; fn may be NULL)

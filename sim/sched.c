@@ -24,9 +24,12 @@
  * twice. Whatever comes next fills a still vacant root with the last entry.
  *
  * Sequence numbers are 32 bits to keep entries at 16 bytes. When the counter
- * is about to wrap, the queue is renumbered: sorted by (time, seq) (a sorted
- * array is a valid heap) and given seqs 0..n-1, which keeps every relative
- * order. That costs O(n log n) once per 4e9 insertions.
+ * is about to wrap, every pending event (chained ones included) is
+ * renumbered 0..n-1 by the rank of its seq, which keeps every relative order
+ * (and so the heap). That costs O(n log n) once per 4e9 insertions.
+ *
+ * Chains (see sched.h and chain_advance) keep all but the earliest of their
+ * events out of the heap, each with its (time, seq) key in the chain's ring.
  *
  * Ids are gen << 32 | slot. A slot's generation is bumped whenever the slot is
  * recycled, so an old id no longer matches; gen starts at 1, so 0 is never an
@@ -260,23 +263,111 @@ static void compact(sim_sched *s)
     heapify(s->heap, s->n);
 }
 
-static int cmp_ent(const void *a, const void *b)
+/*
+ * Chains. The chain's earliest event is an ordinary heap entry whose record
+ * has chain_fire as its fn (a marker: run_loop recognises it and never calls
+ * it) and the chain as its context. When that entry is popped, run_loop
+ * calls chain_advance before the chain's callback: the next event of the
+ * chain takes the same record and drops into the root the popped entry left
+ * vacant, under the seq it was given when scheduled. So the heap holds every
+ * non-empty chain's earliest event whenever a callback runs (renumber relies
+ * on it), and advancing a chain never allocates.
+ */
+static void chain_fire(sim_sched *s, void *ctx)
 {
-    const ent *x = a, *y = b;
-    return less(x, y) ? -1 : less(y, x) ? 1 : 0;
+    (void)s;
+    (void)ctx;
+    assert(!"chain_fire is a marker, never called");
 }
 
-/* The sequence counter is about to wrap: give the queued entries seqs 0..n-1
- * in their (time, seq) order. A sorted array is a valid heap. O(n log n). */
-static void renumber(sim_sched *s)
+/* The chain's earliest event (record slot, popped from the root: the root is
+ * vacant) is running: the next one, if any, takes its record and the root. */
+static inline void chain_advance(sim_sched *s, sim_chain *c, uint32_t slot)
+{
+    assert(c->n > 0 && c->slot == slot && c->ring[c->head].t == s->now);
+    c->head = (c->head + 1) & (c->cap - 1);
+    if (--c->n == 0) {
+        free_slot(s, slot);
+        return;
+    }
+    const sim_chain_key *k = &c->ring[c->head];
+    s->hole = 0;
+    place_root(s, (ent){k->t, (uint64_t)k->seq << 32 | slot});
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The new number of old sequence number q: its rank among the sorted old
+ * numbers (which are unique). */
+static uint32_t rank_of(const uint32_t *sorted, size_t n, uint32_t q)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sorted[mid] < q)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    assert(lo < n && sorted[lo] == q);
+    return (uint32_t)lo;
+}
+
+/* The sequence counter is about to wrap: give every pending event, queued in
+ * the heap or waiting in a chain, its rank among the pending sequence numbers
+ * as its new one. Every seq handed out since the last renumbering is below
+ * the counter, so ranks keep every relative order and the heap stays valid.
+ * Every non-empty chain has its earliest event in the heap, so the heap
+ * finds them all. Returns 0, or -1 when out of memory (only the dead entries
+ * are gone then).
+ * O(n log n), once per 4e9 insertions. */
+static int renumber(sim_sched *s)
 {
     if (s->hole)
         fill_hole(s);
     drop_dead(s);
-    qsort(s->heap, s->n, sizeof(ent), cmp_ent);
-    for (size_t i = 0; i < s->n; i++)
-        s->heap[i].k = (uint64_t)i << 32 | (uint32_t)s->heap[i].k;
-    s->seq = (uint32_t)s->n;
+    heapify(s->heap, s->n); /* drop_dead kept the array order, not the heap */
+    size_t total = s->n;
+    for (size_t i = 0; i < s->n; i++) {
+        rec *r = &s->pool[(uint32_t)s->heap[i].k];
+        if (r->fn == chain_fire)
+            total += ((sim_chain *)r->ctx)->n - 1;
+    }
+    uint32_t *old = malloc((total ? total : 1) * sizeof *old);
+    if (!old)
+        return -1;
+    size_t j = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        old[j++] = (uint32_t)(s->heap[i].k >> 32);
+        rec *r = &s->pool[(uint32_t)s->heap[i].k];
+        if (r->fn == chain_fire) {
+            sim_chain *c = r->ctx;
+            for (uint32_t e = 1; e < c->n; e++)
+                old[j++] = c->ring[(c->head + e) & (c->cap - 1)].seq;
+        }
+    }
+    assert(j == total);
+    qsort(old, total, sizeof *old, cmp_u32);
+    for (size_t i = 0; i < s->n; i++) {
+        uint32_t slot = (uint32_t)s->heap[i].k;
+        uint32_t q = rank_of(old, total, (uint32_t)(s->heap[i].k >> 32));
+        s->heap[i].k = (uint64_t)q << 32 | slot;
+        rec *r = &s->pool[slot];
+        if (r->fn == chain_fire) {
+            sim_chain *c = r->ctx;
+            for (uint32_t e = 0; e < c->n; e++) {
+                sim_chain_key *key = &c->ring[(c->head + e) & (c->cap - 1)];
+                key->seq = e == 0 ? q : rank_of(old, total, key->seq);
+            }
+        }
+    }
+    free(old);
+    s->seq = (uint32_t)total;
+    return 0;
 }
 
 sim_sched *sim_sched_new(void)
@@ -312,27 +403,40 @@ void sim_sched_free(sim_sched *s)
 
 sim_time sim_sched_now(const sim_sched *s) { return s->now; }
 
-sim_event_id sim_sched_at(sim_sched *s, sim_time t, sim_event_fn fn, void *ctx)
+/* Queues the key (t, seq) for fn(s, ctx): into the vacant root when there is
+ * one (a callback scheduling its successor: one sift instead of two), else
+ * at the bottom. Returns the slot, or NONE when out of memory. */
+static inline uint32_t push_key(sim_sched *s, sim_time t, uint32_t seq, sim_event_fn fn,
+                                void *ctx)
 {
-    assert(fn);
-    assert(t >= s->now);
-    if (s->seq == UINT32_MAX)
-        renumber(s);
     uint32_t slot = alloc_slot(s);
     if (slot == NONE)
-        return 0;
+        return NONE;
     rec *r = &s->pool[slot];
     r->fn = fn;
     r->ctx = ctx;
-    ent e = {t, (uint64_t)s->seq++ << 32 | slot};
-    if (s->hole) { /* a callback scheduling its successor: one sift instead of two */
+    ent e = {t, (uint64_t)seq << 32 | slot};
+    if (s->hole) {
         s->hole = 0;
         place_root(s, e);
     } else {
         sift_up(s->heap, s->n++, e);
     }
+    return slot;
+}
+
+sim_event_id sim_sched_at(sim_sched *s, sim_time t, sim_event_fn fn, void *ctx)
+{
+    assert(fn);
+    assert(t >= s->now);
+    if (s->seq == UINT32_MAX && renumber(s))
+        return 0;
+    uint32_t slot = push_key(s, t, s->seq, fn, ctx);
+    if (slot == NONE)
+        return 0;
+    s->seq++;
     s->pending++;
-    return (uint64_t)r->gen << 32 | slot;
+    return (uint64_t)s->pool[slot].gen << 32 | slot;
 }
 
 sim_event_id sim_sched_after(sim_sched *s, sim_time dt, sim_event_fn fn, void *ctx)
@@ -381,15 +485,23 @@ static uint64_t run_loop(sim_sched *s, sim_time limit)
         uint32_t slot = (uint32_t)top.k;
         sim_event_fn fn = s->pool[slot].fn;
         void *ctx = s->pool[slot].ctx;
-        /* Recycled before the call: the callback may schedule into this very
-         * slot, and cancelling its own id must answer 0. */
-        free_slot(s, slot);
         if (!fn) {
+            free_slot(s, slot);
             s->dead--;
             continue;
         }
         s->pending--;
         s->now = top.t;
+        if (fn == chain_fire) {
+            sim_chain *c = ctx;
+            chain_advance(s, c, slot);
+            fn = c->fn;
+            ctx = c->ctx;
+        } else {
+            /* Recycled before the call: the callback may schedule into this
+             * very slot, and cancelling its own id must answer 0. */
+            free_slot(s, slot);
+        }
         s->events_run++;
         s->pending_sum += s->pending;
         ran++;
@@ -432,6 +544,68 @@ sim_time sim_sched_next_time(sim_sched *s)
         free_slot(s, slot);
         s->dead--;
     }
+}
+
+void sim_chain_init(sim_chain *c, sim_event_fn fn, void *ctx)
+{
+    assert(fn);
+    *c = (sim_chain){.fn = fn, .ctx = ctx};
+}
+
+int sim_chain_at(sim_sched *s, sim_chain *c, sim_time t)
+{
+    assert(t >= s->now);
+    assert(c->n == 0 || t >= c->ring[(c->head + c->n - 1) & (c->cap - 1)].t);
+    if (c->n == c->cap) {
+        uint32_t ncap = c->cap ? c->cap * 2 : 4;
+        if (ncap == 0)
+            return -1;
+        sim_chain_key *ring = malloc((size_t)ncap * sizeof *ring);
+        if (!ring)
+            return -1;
+        for (uint32_t i = 0; i < c->n; i++) /* unwrap into the new ring */
+            ring[i] = c->ring[(c->head + i) & (c->cap - 1)];
+        free(c->ring);
+        c->ring = ring;
+        c->cap = ncap;
+        c->head = 0;
+    }
+    if (s->seq == UINT32_MAX && renumber(s))
+        return -1;
+    if (c->n == 0) {
+        uint32_t slot = push_key(s, t, s->seq, chain_fire, c);
+        if (slot == NONE)
+            return -1;
+        c->slot = slot;
+    }
+    c->ring[(c->head + c->n) & (c->cap - 1)] = (sim_chain_key){t, s->seq};
+    c->n++;
+    s->seq++;
+    s->pending++;
+    return 0;
+}
+
+void sim_chain_clear(sim_sched *s, sim_chain *c)
+{
+    if (c->n == 0)
+        return;
+    rec *r = &s->pool[c->slot];
+    assert(r->fn == chain_fire && r->ctx == c);
+    r->fn = NULL;
+    r->ctx = NULL;
+    s->pending -= c->n;
+    s->dead++;
+    c->n = 0;
+    c->head = 0;
+    if (s->dead >= COMPACT_MIN && s->dead > s->n / 2)
+        compact(s);
+}
+
+void sim_chain_destroy(sim_sched *s, sim_chain *c)
+{
+    sim_chain_clear(s, c);
+    free(c->ring);
+    sim_chain_init(c, c->fn, c->ctx);
 }
 
 size_t sim_sched_pending(const sim_sched *s) { return s->pending; }

@@ -75,6 +75,58 @@ double sim_sched_mean_pending(const sim_sched *s);
 /* Bytes currently held by the scheduler (heap and pool), for the benchmarks. */
 size_t sim_sched_bytes(const sim_sched *s);
 
+/*
+ * Chains: events in time order that the heap holds one at a time.
+ *
+ * A chain is a FIFO of events with one callback and context, scheduled at
+ * non-decreasing times (a FIFO link direction's frames in flight: they arrive
+ * in the order sent). Each event takes its insertion sequence number when it
+ * is scheduled, exactly as sim_sched_at would give it, but only the chain's
+ * earliest event sits in the scheduler's heap; when it runs, the next one
+ * takes its place with the sequence number it was given. Events therefore run
+ * in exactly the (time, seq) order they would have had as separate events,
+ * ties with every other event included, while the heap holds one entry per
+ * non-empty chain instead of one per event.
+ *
+ * The struct is public so that an owner can embed it (one allocation less
+ * per link direction); its fields are the scheduler's. A chain belongs to one
+ * scheduler and must be empty (sim_chain_clear) before that scheduler is
+ * freed.
+ */
+typedef struct {
+    sim_time t;
+    uint32_t seq;
+} sim_chain_key;
+
+typedef struct {
+    sim_event_fn fn;
+    void *ctx;
+    sim_chain_key *ring; /* cap entries, a power of two; n from head */
+    uint32_t cap, head, n;
+    uint32_t slot;       /* the earliest event's record in the scheduler (n > 0) */
+} sim_chain;
+
+/* An empty chain whose events run fn(s, ctx). Allocates nothing. */
+void sim_chain_init(sim_chain *c, sim_event_fn fn, void *ctx);
+
+/* Schedules the chain's next event at absolute time t (asserts t >= now and
+ * t >= the time of the chain's last pending event). Returns 0, or -1 when out
+ * of memory (nothing scheduled then). O(1) amortised when the chain already
+ * has a pending event, else O(log n) in the heap. Safe from inside a
+ * callback, also from the chain's own. */
+int sim_chain_at(sim_sched *s, sim_chain *c, sim_time t);
+
+/* Cancels every pending event of the chain. O(1): the heap entry of the
+ * earliest is cancelled lazily, as sim_sched_cancel does. */
+void sim_chain_clear(sim_sched *s, sim_chain *c);
+
+/* Clears the chain (touching s only when events are pending) and frees its
+ * storage; the chain may be initialised again afterwards. */
+void sim_chain_destroy(sim_sched *s, sim_chain *c);
+
+/* Pending events of the chain. */
+static inline uint32_t sim_chain_len(const sim_chain *c) { return c->n; }
+
 /* Testing hook: sets the internal 32-bit insertion counter (it may only grow),
  * so tests can reach its wrap-around without 4e9 insertions. Not for models. */
 void sim_sched_test_set_seq(sim_sched *s, uint32_t seq);

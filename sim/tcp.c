@@ -1,5 +1,6 @@
 /* The TCP model: handshake, MSS segments, cumulative ACKs, RFC 6298 timer, NewReno, in-order delivery, FIN and RST, over a link pair. */
 #include "sim/tcp.h"
+#include "sim/fifo.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -127,6 +128,8 @@
 #define SEG_BLOCK         256             /* segment records per pool block, at most */
 #define SEG_BLOCK_FIRST   8               /* ... and in a path's first (then doubling) */
 #define NO_EVENT          (-1)
+#define PIECES_MIN_SHIFT  2               /* send-buffer pieces per block: 4 ... */
+#define PIECES_MAX_SHIFT  7               /* ... up to 128 (2 KiB) */
 
 enum {
     ST_NONE, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_CLOSE_WAIT, ST_FIN_WAIT1,
@@ -145,16 +148,18 @@ enum { XF_RTX = 1, XF_NEW_MAPPING = 2, XF_SEQ0 = 4, XF_DOOMED = 8 /* test filter
 
 static const uint8_t zeros[16384];
 
+/* A piece runs from its seq to the next piece's (the last one: to the
+ * buffer's end), so that it is 16 bytes: a PUBLISH whose payload is mostly
+ * zeros makes two. */
 typedef struct {
-    uint64_t seq, len;
+    uint64_t seq;
     uint64_t off; /* offset of its first byte in the stored-byte stream, or ZERO_RUN */
 } piece;
 
-/* The send buffer: stream [base, end), pieces in a ring, stored bytes in
+/* The send buffer: stream [base, end), pieces in a block FIFO, stored bytes in
  * b[bhead, btail) whose first byte has stored-stream offset boff. */
 typedef struct {
-    piece *pc;
-    size_t pcap, phead, pn;
+    sim_fifo pc;            /* piece */
     uint8_t *b;
     size_t bcap, bhead, btail;
     uint64_t boff, bwritten;
@@ -318,29 +323,36 @@ static void *ring_grow(void *buf, size_t *cap, size_t *head, size_t n, size_t sz
 
 /* ---- send buffer ---- */
 
-static piece *sb_piece(const sendbuf *b, size_t i) { return &b->pc[(b->phead + i) & (b->pcap - 1)]; }
+static piece *sb_piece(const sendbuf *b, size_t i) { return sim_fifo_at(&b->pc, i); }
+
+/* Where piece i ends. */
+static uint64_t sb_piece_end(const sendbuf *b, size_t i)
+{
+    return i + 1 < sim_fifo_len(&b->pc) ? sb_piece(b, i + 1)->seq : b->end;
+}
 
 static int sb_push_piece(sendbuf *b, piece p)
 {
-    if (b->pn == b->pcap) {
-        piece *n = ring_grow(b->pc, &b->pcap, &b->phead, b->pn, sizeof *n, 4);
-        if (!n)
-            return -1;
-        b->pc = n;
-    }
-    *sb_piece(b, b->pn++) = p;
+    piece *q = sim_fifo_push(&b->pc);
+    if (!q)
+        return -1;
+    *q = p;
     return 0;
 }
 
 /* Appends len bytes (copied). 0, or -1 when out of memory (nothing changed).
- * Amortised O(len): the storage is compacted when at most half of it is
- * live, else it doubles. */
+ * Amortised O(len): when the storage's end is reached, it is compacted when
+ * at most half of it is live, else it doubles; and when at most an eighth is
+ * live it is moved into storage of twice the live bytes. */
 static int sb_append(sendbuf *b, const uint8_t *data, size_t len)
 {
     if (b->btail + len > b->bcap) {
         size_t live = b->btail - b->bhead;
-        if (live + len > b->bcap / 2) {
-            size_t ncap = 2 * (live + len) > 256 ? 2 * (live + len) : 256;
+        size_t ncap = 2 * (live + len) > 256 ? 2 * (live + len) : 256;
+        /* It grows when over half would be live, and shrinks when at most
+         * an eighth would, so that what it holds follows what is buffered
+         * (a burst's storage is given back once the burst is acknowledged). */
+        if (live + len > b->bcap / 2 || ncap <= b->bcap / 4) {
             uint8_t *n = malloc(ncap);
             if (!n)
                 return -1;
@@ -355,16 +367,15 @@ static int sb_append(sendbuf *b, const uint8_t *data, size_t len)
         b->bhead = 0;
         b->btail = live;
     }
-    piece *last = b->pn ? sb_piece(b, b->pn - 1) : NULL;
+    size_t pn = sim_fifo_len(&b->pc);
+    piece *last = pn ? sb_piece(b, pn - 1) : NULL;
     if (!last || last->off == ZERO_RUN) {
-        if (sb_push_piece(b, (piece){b->end, 0, b->bwritten}))
+        if (sb_push_piece(b, (piece){b->end, b->bwritten}))
             return -1;
-        last = sb_piece(b, b->pn - 1);
     }
     memcpy(b->b + b->btail, data, len);
     b->btail += len;
     b->bwritten += len;
-    last->len += len;
     b->end += len;
     return 0;
 }
@@ -372,10 +383,9 @@ static int sb_append(sendbuf *b, const uint8_t *data, size_t len)
 /* Appends a run of n zeros: O(1), no storage. */
 static int sb_zeros(sendbuf *b, uint64_t n)
 {
-    piece *last = b->pn ? sb_piece(b, b->pn - 1) : NULL;
-    if (last && last->off == ZERO_RUN)
-        last->len += n;
-    else if (sb_push_piece(b, (piece){b->end, n, ZERO_RUN}))
+    size_t pn = sim_fifo_len(&b->pc);
+    piece *last = pn ? sb_piece(b, pn - 1) : NULL;
+    if ((!last || last->off != ZERO_RUN) && sb_push_piece(b, (piece){b->end, ZERO_RUN}))
         return -1;
     b->end += n;
     return 0;
@@ -387,19 +397,16 @@ static void sb_trim(sendbuf *b, uint64_t to)
     if (to <= b->base)
         return;
     assert(to <= b->end);
-    while (b->pn) {
-        piece *q = sb_piece(b, 0);
-        if (q->seq + q->len > to)
+    while (sim_fifo_len(&b->pc)) {
+        if (sb_piece_end(b, 0) > to)
             break;
-        b->phead = (b->phead + 1) & (b->pcap - 1);
-        b->pn--;
+        sim_fifo_pop(&b->pc);
     }
-    if (b->pn) {
+    if (sim_fifo_len(&b->pc)) {
         piece *q = sb_piece(b, 0);
         if (q->seq < to) {
             uint64_t d = to - q->seq;
             q->seq = to;
-            q->len -= d;
             if (q->off != ZERO_RUN)
                 q->off += d;
         }
@@ -407,9 +414,9 @@ static void sb_trim(sendbuf *b, uint64_t to)
     b->base = to;
     /* Pieces alternate, so the first stored piece is the first or second. */
     uint64_t need = b->bwritten;
-    if (b->pn) {
+    if (sim_fifo_len(&b->pc)) {
         const piece *q = sb_piece(b, 0);
-        if (q->off == ZERO_RUN && b->pn > 1)
+        if (q->off == ZERO_RUN && sim_fifo_len(&b->pc) > 1)
             q = sb_piece(b, 1);
         if (q->off != ZERO_RUN)
             need = q->off;
@@ -431,7 +438,7 @@ typedef struct {
 static void sb_iter_init(sb_iter *it, const sendbuf *b, uint64_t from, uint64_t to)
 {
     assert(from >= b->base && to <= b->end && from <= to);
-    size_t lo = 0, hi = b->pn;
+    size_t lo = 0, hi = sim_fifo_len(&b->pc);
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (sb_piece(b, mid)->seq <= from)
@@ -449,9 +456,10 @@ static bool sb_next(sb_iter *it, const uint8_t **ptr, size_t *len)
         return false;
     const sendbuf *b = it->b;
     const piece *q = sb_piece(b, it->i);
-    while (it->pos >= q->seq + q->len)
+    uint64_t qend;
+    while (it->pos >= (qend = sb_piece_end(b, it->i)))
         q = sb_piece(b, ++it->i);
-    uint64_t n = q->seq + q->len - it->pos;
+    uint64_t n = qend - it->pos;
     if (n > it->to - it->pos)
         n = it->to - it->pos;
     if (q->off == ZERO_RUN) {
@@ -568,6 +576,7 @@ static void end_init(sim_tcp_end *e, conn *c, int side)
     e->side = (uint8_t)side;
     e->state = ST_NONE;
     e->sb.base = e->sb.end = 1;
+    sim_fifo_init(&e->sb.pc, sizeof(piece), PIECES_MIN_SHIFT, PIECES_MAX_SHIFT);
     e->cwnd = c->p->tp.init_cwnd;
     e->ssthresh = INF_SSTHRESH;
     e->rto = c->p->tp.rto_initial;
@@ -579,7 +588,7 @@ static void end_release(sim_tcp_end *e)
     if (e->timer_id)
         sim_sched_cancel(e->c->p->s, e->timer_id);
     e->timer_id = 0;
-    free(e->sb.pc);
+    sim_fifo_free(&e->sb.pc);
     free(e->sb.b);
     free(e->tx);
     free(e->ooo);
@@ -1625,7 +1634,7 @@ size_t sim_tcp_path_bytes(const sim_tcp_path *p)
         n += sizeof *c;
         for (int i = 0; i < 2; i++) {
             const sim_tcp_end *e = &c->e[i];
-            n += e->sb.pcap * sizeof(piece) + e->sb.bcap + e->txcap * sizeof(txrec) +
+            n += sim_fifo_bytes(&e->sb.pc) + e->sb.bcap + e->txcap * sizeof(txrec) +
                  e->oocap * sizeof(range);
         }
     }

@@ -504,6 +504,64 @@ typedef struct {
     size_t id[1000];
 } bag;
 
+/* Frames on a FIFO link keep the place in the (time, seq) order that a
+ * separate event scheduled at send time would have: equal-time events
+ * scheduled between two sends run between the two deliveries. And however
+ * many frames are in flight, the scheduler holds one heap entry for them. */
+typedef struct {
+    sim_sched *s;
+    char order[16];
+    size_t n;
+} tie_log;
+
+static tie_log tl;
+
+static void tie_event(sim_sched *s, void *ctx)
+{
+    (void)s;
+    tl.order[tl.n++] = (char)(intptr_t)ctx;
+}
+
+static void tie_frame(void *ctx, void *frame, size_t bytes)
+{
+    (void)ctx;
+    (void)bytes;
+    tl.order[tl.n++] = (char)('0' + K(frame));
+}
+
+static void fifo_frames_tie_by_send_order(void **state)
+{
+    (void)state;
+    sim_sched *s = sim_sched_new();
+    gsl_rng *r = sim_rng_new(1, 0, "tie");
+    sim_link_params p = params(NO_LOSS, constant_ms(10), 0, false);
+    sim_link *l = sim_link_new(s, &p, r, tie_frame, NULL);
+    assert_non_null(l);
+    memset(&tl, 0, sizeof tl);
+    sim_sched_at(s, SIM_MS(10), tie_event, (void *)(intptr_t)'A');
+    assert_int_equal(sim_link_send(l, F(0), 10), 1);
+    sim_sched_at(s, SIM_MS(10), tie_event, (void *)(intptr_t)'B');
+    assert_int_equal(sim_link_send(l, F(1), 10), 1);
+    assert_int_equal(sim_link_send(l, F(2), 10), 1);
+    sim_sched_at(s, SIM_MS(10), tie_event, (void *)(intptr_t)'C');
+    sim_sched_at(s, SIM_MS(9), tie_event, (void *)(intptr_t)'D');
+    assert_int_equal(sim_sched_pending(s), 7);
+    assert_int_equal(sim_sched_run(s), 7);
+    assert_string_equal(tl.order, "DA0B12C");
+
+    /* 5,000 frames in flight: the scheduler does not grow for them */
+    size_t bytes = sim_sched_bytes(s);
+    for (size_t i = 0; i < 5000; i++)
+        assert_int_equal(sim_link_send(l, F(i % 10), 10), 1);
+    assert_int_equal(sim_sched_pending(s), 5000);
+    assert_int_equal(sim_sched_bytes(s), bytes);
+    sim_link_release(l, NULL, NULL);
+    assert_int_equal(sim_sched_pending(s), 0);
+    sim_link_free(l);
+    gsl_rng_free(r);
+    sim_sched_free(s);
+}
+
 static void bag_fn(void *ctx, void *frame)
 {
     bag *b = ctx;
@@ -956,6 +1014,7 @@ int main(void)
         cmocka_unit_test(serialisation_rounding),
         cmocka_unit_test(loss_settings_keep_streams_aligned),
         cmocka_unit_test(fifo_ring_wraps_and_grows),
+        cmocka_unit_test(fifo_frames_tie_by_send_order),
         cmocka_unit_test(release_and_free_in_transit),
         cmocka_unit_test(same_seed_same_run),
         cmocka_unit_test(scheduled_outages_lose_frames_sent_inside),

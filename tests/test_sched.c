@@ -1,4 +1,4 @@
-/* Scheduler tests: (time, seq) order, cancellation, run_until/stop, id reuse, compaction, seq wrap-around. */
+/* Scheduler tests: (time, seq) order, cancellation, run_until/stop, id reuse, compaction, seq wrap-around, chains against the plain heap. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -457,6 +457,247 @@ static void seq_wraparound_keeps_order(void **state)
     assert_int_equal(k, tr.n);
 }
 
+/*
+ * Chains against the plain heap. The same random world runs twice: once with
+ * K chains (sim_chain_at), once with every chained event scheduled as its own
+ * event (sim_sched_at: the plain heap, the reference). Plain events are mixed
+ * in at equal and nearby times, so ties between chained and plain events are
+ * frequent; callbacks schedule on any chain (their own included) and now and
+ * then clear one. Every decision comes from one xorshift stream consumed in
+ * event order, so the two runs stay in step exactly as long as the events
+ * fire in the same (time, seq) order: the traces (label, time, pending) must
+ * be equal event for event.
+ */
+enum { CK = 6, CMAX = 20000 };
+
+typedef struct {
+    sim_sched *s;
+    int chained;
+    uint64_t x;
+    int budget;
+    sim_chain chain[CK];
+    int chain_label[CK];
+    sim_time last[CK];
+    /* reference mode: the pending events of each chain, oldest first */
+    sim_event_id ids[CK][CMAX];
+    size_t id_head[CK], id_n[CK];
+    /* the trace */
+    int label[CMAX * 2];
+    sim_time when[CMAX * 2];
+    size_t pend[CMAX * 2];
+    size_t n;
+} cworld;
+
+static cworld *cw;
+
+static uint64_t crnd(void)
+{
+    cw->x ^= cw->x << 13;
+    cw->x ^= cw->x >> 7;
+    cw->x ^= cw->x << 17;
+    return cw->x;
+}
+
+static void cw_fire(sim_sched *s, int label);
+
+static void cw_plain_fn(sim_sched *s, void *ctx) { cw_fire(s, (int)(intptr_t)ctx); }
+
+static void cw_chain_fn(sim_sched *s, void *ctx)
+{
+    int k = *(int *)ctx;
+    if (!cw->chained) { /* the reference pops its own record of the chain */
+        assert_true(cw->id_n[k] > 0);
+        cw->id_head[k]++;
+        cw->id_n[k]--;
+    }
+    cw_fire(s, 1000 + k);
+}
+
+static void cw_chain_add(sim_sched *s, int k, sim_time t)
+{
+    if (t < cw->last[k])
+        t = cw->last[k];
+    cw->last[k] = t;
+    if (cw->chained) {
+        assert_int_equal(sim_chain_at(s, &cw->chain[k], t), 0);
+    } else {
+        sim_event_id id = sim_sched_at(s, t, cw_chain_fn, &cw->chain_label[k]);
+        assert_int_not_equal(id, 0);
+        assert_true(cw->id_head[k] + cw->id_n[k] < CMAX);
+        cw->ids[k][cw->id_head[k] + cw->id_n[k]++] = id;
+    }
+}
+
+static void cw_chain_clear(sim_sched *s, int k)
+{
+    if (cw->chained) {
+        sim_chain_clear(s, &cw->chain[k]);
+    } else {
+        for (size_t i = 0; i < cw->id_n[k]; i++)
+            assert_int_equal(sim_sched_cancel(s, cw->ids[k][cw->id_head[k] + i]), 1);
+        cw->id_head[k] += cw->id_n[k];
+        cw->id_n[k] = 0;
+    }
+}
+
+static void cw_act(sim_sched *s)
+{
+    sim_time now = sim_sched_now(s);
+    int acts = (int)(crnd() % 4);
+    for (int i = 0; i < acts && cw->budget > 0; i++, cw->budget--) {
+        uint64_t r = crnd() % 100;
+        sim_time dt = (sim_time)(crnd() % 4); /* 0..3 ns: many equal times */
+        if (r < 35)
+            assert_int_not_equal(sim_sched_at(s, now + dt, cw_plain_fn, L(cw->budget)), 0);
+        else if (r < 97)
+            cw_chain_add(s, (int)(crnd() % CK), now + dt);
+        else
+            cw_chain_clear(s, (int)(crnd() % CK));
+    }
+}
+
+static void cw_fire(sim_sched *s, int label)
+{
+    assert_true(cw->n < CMAX * 2);
+    cw->label[cw->n] = label;
+    cw->when[cw->n] = sim_sched_now(s);
+    cw->pend[cw->n] = sim_sched_pending(s);
+    cw->n++;
+    cw_act(s);
+}
+
+static cworld *chain_world(uint64_t seed, int chained, uint32_t start_seq)
+{
+    cworld *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    cw = w;
+    w->s = sim_sched_new();
+    assert_non_null(w->s);
+    w->chained = chained;
+    w->x = seed;
+    w->budget = CMAX - 200;
+    for (int k = 0; k < CK; k++) {
+        w->chain_label[k] = k;
+        sim_chain_init(&w->chain[k], cw_chain_fn, &w->chain_label[k]);
+    }
+    if (start_seq)
+        sim_sched_test_set_seq(w->s, start_seq);
+    for (int i = 0; i < 100; i++) { /* the seed events, at 0..19 */
+        sim_time t = (sim_time)(crnd() % 20);
+        if (crnd() % 2)
+            assert_int_not_equal(sim_sched_at(w->s, t, cw_plain_fn, L(-i)), 0);
+        else
+            cw_chain_add(w->s, (int)(crnd() % CK), t);
+    }
+    sim_sched_run(w->s);
+    assert_int_equal(sim_sched_pending(w->s), 0);
+    for (int k = 0; k < CK; k++) {
+        assert_int_equal(sim_chain_len(&w->chain[k]), 0);
+        sim_chain_destroy(w->s, &w->chain[k]);
+    }
+    sim_sched_free(w->s);
+    return w;
+}
+
+static void chain_matches_plain_heap(uint32_t start_seq)
+{
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        cworld *a = chain_world(seed * 0x9E3779B97F4A7C15ULL, 1, start_seq);
+        cworld *b = chain_world(seed * 0x9E3779B97F4A7C15ULL, 0, start_seq);
+        assert_true(a->n > 5000);
+        assert_int_equal(a->n, b->n);
+        size_t chained = 0;
+        for (size_t i = 0; i < a->n; i++) {
+            assert_int_equal(a->label[i], b->label[i]);
+            assert_int_equal(a->when[i], b->when[i]);
+            assert_int_equal(a->pend[i], b->pend[i]);
+            chained += a->label[i] >= 1000;
+        }
+        assert_true(chained > a->n / 3); /* the chains carried a fair share */
+        free(a);
+        free(b);
+    }
+}
+
+static void chain_tie_order_matches_plain_heap(void **state)
+{
+    (void)state;
+    chain_matches_plain_heap(0);
+}
+
+/* The same across the 32-bit counter's wrap: renumbering must reach the
+ * events waiting in chains as well as those in the heap. */
+static void chain_tie_order_across_seq_wrap(void **state)
+{
+    (void)state;
+    chain_matches_plain_heap(UINT32_MAX - 3000);
+}
+
+/* A chain's events share the heap one at a time: FIFO among its own, and an
+ * equal-time plain event scheduled between two chained ones runs between
+ * them. */
+static void chain_interleaves_by_insertion(void **state)
+{
+    sim_sched *s = *state;
+    sim_chain c;
+    sim_chain_init(&c, rec_fn, L(7));
+    assert_int_equal(sim_chain_at(s, &c, 10), 0);
+    sim_sched_at(s, 10, rec_fn, L(1));
+    assert_int_equal(sim_chain_at(s, &c, 10), 0);
+    sim_sched_at(s, 5, rec_fn, L(2));
+    assert_int_equal(sim_chain_at(s, &c, 20), 0);
+    sim_sched_at(s, 20, rec_fn, L(3));
+    assert_int_equal(sim_sched_pending(s), 6);
+    assert_int_equal(sim_chain_len(&c), 3);
+    assert_int_equal(sim_sched_run(s), 6);
+    int want[] = {2, 7, 1, 7, 7, 3};
+    sim_time when[] = {5, 10, 10, 10, 20, 20};
+    assert_int_equal(tr.n, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(tr.label[i], want[i]);
+        assert_int_equal(tr.when[i], when[i]);
+    }
+    assert_int_equal(sim_chain_len(&c), 0);
+    sim_chain_destroy(s, &c);
+}
+
+static sim_chain *self_chain;
+
+static void chain_self_clear(sim_sched *s, void *ctx)
+{
+    rec_fn(s, ctx);
+    sim_chain_clear(s, self_chain); /* from its own callback: the rest goes */
+}
+
+/* Clearing cancels every pending event of the chain, also from the chain's
+ * own callback, and the chain can be used again afterwards. */
+static void chain_clear_cancels_all(void **state)
+{
+    sim_sched *s = *state;
+    sim_chain c;
+    self_chain = &c;
+    sim_chain_init(&c, chain_self_clear, L(4));
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(sim_chain_at(s, &c, 10 + i), 0);
+    sim_sched_at(s, 100, rec_fn, L(1));
+    assert_int_equal(sim_sched_pending(s), 6);
+    assert_int_equal(sim_sched_run(s), 2); /* the first chained event, then 1 */
+    assert_int_equal(tr.label[0], 4);
+    assert_int_equal(tr.label[1], 1);
+    assert_int_equal(sim_sched_pending(s), 0);
+    sim_chain_destroy(s, &c);
+    sim_chain_init(&c, rec_fn, L(5));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sim_chain_at(s, &c, 200), 0);
+    sim_chain_clear(s, &c);
+    assert_int_equal(sim_sched_pending(s), 0);
+    assert_int_equal(sim_chain_at(s, &c, 300), 0);
+    assert_int_equal(sim_sched_run(s), 1);
+    assert_int_equal(tr.label[2], 5);
+    assert_int_equal(tr.when[2], 300);
+    sim_chain_destroy(s, &c);
+}
+
 static void bytes_per_pending_event(void **state)
 {
     sim_sched *s = *state;
@@ -485,6 +726,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancelled_records_do_not_accumulate, setup, teardown),
         cmocka_unit_test_setup_teardown(seq_wraparound_keeps_order, setup, teardown),
         cmocka_unit_test_setup_teardown(bytes_per_pending_event, setup, teardown),
+        cmocka_unit_test(chain_tie_order_matches_plain_heap),
+        cmocka_unit_test(chain_tie_order_across_seq_wrap),
+        cmocka_unit_test_setup_teardown(chain_interleaves_by_insertion, setup, teardown),
+        cmocka_unit_test_setup_teardown(chain_clear_cancels_all, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

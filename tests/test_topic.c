@@ -5,10 +5,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "models/topic.h"
+#include "models/utf8.h"
 
 static bool match(const char *f, const char *t)
 {
@@ -278,6 +280,42 @@ static void exhaustive_against_reference(void **state)
     assert_int_equal(matched, 38714);
 }
 
+/* Topic names against their definition (well-formed UTF-8 without U+0000,
+ * no wildcard, 1..65535 bytes) on every string of up to 2 bytes and on
+ * random strings of an alphabet rich in the cases the ASCII fast path must
+ * hand on (NUL, '+', '#', lead and continuation bytes), at every position. */
+static bool name_reference(const char *s, size_t n)
+{
+    return n > 0 && mq_utf8_valid(s, n) && !memchr(s, '+', n) && !memchr(s, '#', n);
+}
+
+static void name_validity_against_definition(void **state)
+{
+    (void)state;
+    char b[8] = {0};
+    assert_false(mq_topic_name_valid(b, 0));
+    for (int x = 0; x < 256; x++) {
+        b[0] = (char)x;
+        assert_int_equal(mq_topic_name_valid(b, 1), name_reference(b, 1));
+        for (int y = 0; y < 256; y++) {
+            b[1] = (char)y;
+            assert_int_equal(mq_topic_name_valid(b, 2), name_reference(b, 2));
+        }
+    }
+    static const unsigned char alpha[] = {'a', '/', '+', '#', 0, 0x7F, 0x80, 0xBF,
+                                          0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0xED};
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = 1 + (size_t)(x % 7);
+        for (size_t k = 0; k < n; k++)
+            b[k] = (char)(k + 1 < n || x >> 60 ? alpha[(x >> (4 * k + 8)) & 15] : 'z');
+        assert_int_equal(mq_topic_name_valid(b, n), name_reference(b, n));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +326,7 @@ int main(void)
         cmocka_unit_test(matching_more),
         cmocka_unit_test(validation),
         cmocka_unit_test(exhaustive_against_reference),
+        cmocka_unit_test(name_validity_against_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
