@@ -40,7 +40,9 @@
  *
  * Usage: bench_fleet [MSGS [MAX_N [only]]] (defaults 100000, 100000: the
  * scaling series stops at MAX_N pairs, its last ratio then of MAX_N to 10;
- * a third argument: the scaling series only). Exits 0 whether or not the
+ * a third argument: the scaling series only); bench_fleet idle [QOS
+ * [stream|datagram [N [inproc]]]]: the idle case alone (default QoS 1,
+ * datagram, 100,000), inproc: one run of N in this process, for massif. Exits 0 whether or not the
  * targets are met: it is a measurement; 1 when a run fails.
  */
 
@@ -78,40 +80,37 @@ typedef struct {
     uint64_t messages;
     double loss;
     int shape; /* 0 pairs, 1 fan-out (every subscriber on "fan/out"), 2 idle */
+    uint8_t qos;         /* idle: the subscriptions' and the publisher's QoS (others: 1) */
+    mq_transport transport;
 } fcase;
 
 static int run(const fcase *fc, result *r)
 {
     double t0 = cpu_now();
-    size_t n = fc->n_pubs + fc->n_subs;
-    mq_net_client *c = calloc(n, sizeof *c);
-    mq_sub *subs = calloc(fc->n_subs ? fc->n_subs : 1, sizeof *subs);
-    char *names = malloc(n * 24), *topics = malloc(n * 32);
-    if (!c || !subs || !names || !topics)
-        return 1;
-    for (size_t i = 0; i < n; i++) {
-        bool pub = i < fc->n_pubs;
-        size_t k = pub ? i : i - fc->n_pubs;
-        char *name = names + i * 24, *t = topics + i * 32;
-        snprintf(name, 24, "%c%zu", pub ? 'p' : 's', k);
-        if (fc->shape == 1)
-            snprintf(t, 32, "fan/out");
-        else if (fc->shape == 2 && pub)
-            snprintf(t, 32, "nobody/listens");
-        else
-            snprintf(t, 32, "fleet/%zu/temp", k);
-        c[i] = (mq_net_client){.name = name, .publisher = pub, .up = lossy(fc->loss),
+    /* Two entries: the publishers as one group ("p{i}" on topic i), the
+     * subscribers as another ("s{i}" on filter i), as a config's `count`
+     * groups are: the entries cost the same for 10 clients or 100,000. */
+    size_t n = 2;
+    mq_net_client c[2];
+    mq_sub sub;
+    const char *topic = fc->shape == 1 ? "fan/out" : "fleet/{i}/temp";
+    for (size_t i = 0; i < 2; i++) {
+        bool pub = i == 0;
+        c[i] = (mq_net_client){.name = pub ? "p{i}" : "s{i}",
+                               .count = (uint32_t)(pub ? fc->n_pubs : fc->n_subs),
+                               .publisher = pub, .up = lossy(fc->loss),
                                .down = lossy(fc->loss), .retry_interval = SIM_MS(200),
                                .max_retries = -1, .keepalive_s = 60,
-                               .transport = MQ_TRANSPORT_DATAGRAM};
+                               .transport = fc->transport};
+        uint8_t qos = fc->shape == 2 ? fc->qos : 1;
         if (pub) {
-            c[i].topic = t;
-            c[i].qos = 1;
+            c[i].topic = fc->shape == 2 ? "nobody/listens" : topic;
+            c[i].qos = qos;
             c[i].rate_hz = fc->total_hz / (double)fc->n_pubs;
             c[i].payload_bytes = 32;
         } else {
-            subs[k] = (mq_sub){.filter = t, .len = (uint16_t)strlen(t), .qos = 1};
-            c[i].subs = &subs[k];
+            sub = (mq_sub){.filter = topic, .len = (uint16_t)strlen(topic), .qos = qos};
+            c[i].subs = &sub;
             c[i].n_subs = 1;
         }
     }
@@ -145,10 +144,6 @@ static int run(const fcase *fc, result *r)
     r->mean_pending = st.mean_pending;
     mq_net_free(net);
     mq_metrics_free(m);
-    free(c);
-    free(subs);
-    free(names);
-    free(topics);
     return 0;
 }
 
@@ -210,6 +205,24 @@ static void print_row(const char *label, const result *r, double per)
     fflush(stdout);
 }
 
+/* The idle case: n_large against 1,000 idle subscribers at QoS qos over
+ * transport t; prints and returns the bytes per idle client (-1: failed). */
+static double idle_case(uint8_t qos, mq_transport t, size_t n_large)
+{
+    result idle[2];
+    fcase small = {1, 1000, 1, 1, 0.0, 2, qos, t}, large = {1, n_large, 1, 1, 0.0, 2, qos, t};
+    if (run_child(&small, &idle[0]) || run_child(&large, &idle[1])) {
+        fprintf(stderr, "bench_fleet: idle run failed\n");
+        return -1;
+    }
+    double per_idle = (double)(idle[1].rss_kib - idle[0].rss_kib) * 1024.0 / (double)(n_large - 1000);
+    printf("idle: %zu subscribers (QoS %u, %s), one filter each, nothing published to them: peak RSS "
+           "%ld KiB (1000 of them: %ld KiB): %.0f bytes per idle client (target <= ~2048) %s\n",
+           n_large, qos, t == MQ_TRANSPORT_STREAM ? "stream" : "datagram", idle[1].rss_kib,
+           idle[0].rss_kib, per_idle, per_idle <= 2048 ? "met" : "NOT met");
+    return per_idle;
+}
+
 /* One pair against the hold model at its mean pending-set size, best of
  * REPS each, in turn. Returns 0, or 1 on a failure. */
 static int hold_case(uint64_t msgs)
@@ -220,7 +233,7 @@ static int hold_case(uint64_t msgs)
     for (uint32_t i = 0; i < INCR_N; i++)
         incr[i] = sim_from_ms(gsl_ran_exponential(rng, 1.0));
     gsl_rng_free(rng);
-    fcase pair = {1, 1, 10000, 10 * msgs, 0.1, 0};
+    fcase pair = {1, 1, 10000, 10 * msgs, 0.1, 0, 1, MQ_TRANSPORT_DATAGRAM};
     double best_m = 0, best_h = 0;
     result pr = {0};
     for (int rep = 0; rep < REPS; rep++) {
@@ -254,6 +267,22 @@ static const char *const head = "%-10s %10s %10s %10s %12s %10s %12s %12s %8s\n"
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "idle") == 0) {
+        /* bench_fleet idle [QOS [stream [N [inproc]]]]: the idle case alone;
+         * with inproc, one run of N idle clients in this process (for
+         * valgrind --tool=massif). */
+        uint8_t qos = argc > 2 ? (uint8_t)atoi(argv[2]) : 1;
+        mq_transport t = argc > 3 && strcmp(argv[3], "stream") == 0 ? MQ_TRANSPORT_STREAM
+                                                                      : MQ_TRANSPORT_DATAGRAM;
+        size_t n = argc > 4 ? strtoull(argv[4], NULL, 10) : 100000;
+        if (argc > 5) {
+            fcase fc = {1, n, 1, 1, 0.0, 2, qos, t};
+            result r;
+            return run(&fc, &r);
+        }
+        return idle_case(qos, t, n) < 0;
+    }
+
     uint64_t msgs = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
     /* A third argument "hold" runs the one-pair case against the hold model
      * alone; any other runs the scaling series alone. */
@@ -275,7 +304,7 @@ int main(int argc, char **argv)
            "expected", "ev/msg");
     result sc[5];
     for (int i = 0; i < NS; i++) {
-        fcase fc = {sizes[i], sizes[i], 1000, msgs, 0.1, 0};
+        fcase fc = {sizes[i], sizes[i], 1000, msgs, 0.1, 0, 1, MQ_TRANSPORT_DATAGRAM};
         char label[24];
         snprintf(label, sizeof label, "%zu", sizes[i]);
         if (run_child(&fc, &sc[i]) != 0) {
@@ -296,7 +325,7 @@ int main(int argc, char **argv)
         /* The same fleet with 10 messages per pair: the clients' setup
          * (connect and subscribe, each a few packets) spread thinner. */
         result ten;
-        fcase fc = {100000, 100000, 1000, 10 * msgs, 0.1, 0};
+        fcase fc = {100000, 100000, 1000, 10 * msgs, 0.1, 0, 1, MQ_TRANSPORT_DATAGRAM};
         if (run_child(&fc, &ten) != 0) {
             fprintf(stderr, "bench_fleet: N = 100000, %" PRIu64 " messages failed\n", 10 * msgs);
             return 1;
@@ -309,20 +338,13 @@ int main(int argc, char **argv)
         return 0; /* the scaling series only */
 
     /* idle clients */
-    result idle[2];
-    fcase small = {1, 1000, 1, 1, 0.0, 2}, large = {1, 100000, 1, 1, 0.0, 2};
-    if (run_child(&small, &idle[0]) || run_child(&large, &idle[1])) {
-        fprintf(stderr, "bench_fleet: idle run failed\n");
+    if (idle_case(1, MQ_TRANSPORT_DATAGRAM, 100000) < 0)
         return 1;
-    }
-    double per_idle = (double)(idle[1].rss_kib - idle[0].rss_kib) * 1024.0 / (100000 - 1000);
-    printf("idle: 100000 subscribers, one filter each, nothing published to them: peak RSS "
-           "%ld KiB (1000 of them: %ld KiB): %.0f bytes per idle client (target <= ~2048) %s\n",
-           idle[1].rss_kib, idle[0].rss_kib, per_idle, per_idle <= 2048 ? "met" : "NOT met");
 
     /* fan-out */
     result fo[2];
-    fcase f10 = {1, 10, 100, 20000, 0.1, 1}, f10k = {1, 10000, 100, 200, 0.1, 1};
+    fcase f10 = {1, 10, 100, 20000, 0.1, 1, 1, MQ_TRANSPORT_DATAGRAM},
+          f10k = {1, 10000, 100, 200, 0.1, 1, 1, MQ_TRANSPORT_DATAGRAM};
     if (run_child(&f10, &fo[0]) || run_child(&f10k, &fo[1])) {
         fprintf(stderr, "bench_fleet: fan-out run failed\n");
         return 1;

@@ -2489,36 +2489,7 @@ char *exp_config_json(const exp_config *cfg, bool all)
 
 int exp_config_expand(const char *pattern, uint32_t index, char *buf, size_t cap)
 {
-    char num[16];
-    int nl = snprintf(num, sizeof num, "%" PRIu32, index);
-    size_t n = 0;
-#define PUT(ch)              \
-    do {                     \
-        if (n + 1 < cap)     \
-            buf[n] = (ch);   \
-        n++;                 \
-    } while (0)
-    for (const char *p = pattern; *p; p++) {
-        if (*p == '{' && p[1] == '{') {
-            PUT('{');
-            p++;
-        } else if (*p == '{' && p[1] == 'i' && p[2] == '}') {
-            for (int k = 0; k < nl; k++)
-                PUT(num[k]);
-            p += 2;
-        } else if (*p == '}' && p[1] == '}') {
-            PUT('}');
-            p++;
-        } else if (*p == '{' || *p == '}') {
-            return -1;
-        } else {
-            PUT(*p);
-        }
-    }
-#undef PUT
-    if (cap)
-        buf[n < cap ? n : cap - 1] = '\0';
-    return n > INT_MAX ? -1 : (int)n;
+    return mq_topic_expand(pattern, index, buf, cap);
 }
 
 uint64_t exp_config_clients(const exp_config *cfg)

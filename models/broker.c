@@ -35,7 +35,8 @@ typedef struct {
 struct bctx {
     mq_broker *b;
     mq_session *s;
-    mq_session_io host;
+    const mq_session_io *host; /* borrowed (mq_broker_accept_shared), or after the context */
+    void *host_ctx;            /* what host's callbacks get */
     int sess;               /* slot index held or reserved; -1 none */
     bool live;              /* has a connection */
     bool dead;              /* to be freed when the current call returns */
@@ -72,6 +73,9 @@ typedef struct {
 
 struct mq_broker {
     mq_session_config cfg;
+    mq_session_config cfg_tr[2]; /* cfg with each transport: the contexts' shared settings */
+    mq_session_io sio;          /* the contexts' shared callbacks (sio_set: with this tag_ops) */
+    bool sio_set;
     mq_persist persist;
     bimage saved;           /* MQ_PERSIST_SAVES: the last save */
     mq_broker_io io;
@@ -351,28 +355,28 @@ static void c_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, co
                    mq_msg *m, bool resend)
 {
     bctx *c = ctx;
-    c->host.send(c->host.ctx, buf, len, zeros, v, m, resend);
+    c->host->send(c->host_ctx, buf, len, zeros, v, m, resend);
 }
 
 static void c_timer(void *ctx, int64_t at)
 {
     bctx *c = ctx;
     if (c->live)
-        c->host.timer(c->host.ctx, at);
+        c->host->timer(c->host_ctx, at);
 }
 
 static void c_close(void *ctx, int64_t now, mq_close_cause why)
 {
     bctx *c = ctx;
-    if (c->host.close)
-        c->host.close(c->host.ctx, now, why);
+    if (c->host->close)
+        c->host->close(c->host_ctx, now, why);
 }
 
 static void c_drop(void *ctx, mq_msg *m, uint8_t qos, mq_drop_reason why)
 {
     bctx *c = ctx;
     mq_broker *b = c->b;
-    void *user = c->sess >= 0 && b->slot[c->sess].bound ? b->slot[c->sess].user : c->host.ctx;
+    void *user = c->sess >= 0 && b->slot[c->sess].bound ? b->slot[c->sess].user : c->host_ctx;
     if (b->io.drop)
         b->io.drop(b->io.ctx, user, m, qos, why);
 }
@@ -380,14 +384,14 @@ static void c_drop(void *ctx, mq_msg *m, uint8_t qos, mq_drop_reason why)
 static void c_event(void *ctx, mq_event ev, const mq_view *v)
 {
     bctx *c = ctx;
-    if (c->host.event)
-        c->host.event(c->host.ctx, ev, v);
+    if (c->host->event)
+        c->host->event(c->host_ctx, ev, v);
 }
 
 static void *c_tag(void *ctx, uint64_t off)
 {
     bctx *c = ctx;
-    return c->host.tag ? c->host.tag(c->host.ctx, off) : NULL;
+    return c->host->tag ? c->host->tag(c->host_ctx, off) : NULL;
 }
 
 /* One message being forwarded. */
@@ -444,10 +448,10 @@ static uint8_t c_subscribe(void *ctx, const char *filter, size_t len, uint8_t qo
 static void *bind_user(mq_broker *b, bctx *c, int j, bool present)
 {
     bslot *x = &b->slot[j];
-    void *u = b->io.bind ? b->io.bind(b->io.ctx, c->host.ctx, j, x->id ? x->id : "",
+    void *u = b->io.bind ? b->io.bind(b->io.ctx, c->host_ctx, j, x->id ? x->id : "",
                                       x->id_len, present)
                          : NULL;
-    return u ? u : x->user ? x->user : c->host.ctx;
+    return u ? u : x->user ? x->user : c->host_ctx;
 }
 
 /* A CONNECT on context c (Mosquitto: connect__on_authorised). See broker.h. */
@@ -562,6 +566,9 @@ mq_broker *mq_broker_new(const mq_session_config *cfg, const mq_broker_io *io)
     if (!b)
         return NULL;
     b->cfg = t;
+    b->cfg_tr[MQ_TRANSPORT_DATAGRAM] = b->cfg_tr[MQ_TRANSPORT_STREAM] = t;
+    b->cfg_tr[MQ_TRANSPORT_DATAGRAM].transport = MQ_TRANSPORT_DATAGRAM;
+    b->cfg_tr[MQ_TRANSPORT_STREAM].transport = MQ_TRANSPORT_STREAM;
     if (io)
         b->io = *io;
     b->free_head = -1;
@@ -591,36 +598,73 @@ void mq_broker_free(mq_broker *b)
     free(b);
 }
 
-/* Cost: O(1) amortised; a context is about 700 bytes before it holds anything. */
-mq_session *mq_broker_accept(mq_broker *b, int64_t now, mq_transport transport,
-                             const mq_session_io *conn)
+/* The contexts' own callbacks, with tag_ops (restored contexts: none). */
+static mq_session_io ctx_io(const mq_tag_ops *tag_ops)
+{
+    return (mq_session_io){
+        .send = c_send, .deliver = c_deliver, .timer = c_timer, .drop = c_drop,
+        .event = c_event, .close = c_close, .tag = c_tag, .tag_ops = tag_ops,
+        .subscribe = c_subscribe, .connect = c_connect, .ended = c_ended,
+    };
+}
+
+/* A context with nothing of the host's: a restored session's until it is taken over. */
+static const mq_session_io no_host;
+
+/* A context with host's callbacks given ctx, borrowing host when shared, else
+ * copying it after the context. Its session shares the broker's settings
+ * for transport, and its callbacks when host's tag_ops are those of the
+ * broker's table (the first host's). */
+static bctx *ctx_new(mq_broker *b, mq_transport transport, const mq_session_io *host, void *ctx,
+                     bool shared)
+{
+    bctx *c = calloc(1, sizeof *c + (shared ? 0 : sizeof *host));
+    if (!c)
+        return NULL;
+    c->b = b;
+    if (shared) {
+        c->host = host;
+    } else {
+        mq_session_io *own = (mq_session_io *)(c + 1);
+        *own = *host;
+        c->host = own;
+    }
+    c->host_ctx = ctx;
+    if (!b->sio_set) {
+        b->sio = ctx_io(host->tag_ops);
+        b->sio_set = true;
+    }
+    if (b->sio.tag_ops == host->tag_ops) {
+        c->s = mq_session_new_shared(&b->cfg_tr[transport], NULL, &b->sio, c);
+    } else {
+        mq_session_config cfg = b->cfg_tr[transport];
+        mq_session_io sio = ctx_io(host->tag_ops);
+        sio.ctx = c;
+        c->s = mq_session_new(&cfg, &sio);
+    }
+    if (!c->s) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Cost: O(1) amortised; a context is about 550 bytes before it holds anything
+ * (shared: about 420). */
+static mq_session *accept(mq_broker *b, int64_t now, mq_transport transport,
+                          const mq_session_io *conn, void *ctx, bool shared)
 {
     assert(conn && conn->send && conn->timer);
     assert(transport == MQ_TRANSPORT_DATAGRAM || conn->close);
-    bctx *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
     int j = slot_alloc(b);
-    if (j < 0) {
-        free(c);
+    if (j < 0)
         return NULL;
-    }
-    c->b = b;
-    c->host = *conn;
-    c->sess = j;
-    mq_session_config cfg = b->cfg;
-    cfg.transport = transport;
-    mq_session_io sio = {
-        .ctx = c, .send = c_send, .deliver = c_deliver, .timer = c_timer, .drop = c_drop,
-        .event = c_event, .close = c_close, .tag = c_tag, .tag_ops = conn->tag_ops,
-        .subscribe = c_subscribe, .connect = c_connect, .ended = c_ended,
-    };
-    c->s = mq_session_new(&cfg, &sio);
-    if (!c->s) {
+    bctx *c = ctx_new(b, transport, conn, ctx, shared);
+    if (!c) {
         slot_free(b, j);
-        free(c);
         return NULL;
     }
+    c->sess = j;
     b->slot[j].c = c;
     mq_session_set_owner(c->s, c);
     c->live = true;
@@ -633,6 +677,19 @@ mq_session *mq_broker_accept(mq_broker *b, int64_t now, mq_transport transport,
     mq_session_on_up(c->s, now);
     leave(b);
     return c->s;
+}
+
+mq_session *mq_broker_accept(mq_broker *b, int64_t now, mq_transport transport,
+                             const mq_session_io *conn)
+{
+    assert(conn);
+    return accept(b, now, transport, conn, conn->ctx, false);
+}
+
+mq_session *mq_broker_accept_shared(mq_broker *b, int64_t now, mq_transport transport,
+                                    const mq_session_io *conn, void *ctx)
+{
+    return accept(b, now, transport, conn, ctx, true);
 }
 
 static bctx *ctx_of(mq_session *s)
@@ -849,19 +906,19 @@ static void slot_take(mq_broker *b, int j)
 /* A context without a connection holding the saved session p. */
 static int restore_session(mq_broker *b, int64_t now, const psess *p)
 {
-    bctx *c = calloc(1, sizeof *c);
-    if (!c)
-        return MQ_ERR_NOMEM;
-    mq_session_config cfg = b->cfg;
-    cfg.transport = p->transport;
-    mq_session_io sio = {
-        .ctx = c, .send = c_send, .deliver = c_deliver, .timer = c_timer, .drop = c_drop,
+    /* Its callbacks have no tag_ops (as before: a restored session keeps no tags). */
+    static const mq_session_io none_io = {
+        .send = c_send, .deliver = c_deliver, .timer = c_timer, .drop = c_drop,
         .event = c_event, .close = c_close, .tag = c_tag, .subscribe = c_subscribe,
         .connect = c_connect, .ended = c_ended,
     };
+    bctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return MQ_ERR_NOMEM;
     c->b = b;
+    c->host = &no_host;
     c->sess = -1;
-    c->s = mq_session_new(&cfg, &sio);
+    c->s = mq_session_new_shared(&b->cfg_tr[p->transport], NULL, &none_io, c);
     if (!c->s || mq_session_image_restore(c->s, p->st)) {
         mq_session_free(c->s);
         free(c);

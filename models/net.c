@@ -21,6 +21,10 @@ typedef struct endpoint endpoint;
 typedef struct sconn sconn;
 typedef struct msgrec msgrec;
 
+static char *expand_for(const client *c, const char *pattern);
+static const char *name_of(const client *c, char *buf, size_t cap);
+static const mq_sub *subs_of(const client *c, mq_sub **store);
+
 /* How an endpoint's bytes travel. One table per transport; the engine calls
  * reach them through the endpoint's io, and nothing above this table knows
  * which transport it is. */
@@ -60,6 +64,8 @@ typedef struct {
 
 struct client {
     int idx;
+    uint32_t gi;            /* its index in its entry's group (cfg->count > 0) */
+    char *topic;            /* a group's publisher: its topic, expanded (else NULL) */
     const mq_net_client *cfg;
     bool stream;
     bool is_sub;            /* a subscriber: a target of publishers */
@@ -188,8 +194,15 @@ struct sconn {
 
 #define FRAME_POOLS 2 /* blocks of 64 and 256 bytes */
 
+/* A client session's settings, shared by consecutive clients with the same. */
+typedef struct scfg {
+    struct scfg *next;
+    mq_session_config cfg;
+} scfg;
+
 struct mq_net {
     mq_net_config cfg;
+    scfg *scfgs;            /* the clients' session settings, newest first */
     sim_sched *sched;
     mq_broker *broker;
     mq_metrics *metrics;
@@ -811,10 +824,14 @@ static void on_connected(void *ctx, bool present)
     if (c->sub_sent || (present && c->ready))
         return;
     c->sub_sent = true;
-    int rc = mq_session_subscribe(e->s, now, cc->subs, cc->n_subs);
+    mq_sub *store;
+    const mq_sub *subs = subs_of(c, &store);
+    int rc = subs ? mq_session_subscribe(e->s, now, subs, cc->n_subs) : MQ_ERR_NOMEM;
+    free(store);
     if (rc != 0) {
-        char why[200];
-        snprintf(why, sizeof why, "%s could not subscribe (error %d)", cc->name, rc);
+        char why[200], nb[128];
+        snprintf(why, sizeof why, "%s could not subscribe (error %d)", name_of(c, nb, sizeof nb),
+                 rc);
         fail(e->net, why);
     }
 }
@@ -824,9 +841,9 @@ static void on_subscribed(void *ctx, const uint8_t *codes, size_t n)
     endpoint *e = ctx;
     for (size_t i = 0; i < n; i++)
         if (codes[i] & 0x80) {
-            char why[200];
+            char why[200], nb[128];
             snprintf(why, sizeof why, "the broker refused subscription %zu of %s (code 0x%02x)",
-                     i, e->c->cfg->name, codes[i]);
+                     i, name_of(e->c, nb, sizeof nb), codes[i]);
             fail(e->net, why);
         }
     client_ready(e);
@@ -847,18 +864,18 @@ static void on_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view *v)
     }
     int32_t ord = find_target(r->pub, e->c->idx);
     if (ord < 0) {
-        char why[200];
+        char why[200], nb[128];
         snprintf(why, sizeof why, "%s got message %llu, which no subscription of its matches",
-                 e->c->cfg->name, (unsigned long long)r->id);
+                 name_of(e->c, nb, sizeof nb), (unsigned long long)r->id);
         fail(net, why);
         return;
     }
     target *t = &r->pub->targets[ord];
     uint8_t p = r->pub->cfg->qos, s = t->sub_qos;
     if (v->qos != (p < s ? p : s)) {
-        char why[200];
+        char why[200], nb[128];
         snprintf(why, sizeof why, "%s got message %llu at QoS %u, not min(%u, %u)",
-                 e->c->cfg->name, (unsigned long long)r->id, v->qos, p, s);
+                 name_of(e->c, nb, sizeof nb), (unsigned long long)r->id, v->qos, p, s);
         fail(net, why);
         return;
     }
@@ -1350,7 +1367,7 @@ static void on_close(void *ctx, int64_t now, mq_close_cause why)
     sconn_maybe_free(net, sc);
 }
 
-static mq_session_io endpoint_io(endpoint *e);
+static const mq_session_io *endpoint_io(endpoint *e);
 
 /* The client's engine asks for a connection: a new TCP connection on its
  * path, and the connection record that follows it. */
@@ -1408,13 +1425,8 @@ static void on_accept(void *ctx, sim_tcp_end *se)
     sc->se = se;
     sc->se_seen = true;
     sim_tcp_set_app(se, &srv_app, sc);
-    mq_session_io io = endpoint_io(&sc->brk);
-    io.connected = NULL;
-    io.subscribed = NULL;
-    io.open = NULL;
-    io.random = NULL;
-    sc->brk.s = mq_broker_accept(net->broker, sim_sched_now(net->sched), MQ_TRANSPORT_STREAM,
-                                 &io);
+    sc->brk.s = mq_broker_accept_shared(net->broker, sim_sched_now(net->sched),
+                                        MQ_TRANSPORT_STREAM, endpoint_io(&sc->brk), &sc->brk);
     if (!sc->brk.s) {
         fail_oom(net);
     } else {
@@ -1834,7 +1846,8 @@ static void publish_one(sim_sched *s, void *ctx)
     put_be64(head + 8, (uint64_t)now);
     size_t hn = cc->payload_bytes < sizeof head ? cc->payload_bytes : sizeof head;
     mq_msg *m = NULL;
-    int rc = mq_msg_new(cc->topic, strlen(cc->topic), head, hn, cc->payload_bytes, false, r,
+    const char *topic = c->topic ? c->topic : cc->topic;
+    int rc = mq_msg_new(topic, strlen(topic), head, hn, cc->payload_bytes, false, r,
                         &tag_ops, &m);
     if (rc != 0) {
         net->live--; /* never a message: no pair of it was expected */
@@ -1855,8 +1868,9 @@ static void publish_one(sim_sched *s, void *ctx)
         mq_msg_unref(m);
     }
     if (rc < 0) {
-        char why[200];
-        snprintf(why, sizeof why, "%s could not publish on \"%.60s\" (%s)", cc->name, cc->topic,
+        char why[200], nb[128];
+        snprintf(why, sizeof why, "%s could not publish on \"%.60s\" (%s)",
+                 name_of(c, nb, sizeof nb), topic,
                  rc == MQ_ERR_NOMEM ? "out of memory" : mq_codec_strerror(rc));
         fail(net, why);
         return;
@@ -1986,9 +2000,15 @@ static double attempts(double f)
 /* The round trip of client c's setup exchanges, in ms. */
 static double setup_rtt_ms(const mq_net_client *c, bool mean)
 {
-    double up_bytes = 64 + (c->name ? strlen(c->name) : 0) + 40, down_bytes = 64 + 40;
-    for (size_t i = 0; i < c->n_subs; i++)
-        up_bytes += c->subs[i].len + 3;
+    /* A group: its last member's, whose expansions are the longest. */
+    uint32_t last = c->count ? c->count - 1 : 0;
+    int nl = c->name && c->count ? mq_topic_expand(c->name, last, NULL, 0) : -1;
+    double up_bytes = 64 + (nl >= 0 ? (size_t)nl : c->name ? strlen(c->name) : 0) + 40,
+           down_bytes = 64 + 40;
+    for (size_t i = 0; i < c->n_subs; i++) {
+        int fl = c->count ? mq_topic_expand(c->subs[i].filter, last, NULL, 0) : -1;
+        up_bytes += (fl >= 0 ? (size_t)fl : c->subs[i].len) + 3;
+    }
     double du = mean ? sim_dist_mean(&c->up.delay) : delay_bound_ms(&c->up.delay);
     double dd = mean ? sim_dist_mean(&c->down.delay) : delay_bound_ms(&c->down.delay);
     if (!isfinite(du) || du > 1e11)
@@ -2112,6 +2132,8 @@ static void setup_cause(const client *c, char *buf, size_t cap)
     double lu = sim_loss_rate(&cc->up.loss), ld = sim_loss_rate(&cc->down.loss);
     bool outages = cc->up_outages.n || cc->up_outages.mtbf > 0 || cc->down_outages.n ||
                    cc->down_outages.mtbf > 0;
+    char nb[128];
+    const char *name = name_of(c, nb, sizeof nb);
     const char *state = !c->ever_up && !c->mqtt_up ? "not connected" : "connected, not subscribed";
     double rtt = setup_rtt_ms(cc, true);
     sim_tcp_params tp;
@@ -2122,29 +2144,29 @@ static void setup_cause(const client *c, char *buf, size_t cap)
                  "%s: %s: a round trip on its link (about %.3g s at the configured delays and "
                  "bandwidth) outlasts the broker's SYN-ACK retransmissions (%.3g s, Linux's "
                  "tcp_synack_retries %d from rto_initial_ms): the handshake cannot complete",
-                 cc->name, state, rtt / 1e3, synack / 1e3, tp.synack_retries);
+                 name, state, rtt / 1e3, synack / 1e3, tp.synack_retries);
     else if (c->stream && 2 * rtt >= sim_to_ms(connect_timeout_of(cc)))
         snprintf(buf, cap,
                  "%s: %s: its connect_timeout_s (%g s) is shorter than connecting takes on its "
                  "link (about %.3g s for SYN, SYN-ACK, CONNECT and CONNACK at the configured "
-                 "delays and bandwidth)", cc->name, state,
+                 "delays and bandwidth)", name, state,
                  sim_to_s(connect_timeout_of(cc)), 2 * rtt / 1e3);
     else if (lu >= 1 || ld >= 1)
         snprintf(buf, cap, "%s: %s: its link loses every frame (loss rate up %g, down %g)",
-                 cc->name, state, lu, ld);
+                 name, state, lu, ld);
     else if (lu > 0 || ld > 0)
         snprintf(buf, cap, "%s: %s: its %s kept being lost (loss rate up %g, down %g)%s",
-                 cc->name, state,
+                 name, state,
                  c->stream ? "handshake, CONNECT or SUBSCRIBE" : "CONNECT or SUBSCRIBE", lu, ld,
                  outages ? ", and its link had outages" : "");
     else if (outages)
-        snprintf(buf, cap, "%s: %s: its link was down (outages) through the setup", cc->name,
+        snprintf(buf, cap, "%s: %s: its link was down (outages) through the setup", name,
                  state);
     else
         snprintf(buf, cap,
                  "%s: %s: no loss and no outage on its link; its round trip (about %.3g s on "
                  "average with the configured delays and bandwidth, more when frames queue "
-                 "behind resends) outlasted the limit", cc->name, state, rtt / 1e3);
+                 "behind resends) outlasted the limit", name, state, rtt / 1e3);
 }
 
 /* ---- construction and the run ----------------------------------------- */
@@ -2158,6 +2180,58 @@ static void setup_timeout(sim_sched *s, void *ctx)
     }
 }
 
+/* pattern expanded for c (as is when its entry is not a group), malloc'ed;
+ * NULL when out of memory or not a valid pattern. */
+static char *expand_for(const client *c, const char *pattern)
+{
+    if (!c->cfg->count)
+        return strdup(pattern);
+    int n = mq_topic_expand(pattern, c->gi, NULL, 0);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s)
+        mq_topic_expand(pattern, c->gi, s, (size_t)n + 1);
+    return s;
+}
+
+/* c's name, for messages: its entry's, or expanded into buf[cap]. */
+static const char *name_of(const client *c, char *buf, size_t cap)
+{
+    if (!c->cfg->count)
+        return c->cfg->name;
+    if (mq_topic_expand(c->cfg->name, c->gi, buf, cap) < 0)
+        snprintf(buf, cap, "%s", c->cfg->name);
+    return buf;
+}
+
+/* c's subscriptions, with the filters expanded for a group's member:
+ * *store (to free) holds them; NULL when out of memory. */
+static const mq_sub *subs_of(const client *c, mq_sub **store)
+{
+    const mq_net_client *cc = c->cfg;
+    *store = NULL;
+    if (!cc->count || !cc->n_subs)
+        return cc->subs;
+    size_t bytes = 0;
+    for (size_t k = 0; k < cc->n_subs; k++) {
+        int n = mq_topic_expand(cc->subs[k].filter, c->gi, NULL, 0);
+        if (n < 0 || n > UINT16_MAX)
+            return NULL;
+        bytes += (size_t)n + 1;
+    }
+    mq_sub *v = malloc(cc->n_subs * sizeof *v + bytes);
+    if (!v)
+        return NULL;
+    char *text = (char *)(v + cc->n_subs);
+    for (size_t k = 0; k < cc->n_subs; k++) {
+        int n = mq_topic_expand(cc->subs[k].filter, c->gi, text, bytes);
+        v[k] = (mq_sub){text, (uint16_t)n, cc->subs[k].qos};
+        text += n + 1;
+        bytes -= (size_t)n + 1;
+    }
+    *store = v;
+    return v;
+}
+
 static void endpoint_init(endpoint *e, mq_net *net, client *c, bool broker_side)
 {
     e->net = net;
@@ -2167,20 +2241,59 @@ static void endpoint_init(endpoint *e, mq_net *net, client *c, bool broker_side)
     e->tr = c->stream ? &stream : &datagram;
 }
 
-static mq_session_io endpoint_io(endpoint *e)
+/* The endpoints' callbacks, shared by every session (each gets its endpoint
+ * as ctx): a client's by transport (and jitter), the broker side's. */
+#define IO_BASE                                                                           \
+    .send = on_send, .deliver = on_deliver, .timer = on_timer, .drop = on_drop,           \
+    .event = on_event, .tag = io_tag, .tag_ops = &tag_ops
+static const mq_session_io io_cli_dg = {IO_BASE, .connected = on_connected,
+                                        .subscribed = on_subscribed};
+static const mq_session_io io_cli_st = {IO_BASE, .connected = on_connected,
+                                        .subscribed = on_subscribed, .open = on_open,
+                                        .close = on_close};
+static const mq_session_io io_cli_st_jitter = {IO_BASE, .connected = on_connected,
+                                               .subscribed = on_subscribed, .open = on_open,
+                                               .close = on_close, .random = on_random};
+static const mq_session_io io_brk_dg = {IO_BASE};
+static const mq_session_io io_brk_st = {IO_BASE, .close = on_close};
+#undef IO_BASE
+
+static const mq_session_io *endpoint_io(endpoint *e)
 {
-    mq_session_io io = {
-        .ctx = e, .send = on_send, .deliver = on_deliver, .timer = on_timer,
-        .drop = on_drop, .event = on_event, .connected = on_connected,
-        .subscribed = on_subscribed, .tag = io_tag, .tag_ops = &tag_ops,
-    };
-    if (e->c->stream) {
-        io.open = on_open;
-        io.close = on_close;
-        if (e->c->cfg->reconnect_jitter > 0)
-            io.random = on_random;
-    }
-    return io;
+    if (e->broker_side)
+        return e->c->stream ? &io_brk_st : &io_brk_dg;
+    if (!e->c->stream)
+        return &io_cli_dg;
+    return e->c->cfg->reconnect_jitter > 0 ? &io_cli_st_jitter : &io_cli_st;
+}
+
+static bool same_cfg(const mq_session_config *a, const mq_session_config *b)
+{
+    return a->role == b->role && a->version == b->version && a->client_id == b->client_id &&
+           a->max_inflight == b->max_inflight && a->max_queued == b->max_queued &&
+           a->retry_interval == b->retry_interval && a->max_retries == b->max_retries &&
+           a->qos2_method == b->qos2_method && a->transport == b->transport &&
+           a->retransmit == b->retransmit && a->keepalive_s == b->keepalive_s &&
+           a->clean_start == b->clean_start && a->session_expiry_s == b->session_expiry_s &&
+           a->connect_timeout == b->connect_timeout &&
+           a->reconnect_initial == b->reconnect_initial &&
+           a->reconnect_max == b->reconnect_max && a->reconnect_jitter == b->reconnect_jitter &&
+           a->queue_qos0 == b->queue_qos0 && a->max_packet_size == b->max_packet_size;
+}
+
+/* sc kept by the net for sessions to borrow: the last one kept when they are
+ * the same (clients of one group come one after another). NULL: out of memory. */
+static const mq_session_config *share_cfg(mq_net *net, const mq_session_config *sc)
+{
+    if (net->scfgs && same_cfg(&net->scfgs->cfg, sc))
+        return &net->scfgs->cfg;
+    scfg *k = malloc(sizeof *k);
+    if (!k)
+        return NULL;
+    k->cfg = *sc;
+    k->next = net->scfgs;
+    net->scfgs = k;
+    return &k->cfg;
 }
 
 /* Collects a publisher's targets from the subscribers' index (called in
@@ -2230,17 +2343,24 @@ static int build_targets(mq_net *net)
         const mq_net_client *sc = net->clients[j].cfg;
         if (sc->publisher)
             continue;
+        mq_sub *store;
+        const mq_sub *subs = subs_of(&net->clients[j], &store);
+        if (!subs && sc->n_subs)
+            rc = -1;
         for (size_t k = 0; k < sc->n_subs && rc == 0; k++)
-            if (sc->subs[k].qos <= 2 && mq_topic_filter_valid(sc->subs[k].filter, sc->subs[k].len))
-                rc = mq_subs_add(ix, (uint32_t)j, sc->subs[k].filter, sc->subs[k].len,
-                                 sc->subs[k].qos) < 0 ? -1 : 0;
+            if (subs[k].qos <= 2 && mq_topic_filter_valid(subs[k].filter, subs[k].len))
+                rc = mq_subs_add(ix, (uint32_t)j, subs[k].filter, subs[k].len, subs[k].qos) < 0
+                         ? -1
+                         : 0;
+        free(store);
     }
     for (size_t i = 0; i < net->n && rc == 0; i++) {
         client *c = &net->clients[i];
         if (!c->cfg->publisher)
             continue;
         target_fill tf = {net, c, 0};
-        if (mq_subs_match(ix, c->cfg->topic, strlen(c->cfg->topic), add_target, &tf) < 0 ||
+        const char *topic = c->topic ? c->topic : c->cfg->topic;
+        if (mq_subs_match(ix, topic, strlen(topic), add_target, &tf) < 0 ||
             tf.failed)
             rc = -1;
     }
@@ -2281,7 +2401,10 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         net->hooks = *hooks;
         net->has_hooks = true;
     }
-    net->n = n;
+    size_t total = 0; /* clients, groups expanded */
+    for (size_t e = 0; e < n; e++)
+        total += clients[e].count ? clients[e].count : 1;
+    net->n = total;
     mq_pool_init(&net->frames[0], 64);
     mq_pool_init(&net->frames[1], 256);
     net->sched = sim_sched_new();
@@ -2298,7 +2421,7 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
     mq_broker_io bio = {.ctx = net, .drop = broker_drop, .timer = broker_timer,
                         .bind = broker_bind, .routed = broker_routed};
     net->broker = mq_broker_new(&bc, &bio);
-    net->clients = calloc(n ? n : 1, sizeof *net->clients);
+    net->clients = calloc(total ? total : 1, sizeof *net->clients);
     if (!net->sched || !net->broker || !net->clients)
         goto oom;
     mq_broker_set_persistence(net->broker, !cfg->persistence ? MQ_PERSIST_OFF
@@ -2308,11 +2431,30 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
                                           : mq_net_setup_limit(cfg, clients, n);
 
     char name[256], up_name[260], down_name[260];
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, e = 0, gi = 0; i < total; i++) {
         client *c = &net->clients[i];
-        const mq_net_client *cc = &clients[i];
+        const mq_net_client *cc = &clients[e];
         c->idx = (int)i;
         c->cfg = cc;
+        c->gi = (uint32_t)gi;
+        if (++gi >= (cc->count ? cc->count : 1)) {
+            e++;
+            gi = 0;
+        }
+        char cname_buf[240];
+        const char *cname = cc->name;
+        if (cc->count) {
+            int nl = mq_topic_expand(cc->name, c->gi, cname_buf, sizeof cname_buf);
+            if (nl < 0 || (size_t)nl >= sizeof cname_buf) {
+                snprintf(err, errlen, "%s: not a valid group name (braces other than {i}, {{ "
+                         "and }}, or over 239 bytes expanded)", cc->name);
+                mq_net_free(net);
+                return NULL;
+            }
+            cname = cname_buf;
+            if (cc->publisher && !(c->topic = expand_for(c, cc->topic)))
+                goto oom;
+        }
         c->sess = -1;
         c->fault_at = -1;
         c->fault_cause = c->gone_cause = -1;
@@ -2321,26 +2463,26 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         set_unsure(net, c, true); /* until its SUBACK */
         endpoint_init(&c->cli, net, c, false);
         endpoint_init(&c->brk, net, c, true);
-        snprintf(up_name, sizeof up_name, "%s.up", cc->name);
+        snprintf(up_name, sizeof up_name, "%s.up", cname);
         c->rng_up = sim_rng_new(cfg->seed, cfg->rep, up_name);
-        snprintf(down_name, sizeof down_name, "%s.down", cc->name);
+        snprintf(down_name, sizeof down_name, "%s.down", cname);
         c->rng_down = sim_rng_new(cfg->seed, cfg->rep, down_name);
-        snprintf(name, sizeof name, "%s.arrival", cc->name);
+        snprintf(name, sizeof name, "%s.arrival", cname);
         c->rng_arrival = sim_rng_new(cfg->seed, cfg->rep, name);
         if (!c->rng_up || !c->rng_down || !c->rng_arrival)
             goto oom;
         if (cc->reconnect_jitter > 0) {
-            snprintf(name, sizeof name, "%s.reconnect", cc->name);
+            snprintf(name, sizeof name, "%s.reconnect", cname);
             if (!(c->rng_reconnect = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
         if (cc->reset_mtbf > 0) {
-            snprintf(name, sizeof name, "%s.resets", cc->name);
+            snprintf(name, sizeof name, "%s.resets", cname);
             if (!(c->rng_resets = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
         if (cc->crash_mtbf > 0) {
-            snprintf(name, sizeof name, "%s.crashes", cc->name);
+            snprintf(name, sizeof name, "%s.crashes", cname);
             if (!(c->rng_crashes = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
@@ -2357,8 +2499,10 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
             if (net->has_hooks && net->hooks.segment)
                 sim_tcp_path_set_tap(c->path, on_segment, c);
         } else {
-            c->up = sim_link_new(net->sched, &cc->up, c->rng_up, on_arrive, &c->brk);
-            c->down = sim_link_new(net->sched, &cc->down, c->rng_down, on_arrive, &c->cli);
+            /* cc outlives the net: the links borrow its parameters */
+            c->up = sim_link_new_shared(net->sched, &cc->up, c->rng_up, on_arrive, &c->brk);
+            c->down = sim_link_new_shared(net->sched, &cc->down, c->rng_down, on_arrive,
+                                          &c->cli);
             if (!c->up || !c->down)
                 goto oom;
             c->cli.out = c->up;
@@ -2368,7 +2512,7 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
             goto oom;
 
         mq_session_config sc = {
-            .role = MQ_ROLE_CLIENT, .version = cfg->version, .client_id = cc->name,
+            .role = MQ_ROLE_CLIENT, .version = cfg->version, .client_id = cname,
             .max_inflight = cc->own_window ? cc->max_inflight : cfg->broker.max_inflight,
             .max_queued = cc->own_window ? cc->max_queued : cfg->broker.max_queued,
             .retry_interval = cc->retry_interval, .max_retries = cc->max_retries,
@@ -2382,21 +2526,22 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         };
         if (mq_session_config_check(&sc) != MQ_OK) {
             snprintf(err, errlen, "%s: settings the engine cannot run (client id, retry interval "
-                     "%lld ns, reconnect times)", cc->name, (long long)sc.retry_interval);
+                     "%lld ns, reconnect times)", cname, (long long)sc.retry_interval);
             mq_net_free(net);
             return NULL;
         }
-        mq_session_io io = endpoint_io(&c->cli);
-        c->cli.s = mq_session_new(&sc, &io);
+        sc.client_id = NULL; /* the session's own: cname */
+        const mq_session_config *shared = share_cfg(net, &sc);
+        if (!shared)
+            goto oom;
+        c->cli.s = mq_session_new_shared(shared, cname, endpoint_io(&c->cli), &c->cli);
         if (!c->cli.s)
             goto oom;
         if (!c->stream) {
-            mq_session_io bio2 = endpoint_io(&c->brk);
-            bio2.connected = NULL;
-            bio2.subscribed = NULL;
             /* Accepted in client order, so the broker's sessions are in client
              * order, which is the order it routes in. */
-            c->brk.s = mq_broker_accept(net->broker, 0, MQ_TRANSPORT_DATAGRAM, &bio2);
+            c->brk.s = mq_broker_accept_shared(net->broker, 0, MQ_TRANSPORT_DATAGRAM,
+                                               endpoint_io(&c->brk), &c->brk);
             if (!c->brk.s)
                 goto oom;
         }
@@ -2453,8 +2598,9 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
 {
     for (size_t i = 0; i < net->n; i++)
         if (mq_session_connect(net->clients[i].cli.s, 0) != 0) {
+            char nb[128];
             snprintf(err, errlen, "%s: the client id is not valid UTF-8",
-                     net->clients[i].cfg->name);
+                     name_of(&net->clients[i], nb, sizeof nb));
             return -1;
         }
     if (!sim_sched_at(net->sched, net->setup_limit, setup_timeout, net))
@@ -2582,6 +2728,11 @@ void mq_net_free(mq_net *net)
     }
     if (net->broker)
         mq_broker_free(net->broker);
+    while (net->scfgs) {
+        scfg *k = net->scfgs;
+        net->scfgs = k->next;
+        free(k);
+    }
     for (size_t i = 0; i < net->n && net->clients; i++) {
         client *c = &net->clients[i];
         if (c->path)
@@ -2609,6 +2760,7 @@ void mq_net_free(mq_net *net)
             gsl_rng_free(c->rng_crashes);
         free(c->targets);
         free(c->grp);
+        free(c->topic);
     }
     free(net->clients);
     free(net->routes);

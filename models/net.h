@@ -110,6 +110,12 @@ typedef struct {
 
 typedef struct {
     const char *name;          /* component name; seeds its random streams */
+    /* 0: one client. N >= 1: a group of N clients, alike but for their index
+     * i (0 .. N-1, in order among the network's clients): name, topic and
+     * the subscriptions' filters are then patterns in which "{i}" is the
+     * index ("{{" and "}}" literal braces; mq_topic_expand), expanded when
+     * needed, so an entry costs the same for one client or 100,000. */
+    uint32_t count;
     bool publisher;
     sim_link_params up, down;
     mq_net_outages up_outages, down_outages;
@@ -245,8 +251,8 @@ typedef struct {
     int64_t broker_down_ns;     /* time the broker was down (to the run's end) */
 } mq_net_stats;
 
-/* Builds the network. clients[] and the strings they point to must outlive
- * it. metrics receives every count; hooks may be NULL. Returns NULL on out of
+/* Builds the network of n client entries (each one client, or a group of
+ * count). clients[] and the strings they point to must outlive it. metrics receives every count; hooks may be NULL. Returns NULL on out of
  * memory or a setting the engine refuses (err says which). */
 mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_t n,
                    mq_metrics *metrics, const mq_net_hooks *hooks, char *err, size_t errlen);

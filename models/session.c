@@ -169,9 +169,21 @@ typedef struct {
     uint64_t seq;
 } sstate;
 
+/* A stream session's input: the framer and the PUBLISH being received. */
+typedef struct {
+    mq_framer fr;
+    mq_msg *msg;              /* the PUBLISH being received */
+    mq_pubhead head;
+    uint64_t pos;             /* payload bytes taken so far */
+    bool skip;                /* its message is not needed (a held QoS 2 duplicate) */
+    bool lost;                /* its message could not be built (out of memory) */
+} rxstate;
+
 struct mq_session {
-    mq_session_config cfg;
-    mq_session_io io;
+    /* Borrowed (mq_session_new_shared) or kept after the session (mq_session_new). */
+    const mq_session_config *cfg;
+    const mq_session_io *io;
+    void *ctx;                /* passed to io's callbacks */
     char *client_id;
     void *owner;
     int64_t now;              /* `now` of the call being served */
@@ -197,12 +209,7 @@ struct mq_session {
     uint32_t window;          /* 0 = unlimited */
     int64_t last_rx, last_tx;
     uint64_t frames;          /* datagram frames taken: the tag offset */
-    mq_framer fr;
-    mq_msg *rx_msg;           /* stream: the PUBLISH being received */
-    mq_pubhead rx_head;
-    uint64_t rx_pos;          /* payload bytes taken so far */
-    bool rx_skip;             /* its message is not needed (a held QoS 2 duplicate) */
-    bool rx_lost;             /* its message could not be built (out of memory) */
+    rxstate *rx;              /* stream input (NULL on datagrams: frames come whole) */
 
     int64_t timer_at;         /* last deadline given to io->timer */
     uint8_t *buf;             /* encode scratch for big packets (lazy) */
@@ -219,7 +226,7 @@ static bool online(const mq_session *s)
 {
     /* A datagram client has no connection to wait for: it sends at once, as
      * in the wave-1 model. */
-    if (s->datagram && s->cfg.role == MQ_ROLE_CLIENT)
+    if (s->datagram && s->cfg->role == MQ_ROLE_CLIENT)
         return true;
     return s->state == MQ_CONN_UP;
 }
@@ -241,21 +248,21 @@ static int reserve(mq_session *s, size_t need)
 
 static void event(mq_session *s, mq_event ev, const mq_view *v)
 {
-    if (s->io.event)
-        s->io.event(s->io.ctx, ev, v);
+    if (s->io->event)
+        s->io->event(s->ctx, ev, v);
 }
 
 static void drop(mq_session *s, mq_msg *m, uint8_t qos, mq_drop_reason why)
 {
-    if (s->io.drop)
-        s->io.drop(s->io.ctx, m, qos, why);
+    if (s->io->drop)
+        s->io->drop(s->ctx, m, qos, why);
 }
 
 static void emit(mq_session *s, const uint8_t *buf, size_t len, uint64_t zeros,
                  const mq_view *v, mq_msg *m, bool resend)
 {
     s->last_tx = s->now;
-    s->io.send(s->io.ctx, buf, len, zeros, v, m, resend);
+    s->io->send(s->ctx, buf, len, zeros, v, m, resend);
 }
 
 static void send_ack(mq_session *s, uint8_t type, uint16_t id, uint8_t reason, bool resend)
@@ -492,7 +499,7 @@ static bool start_flow(mq_session *s, flow *f)
     f->state = f->qos == 1 ? MQ_MS_WAIT_PUBACK : MQ_MS_WAIT_PUBREC;
     f->resends = 0;
     f->seq = ++s->st.seq;
-    f->deadline = s->timer_mode ? s->now + s->cfg.retry_interval : MQ_NEVER;
+    f->deadline = s->timer_mode ? s->now + s->cfg->retry_interval : MQ_NEVER;
     fl_insert(s, f);
     s->st.n_inflight++;
     send_publish(s, f->m, f->qos, f->node.id, false, false);
@@ -548,7 +555,7 @@ static void drain_queue(mq_session *s)
 
 static int64_t keepalive_deadline(const mq_session *s)
 {
-    if (!s->datagram && s->cfg.role == MQ_ROLE_BROKER && s->state == MQ_CONN_CONNECTING) {
+    if (!s->datagram && s->cfg->role == MQ_ROLE_BROKER && s->state == MQ_CONN_CONNECTING) {
         /* A connection that has not sent its CONNECT yet is held to
          * Mosquitto's default keepalive (context.c: 60 s) like any other:
          * closed after 1.5 x that of silence, so it cannot hold a slot. */
@@ -558,7 +565,7 @@ static int64_t keepalive_deadline(const mq_session *s)
     if (s->datagram || s->state != MQ_CONN_UP || s->keepalive == 0)
         return MQ_NEVER;
     int64_t k = (int64_t)s->keepalive * NS_PER_S;
-    if (s->cfg.role == MQ_ROLE_BROKER)
+    if (s->cfg->role == MQ_ROLE_BROKER)
         return s->last_rx + k + k / 2; /* Mosquitto: 1.5 x keepalive */
     return (s->last_tx < s->last_rx ? s->last_tx : s->last_rx) + k;
 }
@@ -590,7 +597,7 @@ static void update_timer(mq_session *s)
     int64_t t = earliest_deadline(s);
     if (t != s->timer_at) {
         s->timer_at = t;
-        s->io.timer(s->io.ctx, t);
+        s->io->timer(s->ctx, t);
     }
 }
 
@@ -659,19 +666,22 @@ static void subs_unwait(mq_session *s)
 /* The rx side of a connection goes back to the start of a stream. */
 static void rx_reset(mq_session *s)
 {
-    mq_framer_reset(&s->fr);
-    if (s->rx_msg) {
-        mq_msg_unref(s->rx_msg);
-        s->rx_msg = NULL;
+    rxstate *rx = s->rx;
+    if (!rx)
+        return;
+    mq_framer_reset(&rx->fr);
+    if (rx->msg) {
+        mq_msg_unref(rx->msg);
+        rx->msg = NULL;
     }
-    s->rx_skip = s->rx_lost = false;
+    rx->skip = rx->lost = false;
 }
 
 /* Whether this client's session ends with its connection: 3.1.1 Clean
  * Session 1, or a 5.0 Session Expiry Interval of 0 (3.1.2.4 / 3.1.2.11.2). */
 static bool session_ends_with_connection(const mq_session *s)
 {
-    return s->version == MQ_V5 ? s->cfg.session_expiry_s == 0 : s->cfg.clean_start;
+    return s->version == MQ_V5 ? s->cfg->session_expiry_s == 0 : s->cfg->clean_start;
 }
 
 /* The client's session ends (its state is not reused): in-flight flows and
@@ -691,16 +701,18 @@ static void client_session_lost(mq_session *s)
 /* The ladder: reconnect_initial doubling to reconnect_max, then jitter. */
 static int64_t backoff(mq_session *s)
 {
-    int64_t d = s->cfg.reconnect_initial;
-    for (uint32_t i = 0; i < s->attempt && d < s->cfg.reconnect_max; i++)
-        d = d > s->cfg.reconnect_max / 2 ? s->cfg.reconnect_max : 2 * d;
-    if (d > s->cfg.reconnect_max)
-        d = s->cfg.reconnect_max;
+    int64_t d = s->cfg->reconnect_initial ? s->cfg->reconnect_initial
+                                          : DEFAULT_RECONNECT_INITIAL;
+    int64_t max = s->cfg->reconnect_max ? s->cfg->reconnect_max : DEFAULT_RECONNECT_MAX;
+    for (uint32_t i = 0; i < s->attempt && d < max; i++)
+        d = d > max / 2 ? max : 2 * d;
+    if (d > max)
+        d = max;
     if (s->attempt < UINT32_MAX)
         s->attempt++;
-    if (s->cfg.reconnect_jitter > 0 && s->io.random) {
-        double u = s->io.random(s->io.ctx);
-        d = (int64_t)((double)d * (1.0 + s->cfg.reconnect_jitter * (2.0 * u - 1.0)));
+    if (s->cfg->reconnect_jitter > 0 && s->io->random) {
+        double u = s->io->random(s->ctx);
+        d = (int64_t)((double)d * (1.0 + s->cfg->reconnect_jitter * (2.0 * u - 1.0)));
         if (d < 0)
             d = 0;
     }
@@ -717,9 +729,9 @@ static void conn_down(mq_session *s)
     s->ping_out = false;
     s->connect_deadline = MQ_NEVER;
     rx_reset(s);
-    if (s->cfg.role == MQ_ROLE_BROKER) {
-        if (s->io.ended)
-            s->io.ended(s->io.ctx, s->now);
+    if (s->cfg->role == MQ_ROLE_BROKER) {
+        if (s->io->ended)
+            s->io->ended(s->ctx, s->now);
         return;
     }
     if (was_up && session_ends_with_connection(s))
@@ -732,8 +744,8 @@ static void conn_close(mq_session *s, mq_close_cause why)
 {
     if (s->state == MQ_CONN_DOWN)
         return;
-    if (s->io.close)
-        s->io.close(s->io.ctx, s->now, why);
+    if (s->io->close)
+        s->io->close(s->ctx, s->now, why);
     conn_down(s);
 }
 
@@ -777,37 +789,30 @@ int mq_session_config_check(const mq_session_config *cfg)
     return MQ_OK;
 }
 
-/* Cost: O(client id); about 500 bytes per session before it holds anything
- * (no identifier bitmap, no buckets, no buffers until they are needed). */
-mq_session *mq_session_new(const mq_session_config *cfg, const mq_session_io *io)
+/* A session that keeps its own copies of its settings and callbacks, after it. */
+typedef struct {
+    mq_session s;
+    mq_session_config cfg;
+    mq_session_io io;
+} owned;
+
+static mq_session *session_init(mq_session *s, const mq_session_config *cfg,
+                                const char *client_id, const mq_session_io *io, void *ctx)
 {
-    assert(cfg && io && io->send && io->timer);
-    assert(cfg->role == MQ_ROLE_BROKER || io->deliver);
-    if (mq_session_config_check(cfg) != MQ_OK)
-        return NULL;
-    mq_session *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    s->cfg = *cfg;
-    s->io = *io;
+    s->cfg = cfg;
+    s->io = io;
+    s->ctx = ctx;
     mq_pool_init(&s->flow_pool, sizeof(flow));
     mq_pool_init(&s->held_pool, sizeof(held));
-    if (cfg->client_id) {
-        size_t n = strlen(cfg->client_id);
+    if (client_id) {
+        size_t n = strlen(client_id);
         s->client_id = malloc(n + 1);
         if (!s->client_id) {
             free(s);
             return NULL;
         }
-        memcpy(s->client_id, cfg->client_id, n + 1);
+        memcpy(s->client_id, client_id, n + 1);
     }
-    s->cfg.client_id = s->client_id;
-    if (!s->cfg.connect_timeout)
-        s->cfg.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
-    if (!s->cfg.reconnect_initial)
-        s->cfg.reconnect_initial = DEFAULT_RECONNECT_INITIAL;
-    if (!s->cfg.reconnect_max)
-        s->cfg.reconnect_max = DEFAULT_RECONNECT_MAX;
     s->datagram = cfg->transport == MQ_TRANSPORT_DATAGRAM;
     s->timer_mode = cfg->retransmit == MQ_RETRANSMIT_TIMER ||
                     (cfg->retransmit == MQ_RETRANSMIT_AUTO && s->datagram);
@@ -816,9 +821,53 @@ mq_session *mq_session_new(const mq_session_config *cfg, const mq_session_io *io
     s->st.next_id = 1;
     s->timer_at = MQ_NEVER;
     s->reconnect_at = s->connect_deadline = MQ_NEVER;
-    s->fr.max_packet = cfg->max_packet_size;
+    if (!s->datagram) {
+        s->rx = calloc(1, sizeof *s->rx);
+        if (!s->rx) {
+            free(s->client_id);
+            free(s);
+            return NULL;
+        }
+        s->rx->fr.max_packet = cfg->max_packet_size;
+    }
     s->state = MQ_CONN_DOWN;
     return s;
+}
+
+/* Cost: O(client id); about 700 bytes per session before it holds anything
+ * (no identifier bitmap, no buckets, no buffers until they are needed). */
+mq_session *mq_session_new(const mq_session_config *cfg, const mq_session_io *io)
+{
+    assert(cfg && io && io->send && io->timer);
+    assert(cfg->role == MQ_ROLE_BROKER || io->deliver);
+    if (mq_session_config_check(cfg) != MQ_OK)
+        return NULL;
+    owned *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->cfg = *cfg;
+    o->cfg.client_id = NULL; /* the session's own copy is s->client_id */
+    o->io = *io;
+    return session_init(&o->s, &o->cfg, cfg->client_id, &o->io, io->ctx);
+}
+
+/* Cost: O(client id); about 480 bytes per session before it holds anything. */
+mq_session *mq_session_new_shared(const mq_session_config *cfg, const char *client_id,
+                                  const mq_session_io *io, void *ctx)
+{
+    assert(cfg && io && io->send && io->timer);
+    assert(cfg->role == MQ_ROLE_BROKER || io->deliver);
+    assert(!cfg->client_id);
+    if (mq_session_config_check(cfg) != MQ_OK)
+        return NULL;
+    if (client_id) {
+        mq_session_config c = *cfg;
+        c.client_id = client_id;
+        if (mq_session_config_check(&c) != MQ_OK)
+            return NULL;
+    }
+    mq_session *s = calloc(1, sizeof *s);
+    return s ? session_init(s, cfg, client_id, io, ctx) : NULL;
 }
 
 static void free_state(sstate *st)
@@ -853,9 +902,12 @@ void mq_session_free(mq_session *s)
         free(s->subs);
         s->subs = next;
     }
-    if (s->rx_msg)
-        mq_msg_unref(s->rx_msg);
-    mq_framer_free(&s->fr);
+    if (s->rx) {
+        if (s->rx->msg)
+            mq_msg_unref(s->rx->msg);
+        mq_framer_free(&s->rx->fr);
+        free(s->rx);
+    }
     free(s->client_id);
     free(s->buf);
     mq_pool_clear(&s->flow_pool);
@@ -877,10 +929,10 @@ void mq_session_finish(mq_session *s, int64_t now)
     release_held(s, MQ_DROP__COUNT);
     /* A PUBLISH still arriving on a stream is receiver state too: its
      * message goes, and the rest of it would be delivered to no one. */
-    if (s->rx_msg) {
-        mq_msg_unref(s->rx_msg);
-        s->rx_msg = NULL;
-        s->rx_lost = true;
+    if (s->rx && s->rx->msg) {
+        mq_msg_unref(s->rx->msg);
+        s->rx->msg = NULL;
+        s->rx->lost = true;
     }
     s->dg_connecting = false;
     subs_unwait(s);
@@ -890,7 +942,7 @@ void mq_session_finish(mq_session *s, int64_t now)
     /* The run is over: no deadline is left, not even a keepalive. */
     if (s->timer_at != MQ_NEVER) {
         s->timer_at = MQ_NEVER;
-        s->io.timer(s->io.ctx, MQ_NEVER);
+        s->io->timer(s->ctx, MQ_NEVER);
     }
 }
 
@@ -945,19 +997,19 @@ static void send_connect(mq_session *s, bool resend)
     memset(&p, 0, sizeof p);
     p.type = MQ_CONNECT;
     p.version = s->version;
-    p.clean_start = s->cfg.clean_start;
-    p.keepalive = s->datagram ? 0 : s->cfg.keepalive_s;
+    p.clean_start = s->cfg->clean_start;
+    p.keepalive = s->datagram ? 0 : s->cfg->keepalive_s;
     p.client_id.s = s->client_id ? s->client_id : "";
     p.client_id.len = (uint16_t)strlen(p.client_id.s);
     if (s->version == MQ_V5 && !s->datagram) {
-        if (s->cfg.session_expiry_s) {
+        if (s->cfg->session_expiry_s) {
             p.props.has_session_expiry = true;
-            p.props.session_expiry = s->cfg.session_expiry_s;
+            p.props.session_expiry = s->cfg->session_expiry_s;
         }
-        if (s->cfg.max_inflight) {
+        if (s->cfg->max_inflight) {
             p.props.has_receive_maximum = true;
             p.props.receive_maximum =
-                (uint16_t)(s->cfg.max_inflight > MAX_ID ? MAX_ID : s->cfg.max_inflight);
+                (uint16_t)(s->cfg->max_inflight > MAX_ID ? MAX_ID : s->cfg->max_inflight);
         }
     }
     send_packet(s, &p, resend);
@@ -968,11 +1020,11 @@ static void send_connect(mq_session *s, bool resend)
 static void stream_up(mq_session *s)
 {
     s->state = MQ_CONN_CONNECTING;
-    s->keepalive = s->cfg.keepalive_s;
+    s->keepalive = s->cfg->keepalive_s;
     s->ping_out = false;
     s->last_rx = s->last_tx = s->now;
     rx_reset(s);
-    if (s->cfg.clean_start)
+    if (s->cfg->clean_start)
         client_session_lost(s);
     send_connect(s, false);
 }
@@ -981,13 +1033,14 @@ static void stream_open(mq_session *s)
 {
     s->reconnect_at = MQ_NEVER;
     s->state = MQ_CONN_OPENING;
-    s->connect_deadline = s->now + s->cfg.connect_timeout;
-    s->io.open(s->io.ctx, s->now);
+    s->connect_deadline = s->now + (s->cfg->connect_timeout ? s->cfg->connect_timeout
+                                                             : DEFAULT_CONNECT_TIMEOUT);
+    s->io->open(s->ctx, s->now);
 }
 
 int mq_session_connect(mq_session *s, int64_t now)
 {
-    assert(s->cfg.role == MQ_ROLE_CLIENT);
+    assert(s->cfg->role == MQ_ROLE_CLIENT);
     s->now = now;
     size_t idlen = s->client_id ? strlen(s->client_id) : 0;
     if (idlen > UINT16_MAX || (idlen && !mq_utf8_valid(s->client_id, idlen)))
@@ -996,12 +1049,12 @@ int mq_session_connect(mq_session *s, int64_t now)
         if (s->dg_connecting)
             return 0;
         s->dg_connecting = true;
-        s->dg_connect_at = now + s->cfg.retry_interval;
+        s->dg_connect_at = now + s->cfg->retry_interval;
         send_connect(s, false);
         update_timer(s);
         return 0;
     }
-    assert(s->io.open && s->io.close);
+    assert(s->io->open && s->io->close);
     if (s->started)
         return 0;
     s->started = true;
@@ -1050,14 +1103,14 @@ static void subreq_start(mq_session *s, subreq *r)
     if (r->id)
         free_id(s);
     r->id = alloc_id(s);
-    r->deadline = s->datagram ? s->now + s->cfg.retry_interval : MQ_NEVER;
+    r->deadline = s->datagram ? s->now + s->cfg->retry_interval : MQ_NEVER;
     send_subreq(s, r, false);
 }
 
 /* Cost: O(n + filter bytes). */
 int mq_session_subscribe(mq_session *s, int64_t now, const mq_sub *subs, size_t n)
 {
-    assert(s->cfg.role == MQ_ROLE_CLIENT);
+    assert(s->cfg->role == MQ_ROLE_CLIENT);
     s->now = now;
     if (n == 0 || n > MQ_MAX_TOPICS)
         return MQ_ERR_INVALID;
@@ -1109,12 +1162,12 @@ int mq_session_publish(mq_session *s, int64_t now, mq_msg *m, uint8_t qos)
         send_publish(s, m, 0, 0, false, false);
         return 0;
     }
-    if (qos == 0 && !(s->cfg.role == MQ_ROLE_BROKER && s->cfg.queue_qos0)) {
+    if (qos == 0 && !(s->cfg->role == MQ_ROLE_BROKER && s->cfg->queue_qos0)) {
         drop(s, m, 0, MQ_DROP_DISCONNECTED);
         return 1;
     }
     bool can_send = on && !s->st.q_head && window_open(s);
-    if (!can_send && s->cfg.max_queued && s->st.n_queued >= s->cfg.max_queued) {
+    if (!can_send && s->cfg->max_queued && s->st.n_queued >= s->cfg->max_queued) {
         drop(s, m, qos, MQ_DROP_QUEUE_FULL);
         return 1;
     }
@@ -1144,7 +1197,7 @@ static void resume(mq_session *s)
     fl_sort_by_seq(s);
     for (flow *f = s->st.fl_head; f; f = f->next) {
         f->resends = 0;
-        f->deadline = s->timer_mode ? s->now + s->cfg.retry_interval : MQ_NEVER;
+        f->deadline = s->timer_mode ? s->now + s->cfg->retry_interval : MQ_NEVER;
         if (f->state == MQ_MS_WAIT_PUBCOMP)
             send_ack(s, MQ_PUBREL, f->node.id, 0, true);
         else
@@ -1164,14 +1217,14 @@ static mq_view view_of(const mq_packet *p)
 
 static void deliver(mq_session *s, mq_msg *m, const mq_view *v)
 {
-    s->io.deliver(s->io.ctx, s->now, m, v);
+    s->io->deliver(s->ctx, s->now, m, v);
 }
 
 /* m is NULL only for a QoS 2 PUBLISH whose identifier is held (its message
  * was not built: it is suppressed). The caller keeps its own reference. */
 static void on_publish(mq_session *s, const mq_view *v, mq_msg *m)
 {
-    if (s->cfg.role == MQ_ROLE_BROKER ? s->state != MQ_CONN_UP : !online(s)) {
+    if (s->cfg->role == MQ_ROLE_BROKER ? s->state != MQ_CONN_UP : !online(s)) {
         protocol_error(s, MQ_EV_UNEXPECTED, v);
         return;
     }
@@ -1206,7 +1259,7 @@ static void on_publish(mq_session *s, const mq_view *v, mq_msg *m)
         event(s, MQ_EV_NOMEM, v);
         return;
     }
-    if (s->cfg.qos2_method == MQ_QOS2_A) {
+    if (s->cfg->qos2_method == MQ_QOS2_A) {
         mq_msg_ref(m);
         h->m = m;
     } else {
@@ -1247,7 +1300,7 @@ static void on_pubrec(mq_session *s, const mq_view *v)
         f->resends = 0; /* PUBREL gets its own max_retries budget */
         if (s->timer_mode) {
             fl_unlink(s, f);
-            f->deadline = s->now + s->cfg.retry_interval;
+            f->deadline = s->now + s->cfg->retry_interval;
             fl_insert(s, f);
         }
         send_ack(s, MQ_PUBREL, v->id, 0, false);
@@ -1298,7 +1351,7 @@ static void on_pubcomp(mq_session *s, const mq_view *v)
 static void on_connect(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_BROKER) {
+    if (s->cfg->role != MQ_ROLE_BROKER) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1317,12 +1370,12 @@ static void on_connect(mq_session *s, const mq_packet *p)
     }
     s->version = p->version;
     s->keepalive = s->datagram ? 0 : p->keepalive;
-    s->window = s->cfg.max_inflight;
+    s->window = s->cfg->max_inflight;
     if (!s->datagram && p->version == MQ_V5 && p->props.has_receive_maximum &&
         (s->window == 0 || p->props.receive_maximum < s->window))
         s->window = p->props.receive_maximum;
     bool present = false;
-    uint8_t rc = s->io.connect ? s->io.connect(s->io.ctx, s->now, p, &present) : 0;
+    uint8_t rc = s->io->connect ? s->io->connect(s->ctx, s->now, p, &present) : 0;
     mq_packet a;
     memset(&a, 0, sizeof a);
     a.type = MQ_CONNACK;
@@ -1334,10 +1387,10 @@ static void on_connect(mq_session *s, const mq_packet *p)
         return;
     }
     a.session_present = present;
-    if (s->version == MQ_V5 && !s->datagram && s->cfg.max_inflight) {
+    if (s->version == MQ_V5 && !s->datagram && s->cfg->max_inflight) {
         a.props.has_receive_maximum = true;
         a.props.receive_maximum =
-            (uint16_t)(s->cfg.max_inflight > MAX_ID ? MAX_ID : s->cfg.max_inflight);
+            (uint16_t)(s->cfg->max_inflight > MAX_ID ? MAX_ID : s->cfg->max_inflight);
     }
     s->state = MQ_CONN_UP;
     s->last_present = present;
@@ -1351,7 +1404,7 @@ static void on_connect(mq_session *s, const mq_packet *p)
 static void on_connack(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_CLIENT) {
+    if (s->cfg->role != MQ_ROLE_CLIENT) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1363,8 +1416,8 @@ static void on_connack(mq_session *s, const mq_packet *p)
         s->dg_connecting = false;
         bool first = !s->ever_connected;
         s->ever_connected = true;
-        if (first && s->io.connected)
-            s->io.connected(s->io.ctx, p->session_present);
+        if (first && s->io->connected)
+            s->io->connected(s->ctx, p->session_present);
         return;
     }
     if (s->state != MQ_CONN_CONNECTING) {
@@ -1378,7 +1431,7 @@ static void on_connack(mq_session *s, const mq_packet *p)
     s->state = MQ_CONN_UP;
     s->attempt = 0;
     s->connect_deadline = MQ_NEVER;
-    s->window = s->cfg.max_inflight;
+    s->window = s->cfg->max_inflight;
     if (s->version == MQ_V5 && p->props.has_receive_maximum &&
         (s->window == 0 || p->props.receive_maximum < s->window))
         s->window = p->props.receive_maximum;
@@ -1395,14 +1448,14 @@ static void on_connack(mq_session *s, const mq_packet *p)
     if (p->session_present)
         resume(s);
     drain_queue(s);
-    if (s->io.connected)
-        s->io.connected(s->io.ctx, p->session_present);
+    if (s->io->connected)
+        s->io->connected(s->ctx, p->session_present);
 }
 
 static void on_subscribe(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_BROKER || s->state != MQ_CONN_UP) {
+    if (s->cfg->role != MQ_ROLE_BROKER || s->state != MQ_CONN_UP) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1414,8 +1467,8 @@ static void on_subscribe(mq_session *s, const mq_packet *p)
     for (size_t i = 0; i < p->n_topics; i++) {
         const mq_topic_req *t = &p->topics[i];
         uint8_t qos = t->options & 3;
-        a.codes[i] = s->io.subscribe
-                         ? s->io.subscribe(s->io.ctx, t->filter.s, t->filter.len, qos)
+        a.codes[i] = s->io->subscribe
+                         ? s->io->subscribe(s->ctx, t->filter.s, t->filter.len, qos)
                          : 0x80;
         if (a.codes[i] > 2)
             a.codes[i] = 0x80;
@@ -1426,7 +1479,7 @@ static void on_subscribe(mq_session *s, const mq_packet *p)
 static void on_suback(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_CLIENT || !online(s)) {
+    if (s->cfg->role != MQ_ROLE_CLIENT || !online(s)) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1441,15 +1494,15 @@ static void on_suback(mq_session *s, const mq_packet *p)
     r->acked = true;
     free_id(s);
     drain_queue(s); /* the freed identifier may be the one a message waits for */
-    if (s->io.subscribed)
-        s->io.subscribed(s->io.ctx, p->codes, p->n_codes);
+    if (s->io->subscribed)
+        s->io->subscribed(s->ctx, p->codes, p->n_codes);
 }
 
 static void on_pingreq(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
     /* No keepalive in the datagram model: a PINGREQ there is unexpected. */
-    if (s->cfg.role != MQ_ROLE_BROKER || s->datagram || s->state != MQ_CONN_UP) {
+    if (s->cfg->role != MQ_ROLE_BROKER || s->datagram || s->state != MQ_CONN_UP) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1462,7 +1515,7 @@ static void on_pingreq(mq_session *s, const mq_packet *p)
 static void on_pingresp(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
-    if (s->cfg.role != MQ_ROLE_CLIENT || s->datagram || s->state != MQ_CONN_UP) {
+    if (s->cfg->role != MQ_ROLE_CLIENT || s->datagram || s->state != MQ_CONN_UP) {
         protocol_error(s, MQ_EV_UNEXPECTED, &v);
         return;
     }
@@ -1479,7 +1532,7 @@ static void on_disconnect(mq_session *s, const mq_packet *p)
     /* The broker's side: the client said goodbye. The client's side: a 5.0
      * server DISCONNECT (Mosquitto sends 0x8E on a takeover). Either way the
      * connection is over; the client reconnects as after any close. */
-    conn_close(s, s->cfg.role == MQ_ROLE_BROKER ? MQ_CLOSE_CLIENT_DISCONNECT
+    conn_close(s, s->cfg->role == MQ_ROLE_BROKER ? MQ_CLOSE_CLIENT_DISCONNECT
                                                 : MQ_CLOSE_SERVER_DISCONNECT);
 }
 
@@ -1488,7 +1541,7 @@ static void dispatch(mq_session *s, const mq_packet *p)
 {
     mq_view v = view_of(p);
     s->last_rx = s->now;
-    bool broker = s->cfg.role == MQ_ROLE_BROKER;
+    bool broker = s->cfg->role == MQ_ROLE_BROKER;
     /* Before its CONNECT a broker context takes nothing else; before CONNACK a
      * stream client takes nothing else. */
     if (p->type != MQ_CONNECT && broker && s->state != MQ_CONN_UP) {
@@ -1531,7 +1584,7 @@ static bool needs_msg(const mq_session *s, const mq_pubhead *h)
 
 static void *tag_at(mq_session *s, uint64_t offset)
 {
-    return s->io.tag ? s->io.tag(s->io.ctx, offset) : NULL;
+    return s->io->tag ? s->io->tag(s->ctx, offset) : NULL;
 }
 
 /* A whole PUBLISH from a frame: buf[0..len) then zeros. */
@@ -1549,7 +1602,7 @@ static void frame_publish(mq_session *s, const uint8_t *buf, size_t len, const m
     if (hn > h->payload_len)
         hn = h->payload_len;
     mq_msg *m = mq_msg_make(h->topic.s, h->topic.len, buf + h->payload_off, hn, h->payload_len,
-                            h->retain, tag_at(s, s->frames - 1), s->io.tag_ops);
+                            h->retain, tag_at(s, s->frames - 1), s->io->tag_ops);
     if (!m) {
         event(s, MQ_EV_NOMEM, &v); /* as if lost on the wire */
         return;
@@ -1665,12 +1718,13 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
 {
     if (s->datagram || s->state == MQ_CONN_DOWN || s->state == MQ_CONN_OPENING)
         return; /* the host broke the contract; nothing to frame against */
+    rxstate *rx = s->rx;
     while (s->state != MQ_CONN_DOWN) {
         size_t taken;
         const uint8_t *out = NULL;
         size_t out_n = 0;
         uint8_t version = s->version;
-        int ev = mq_framer_feed(&s->fr, version, data, n, &taken, &out, &out_n);
+        int ev = mq_framer_feed(&rx->fr, version, data, n, &taken, &out, &out_n);
         if (data)
             data += taken;
         n -= taken;
@@ -1684,10 +1738,10 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
         if (ev == MQ_FR_PACKET) {
             mq_packet p;
             size_t used = 0;
-            int rc = mq_codec_decode(s->fr.buf, s->fr.len, version, &p, &used);
-            if (rc != MQ_OK || used != s->fr.len) {
+            int rc = mq_codec_decode(rx->fr.buf, rx->fr.len, version, &p, &used);
+            if (rc != MQ_OK || used != rx->fr.len) {
                 event(s, MQ_EV_MALFORMED, NULL);
-                if (rc == MQ_ERR_LEVEL && s->cfg.role == MQ_ROLE_BROKER &&
+                if (rc == MQ_ERR_LEVEL && s->cfg->role == MQ_ROLE_BROKER &&
                     s->state == MQ_CONN_CONNECTING)
                     refuse_level(s);
                 conn_close(s, MQ_CLOSE_PROTOCOL_ERROR);
@@ -1695,29 +1749,29 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
             }
             dispatch(s, &p);
         } else if (ev == MQ_FR_HEAD) {
-            s->rx_head = s->fr.pub;
-            s->rx_pos = 0;
-            s->rx_lost = false;
-            s->rx_skip = !needs_msg(s, &s->rx_head);
-            if (s->rx_skip)
-                (void)tag_at(s, s->fr.offset); /* the host learns which message is answered only */
-            if (!s->rx_skip) {
-                const mq_pubhead *h = &s->rx_head;
-                size_t hn = s->fr.len - h->payload_off;
-                s->rx_msg = mq_msg_make(h->topic.s, h->topic.len, s->fr.buf + h->payload_off, hn,
-                                        h->payload_len, h->retain, tag_at(s, s->fr.offset),
-                                        s->io.tag_ops);
-                if (!s->rx_msg) {
-                    s->rx_lost = true; /* out of memory: the PUBLISH is lost */
+            rx->head = rx->fr.pub;
+            rx->pos = 0;
+            rx->lost = false;
+            rx->skip = !needs_msg(s, &rx->head);
+            if (rx->skip)
+                (void)tag_at(s, rx->fr.offset); /* the host learns which message is answered only */
+            if (!rx->skip) {
+                const mq_pubhead *h = &rx->head;
+                size_t hn = rx->fr.len - h->payload_off;
+                rx->msg = mq_msg_make(h->topic.s, h->topic.len, rx->fr.buf + h->payload_off, hn,
+                                        h->payload_len, h->retain, tag_at(s, rx->fr.offset),
+                                        s->io->tag_ops);
+                if (!rx->msg) {
+                    rx->lost = true; /* out of memory: the PUBLISH is lost */
                     event(s, MQ_EV_NOMEM, NULL);
                 }
-                s->rx_pos = hn;
+                rx->pos = hn;
             }
             /* The topic points into the framer's buffer: from the message on. */
-            if (s->rx_msg)
-                s->rx_head.topic.s = s->rx_msg->topic;
+            if (rx->msg)
+                rx->head.topic.s = rx->msg->topic;
         } else if (ev == MQ_FR_BODY) {
-            mq_msg *m = s->rx_msg;
+            mq_msg *m = rx->msg;
             if (m && out) {
                 if (!m->body) {
                     size_t i = 0;
@@ -1725,22 +1779,22 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
                         i++;
                     if (i < out_n && !mq_msg_set_body(m)) {
                         mq_msg_unref(m);
-                        s->rx_msg = NULL;
+                        rx->msg = NULL;
                         m = NULL;
-                        s->rx_lost = true;
+                        rx->lost = true;
                         event(s, MQ_EV_NOMEM, NULL);
                     }
                 }
                 if (m && m->body)
-                    memcpy(m->body + s->rx_pos, out, out_n);
+                    memcpy(m->body + rx->pos, out, out_n);
             }
-            s->rx_pos += out_n;
+            rx->pos += out_n;
         } else { /* MQ_FR_END */
-            mq_view v = view_of_head(&s->rx_head);
-            mq_msg *m = s->rx_msg;
-            s->rx_msg = NULL;
+            mq_view v = view_of_head(&rx->head);
+            mq_msg *m = rx->msg;
+            rx->msg = NULL;
             s->last_rx = s->now;
-            if (!s->rx_lost && (m || s->rx_skip))
+            if (!rx->lost && (m || rx->skip))
                 on_publish(s, &v, m);
             if (m)
                 mq_msg_unref(m);
@@ -1770,8 +1824,8 @@ void mq_session_on_zeros(mq_session *s, int64_t now, uint64_t n)
 void mq_session_on_up(mq_session *s, int64_t now)
 {
     s->now = now;
-    assert(!s->datagram || s->cfg.role == MQ_ROLE_BROKER);
-    if (s->cfg.role == MQ_ROLE_BROKER) {
+    assert(!s->datagram || s->cfg->role == MQ_ROLE_BROKER);
+    if (s->cfg->role == MQ_ROLE_BROKER) {
         /* A broker context starts with its transport up, awaiting CONNECT. */
         s->state = MQ_CONN_CONNECTING;
         s->last_rx = s->last_tx = now;
@@ -1801,13 +1855,13 @@ void mq_session_on_timer(mq_session *s, int64_t now)
     s->timer_at = MQ_NEVER;
     while (online(s) && s->st.fl_head && s->st.fl_head->deadline <= now) {
         flow *f = s->st.fl_head;
-        if (s->cfg.max_retries >= 0 && f->resends >= s->cfg.max_retries) {
+        if (s->cfg->max_retries >= 0 && f->resends >= s->cfg->max_retries) {
             drop_flow(s, f, MQ_DROP_RETRIES_EXHAUSTED);
             continue;
         }
         f->resends++;
         fl_unlink(s, f);
-        f->deadline = now + s->cfg.retry_interval;
+        f->deadline = now + s->cfg->retry_interval;
         fl_insert(s, f);
         if (f->state == MQ_MS_WAIT_PUBCOMP)
             send_ack(s, MQ_PUBREL, f->node.id, 0, true);
@@ -1815,18 +1869,18 @@ void mq_session_on_timer(mq_session *s, int64_t now)
             send_publish(s, f->m, f->qos, f->node.id, true, true);
     }
     if (s->dg_connecting && s->dg_connect_at <= now) {
-        s->dg_connect_at = now + s->cfg.retry_interval;
+        s->dg_connect_at = now + s->cfg->retry_interval;
         send_connect(s, true);
     }
     for (subreq *r = s->subs; r; r = r->next) {
         if (!r->id || r->deadline > now)
             continue;
-        r->deadline = now + s->cfg.retry_interval;
+        r->deadline = now + s->cfg->retry_interval;
         send_subreq(s, r, true);
     }
     if (!s->datagram) {
         if (keepalive_deadline(s) <= now) {
-            if (s->cfg.role == MQ_ROLE_BROKER || s->ping_out) {
+            if (s->cfg->role == MQ_ROLE_BROKER || s->ping_out) {
                 conn_close(s, MQ_CLOSE_KEEPALIVE);
             } else {
                 /* libmosquitto: the PINGREQ restarts both clocks, so the
@@ -1886,8 +1940,8 @@ void mq_session_kick(mq_session *s, int64_t now, mq_close_cause why)
         p.reason = 0x8E;
         send_packet(s, &p, false);
     }
-    if (s->io.close)
-        s->io.close(s->io.ctx, now, why);
+    if (s->io->close)
+        s->io->close(s->ctx, now, why);
     s->state = MQ_CONN_DOWN;
     s->ping_out = false;
     rx_reset(s);
@@ -2115,7 +2169,7 @@ void mq_session_end_state_except(mq_session *s, int64_t now, mq_drop_reason why,
 
 mq_transport mq_session_transport(const mq_session *s)
 {
-    return s->cfg.transport;
+    return s->cfg->transport;
 }
 
 void mq_session_set_owner(mq_session *s, void *owner)
@@ -2188,7 +2242,7 @@ uint32_t mq_session_window(const mq_session *s)
 
 size_t mq_session_rx_held(const mq_session *s)
 {
-    return mq_framer_held(&s->fr);
+    return s->rx ? mq_framer_held(&s->rx->fr) : 0;
 }
 
 bool mq_session_check(const mq_session *s)

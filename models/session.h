@@ -259,6 +259,14 @@ int mq_session_config_check(const mq_session_config *cfg);
  * cfg. cfg and io are copied (the client id too). */
 mq_session *mq_session_new(const mq_session_config *cfg, const mq_session_io *io);
 
+/* As mq_session_new, but borrows cfg and io instead of copying them, for a
+ * host with many sessions of the same settings: both must stay unchanged
+ * until the session is freed. cfg->client_id must be NULL; client_id (copied;
+ * NULL = "") is the session's own. Every callback gets ctx (io->ctx is not
+ * read). Saves about 220 bytes per session. */
+mq_session *mq_session_new_shared(const mq_session_config *cfg, const char *client_id,
+                                  const mq_session_io *io, void *ctx);
+
 /* Frees the session, releasing (without reporting) every message it holds.
  * Calls no callback. */
 void mq_session_free(mq_session *s);

@@ -1,7 +1,10 @@
 /* MQTT topic names and filters: validation and matching with '+' and '#'. */
 #include "models/topic.h"
 
+#include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "models/utf8.h"
@@ -74,4 +77,38 @@ bool mq_topic_filter_valid(const char *filter, size_t len)
             return false;
     }
     return true;
+}
+
+int mq_topic_expand(const char *pattern, uint32_t index, char *buf, size_t cap)
+{
+    char num[16];
+    int nl = snprintf(num, sizeof num, "%" PRIu32, index);
+    size_t n = 0;
+#define PUT(ch)              \
+    do {                     \
+        if (n + 1 < cap)     \
+            buf[n] = (ch);   \
+        n++;                 \
+    } while (0)
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '{' && p[1] == '{') {
+            PUT('{');
+            p++;
+        } else if (*p == '{' && p[1] == 'i' && p[2] == '}') {
+            for (int k = 0; k < nl; k++)
+                PUT(num[k]);
+            p += 2;
+        } else if (*p == '}' && p[1] == '}') {
+            PUT('}');
+            p++;
+        } else if (*p == '{' || *p == '}') {
+            return -1;
+        } else {
+            PUT(*p);
+        }
+    }
+#undef PUT
+    if (cap)
+        buf[n < cap ? n : cap - 1] = '\0';
+    return n > INT_MAX ? -1 : (int)n;
 }

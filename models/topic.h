@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* True if filter matches topic, following MQTT 3.1.1 section 4.7 (and 5.0
  * section 4.7): '#' matches the parent level and any number of child levels
@@ -23,5 +24,11 @@ bool mq_topic_name_valid(const char *topic, size_t len);
  * U+0000, '#' only as the whole last level, '+' only as a whole level.
  * Cost: O(len). */
 bool mq_topic_filter_valid(const char *filter, size_t len);
+
+/* pattern for member `index` of a group: "{i}" becomes the index in decimal,
+ * "{{" and "}}" a literal brace. Writes at most cap bytes to buf (NUL
+ * terminated when cap > 0; buf may be NULL when cap is 0) and returns the
+ * expansion's length, or -1 when any other brace appears. Cost: O(len). */
+int mq_topic_expand(const char *pattern, uint32_t index, char *buf, size_t cap);
 
 #endif

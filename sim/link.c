@@ -66,7 +66,7 @@ typedef struct {
 
 struct sim_link {
     sim_sched *s;
-    sim_link_params p;
+    const sim_link_params *p; /* borrowed (sim_link_new_shared) or after the link */
     gsl_rng *rng;
     sim_link_deliver_fn deliver;
     void *ctx;
@@ -101,15 +101,21 @@ struct sim_link {
 
 static void fifo_fire(sim_sched *s, void *ctx);
 
-sim_link *sim_link_new(sim_sched *s, const sim_link_params *p, gsl_rng *rng,
-                       sim_link_deliver_fn deliver, void *ctx)
+static sim_link *link_new(sim_sched *s, const sim_link_params *p, bool shared, gsl_rng *rng,
+                          sim_link_deliver_fn deliver, void *ctx)
 {
     assert(s && p && rng && deliver);
-    sim_link *l = calloc(1, sizeof *l);
+    sim_link *l = calloc(1, sizeof *l + (shared ? 0 : sizeof *p));
     if (!l)
         return NULL;
     l->s = s;
-    l->p = *p;
+    if (shared) {
+        l->p = p;
+    } else {
+        sim_link_params *own = (sim_link_params *)(l + 1);
+        *own = *p;
+        l->p = own;
+    }
     l->rng = rng;
     l->deliver = deliver;
     l->ctx = ctx;
@@ -118,11 +124,23 @@ sim_link *sim_link_new(sim_sched *s, const sim_link_params *p, gsl_rng *rng,
     return l;
 }
 
+sim_link *sim_link_new(sim_sched *s, const sim_link_params *p, gsl_rng *rng,
+                       sim_link_deliver_fn deliver, void *ctx)
+{
+    return link_new(s, p, false, rng, deliver, ctx);
+}
+
+sim_link *sim_link_new_shared(sim_sched *s, const sim_link_params *p, gsl_rng *rng,
+                              sim_link_deliver_fn deliver, void *ctx)
+{
+    return link_new(s, p, true, rng, deliver, ctx);
+}
+
 /* Cancels the delivery event of every frame in transit and forgets the frames,
  * handing each to fn (when not NULL) in send order. */
 static void drop_in_transit(sim_link *l, void (*fn)(void *ctx, void *frame), void *ctx)
 {
-    if (!l->p.reorder) {
+    if (!l->p->reorder) {
         size_t mask = l->ring_cap - 1;
         sim_chain_clear(l->s, &l->chain);
         for (size_t i = 0; i < l->in_transit; i++) {
@@ -360,7 +378,7 @@ static int loss_step(sim_link *l)
 {
     double u_state = gsl_rng_uniform(l->rng);
     double u_loss = gsl_rng_uniform(l->rng);
-    const sim_loss *m = &l->p.loss;
+    const sim_loss *m = &l->p->loss;
     switch (m->kind) {
     case SIM_LOSS_NONE:
         return 0;
@@ -427,7 +445,7 @@ static void reorder_fire(sim_sched *s, void *ctx)
 /* Makes room for one more frame in transit. 0, or -1 when out of memory. */
 static int reserve(sim_link *l)
 {
-    if (!l->p.reorder) {
+    if (!l->p->reorder) {
         if (l->in_transit < l->ring_cap)
             return 0;
         size_t ncap = l->ring_cap ? l->ring_cap * 2 : RING_INIT;
@@ -466,9 +484,9 @@ int sim_link_send(sim_link *l, void *frame, size_t bytes)
         return -1;
     sim_time now = sim_sched_now(l->s);
     int lost = loss_step(l);
-    sim_time delay = sim_dist_sample(&l->p.delay, l->rng);
+    sim_time delay = sim_dist_sample(&l->p->delay, l->rng);
     sim_time start = now > l->busy_until ? now : l->busy_until;
-    l->busy_until = sat_add(start, serialisation_ns(bytes, l->p.bandwidth_bps));
+    l->busy_until = sat_add(start, serialisation_ns(bytes, l->p->bandwidth_bps));
     l->st.frames_sent++;
     l->st.bytes_sent += bytes;
     if (l->has_outages && down_at(l, now)) {
@@ -482,7 +500,7 @@ int sim_link_send(sim_link *l, void *frame, size_t bytes)
         return 0;
     }
     sim_time arrive = sat_add(l->busy_until, delay);
-    if (!l->p.reorder) {
+    if (!l->p->reorder) {
         if (arrive < l->last_arrival)
             arrive = l->last_arrival;
         if (sim_chain_at(l->s, &l->chain, arrive))
