@@ -4,6 +4,7 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_randist.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,11 +123,11 @@ typedef struct {
  * target. The engine's messages built from the bytes at the broker and at
  * each subscriber all point to it. */
 struct msgrec {
-    uint32_t refs;
     client *pub;
     uint64_t id;            /* simulation-wide message id */
     uint64_t seq;           /* its publisher's count, from 1 */
     int64_t t_pub;          /* publish time, ns */
+    uint32_t refs;          /* last: one target's state fits the padding (40 bytes) */
     tstate t[];
 };
 
@@ -186,7 +187,8 @@ struct sconn {
     uint64_t tx[2], rx[2];  /* bytes written and handed in, per direction */
 };
 
-#define FRAME_POOLS 2 /* blocks of 64 and 256 bytes */
+#define FRAME_POOLS 3 /* blocks of 40, 64 and 256 bytes: a message record of one target
+                         is 40 (a 48-byte malloc chunk, not the 80 of a 64-byte block) */
 
 struct mq_net {
     mq_net_config cfg;
@@ -343,7 +345,8 @@ static const mq_tag_ops tag_ops = {tag_ref, tag_unref};
 /* A message record's size, which its publisher's targets fix. */
 static size_t msgrec_bytes(const client *pub)
 {
-    return sizeof(msgrec) + pub->n_targets * sizeof(tstate);
+    size_t n = offsetof(msgrec, t) + pub->n_targets * sizeof(tstate);
+    return n > sizeof(msgrec) ? n : sizeof(msgrec);
 }
 
 static uint64_t tag_id(const msgrec *r)
@@ -2282,8 +2285,9 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         net->has_hooks = true;
     }
     net->n = n;
-    mq_pool_init(&net->frames[0], 64);
-    mq_pool_init(&net->frames[1], 256);
+    mq_pool_init(&net->frames[0], 40);
+    mq_pool_init(&net->frames[1], 64);
+    mq_pool_init(&net->frames[2], 256);
     net->sched = sim_sched_new();
     mq_session_config bc = cfg->broker;
     bc.role = MQ_ROLE_BROKER;
