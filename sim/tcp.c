@@ -350,17 +350,22 @@ static int sb_push_piece(sendbuf *b, piece p)
 
 /* Appends len bytes (copied). 0, or -1 when out of memory (nothing changed).
  * Amortised O(len): when the storage's end is reached, it is compacted when
- * at most half of it is live, else it doubles; and when at most an eighth is
- * live it is moved into storage of twice the live bytes. */
+ * at most three quarters of it would be live (so at least a quarter is
+ * appended between two compactions: at most three copies per byte), else it
+ * is moved into storage of 1.5 times the live bytes; and likewise when at
+ * most a sixth would be live. So the storage is at most 1.5 times what was
+ * live when it last moved (doubling made it twice). */
 static int sb_append(sendbuf *b, const uint8_t *data, size_t len)
 {
     if (b->btail + len > b->bcap) {
         size_t live = b->btail - b->bhead;
-        size_t ncap = 2 * (live + len) > 256 ? 2 * (live + len) : 256;
-        /* It grows when over half would be live, and shrinks when at most
-         * an eighth would, so that what it holds follows what is buffered
-         * (a burst's storage is given back once the burst is acknowledged). */
-        if (live + len > b->bcap / 2 || ncap <= b->bcap / 4) {
+        size_t want = live + len + (live + len) / 2;
+        size_t ncap = want > 256 ? want : 256;
+        /* It grows when over three quarters would be live, and shrinks when
+         * at most a sixth would, so that what it holds follows what is
+         * buffered (a burst's storage is given back once the burst is
+         * acknowledged). */
+        if (live + len > b->bcap - b->bcap / 4 || ncap <= b->bcap / 4) {
             uint8_t *n = malloc(ncap);
             if (!n)
                 return -1;
