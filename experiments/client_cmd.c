@@ -482,8 +482,8 @@ static void on_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view *v)
         r->unidentified++;
         return;
     }
-    uint64_t id = get_be64(m->head);
-    int64_t lat = now - (int64_t)get_be64(m->head + 8);
+    uint64_t id = get_be64(mq_msg_head(m));
+    int64_t lat = now - (int64_t)get_be64(mq_msg_head(m) + 8);
     if (r->dlog)
         fprintf(r->dlog, "%" PRIu64 ",%u,%d,%d,%" PRId64 "\n", id, v->qos, v->dup, v->retain, lat);
     int k = exp_tally_delivery(r->tally, r->m, r->sub_idx, id, v->qos, lat);

@@ -13,6 +13,8 @@
 #define MAX_RL 268435455u
 #define PUBLISH_OVERHEAD 5u
 
+_Static_assert(sizeof(mq_msg) == 48, "a message is 48 bytes before its topic (msg.h)");
+
 mq_msg *mq_msg_make(const char *topic, size_t topic_len, const uint8_t *head, size_t head_len,
                     uint32_t payload_len, bool retain, void *tag, const mq_tag_ops *ops)
 {
@@ -25,10 +27,10 @@ mq_msg *mq_msg_make(const char *topic, size_t topic_len, const uint8_t *head, si
     m->retain = retain;
     m->payload_len = payload_len;
     m->head_len = (uint8_t)(payload_len < MQ_MSG_HEAD ? payload_len : MQ_MSG_HEAD);
-    memset(m->head, 0, sizeof m->head);
+    m->has_body = false;
+    memset(m->p.head, 0, sizeof m->p.head);
     if (head_len)
-        memcpy(m->head, head, head_len);
-    m->body = NULL;
+        memcpy(m->p.head, head, head_len);
     m->tag = tag;
     m->tag_ops = ops;
     if (tag && ops)
@@ -40,13 +42,14 @@ mq_msg *mq_msg_make(const char *topic, size_t topic_len, const uint8_t *head, si
 
 uint8_t *mq_msg_set_body(mq_msg *m)
 {
-    assert(m->refs == 1 && !m->body);
+    assert(m->refs == 1 && !m->has_body);
     uint8_t *b = malloc(m->payload_len ? m->payload_len : 1);
     if (!b)
         return NULL;
-    memcpy(b, m->head, m->head_len);
+    memcpy(b, m->p.head, m->head_len);
     memset(b + m->head_len, 0, m->payload_len - m->head_len);
-    m->body = b;
+    m->p.body = b;
+    m->has_body = true;
     return b;
 }
 
@@ -81,13 +84,13 @@ int mq_msg_new(const char *topic, size_t topic_len, const uint8_t *payload, size
 void mq_msg_payload(const mq_msg *m, size_t off, uint8_t *out, size_t n)
 {
     assert(off + n <= m->payload_len);
-    if (m->body) {
-        memcpy(out, m->body + off, n);
+    if (m->has_body) {
+        memcpy(out, m->p.body + off, n);
         return;
     }
     size_t i = 0;
     for (; i < n && off + i < m->head_len; i++)
-        out[i] = m->head[off + i];
+        out[i] = m->p.head[off + i];
     memset(out + i, 0, n - i);
 }
 
@@ -95,6 +98,7 @@ void mq_msg_destroy(mq_msg *m)
 {
     if (m->tag && m->tag_ops)
         m->tag_ops->unref(m->tag);
-    free(m->body);
+    if (m->has_body)
+        free(m->p.body);
     free(m);
 }

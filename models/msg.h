@@ -37,18 +37,37 @@ typedef struct {
     void (*unref)(void *tag);
 } mq_tag_ops;
 
+/* 48 bytes before the topic: a message of a short topic (up to 7 bytes) is
+ * a 64-byte malloc chunk, and the broker holds one per message it has not
+ * yet delivered. The body pointer shares the head's bytes: a stored body
+ * holds the head too. Read the head through mq_msg_head. */
 typedef struct mq_msg {
     uint32_t refs;
+    uint32_t payload_len;      /* bytes of payload on the wire */
     uint16_t topic_len;
     uint8_t head_len;          /* min(payload_len, MQ_MSG_HEAD) */
     bool retain;
-    uint32_t payload_len;      /* bytes of payload on the wire */
-    uint8_t head[MQ_MSG_HEAD]; /* the payload's first head_len bytes */
-    uint8_t *body;             /* the whole payload, or NULL when it is head + zeros */
+    bool has_body;             /* the whole payload is stored (body), not only the head */
+    union {
+        uint8_t head[MQ_MSG_HEAD]; /* !has_body: the payload's first head_len bytes */
+        uint8_t *body;             /* has_body: the whole payload */
+    } p;
     void *tag;                 /* host measurement tag, or NULL */
     const mq_tag_ops *tag_ops; /* how to ref and unref tag (NULL: tags are not counted) */
     char topic[];              /* topic_len bytes and a NUL */
 } mq_msg;
+
+/* The payload's first head_len bytes. */
+static inline const uint8_t *mq_msg_head(const mq_msg *m)
+{
+    return m->has_body ? m->p.body : m->p.head;
+}
+
+/* The whole payload (payload_len bytes), or NULL when it is head + zeros. */
+static inline const uint8_t *mq_msg_body(const mq_msg *m)
+{
+    return m->has_body ? m->p.body : NULL;
+}
 
 /* Builds a message for an application publish. topic[0..topic_len) must be
  * a valid topic name (1..65535 bytes of UTF-8, no wildcard): it is checked

@@ -4,6 +4,7 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_randist.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,11 +129,11 @@ typedef struct {
  * target. The engine's messages built from the bytes at the broker and at
  * each subscriber all point to it. */
 struct msgrec {
-    uint32_t refs;
     client *pub;
     uint64_t id;            /* simulation-wide message id */
     uint64_t seq;           /* its publisher's count, from 1 */
     int64_t t_pub;          /* publish time, ns */
+    uint32_t refs;          /* last: one target's state fits the padding (40 bytes) */
     tstate t[];
 };
 
@@ -145,18 +146,23 @@ typedef struct {
     uint8_t bytes[];
 } frame;
 
-/* Stream: a PUBLISH's place in its direction, [off, off + len), and its
- * tag (24 bytes: one is held per PUBLISH in flight on a connection). */
+/* Stream: a PUBLISH's place in its direction and its tag, 16 bytes (one is
+ * held per PUBLISH in flight on a connection). The place is kept as the gap
+ * from the previous entry's end: the FIFO keeps where its front entry starts
+ * (tq_*). A gap is bytes written between two PUBLISHes that the reader has
+ * not taken yet, stored in the send buffer: under 4 GiB. */
 typedef struct {
-    uint64_t off;
     msgrec *tag;
-    uint32_t len;
-    uint8_t qos;
+    uint32_t gap;  /* bytes from the previous entry's end to its start (the front's: unused) */
+    uint32_t lenq; /* its length (low 30 bits; a PUBLISH is at most 256 MB) and QoS */
 } tagpos;
 
-static uint64_t tagpos_end(const tagpos *tp) { return tp->off + tp->len; }
+#define TAG_LEN_BITS 30
 
-/* The tag FIFOs' blocks: 8 entries up to 128 (3 KiB). */
+static uint32_t tagpos_len(const tagpos *tp) { return tp->lenq & ((1u << TAG_LEN_BITS) - 1); }
+static uint8_t tagpos_qos(const tagpos *tp) { return (uint8_t)(tp->lenq >> TAG_LEN_BITS); }
+
+/* The tag FIFOs' blocks: 8 entries up to 128 (2 KiB). */
 #define TAGS_MIN_SHIFT 3
 #define TAGS_MAX_SHIFT 7
 
@@ -188,11 +194,53 @@ struct sconn {
     int busy;               /* callbacks of its ends in progress */
     endpoint brk;           /* the broker's context on it (brk.s NULL: none) */
     sim_fifo q[2];          /* tagpos */
+    uint64_t qoff[2];       /* where q[d]'s front entry starts (when it has one) */
+    uint64_t qend[2];       /* where the last entry pushed on q[d] ends */
     ring pq[2];             /* pktpos, traces only */
     uint64_t tx[2], rx[2];  /* bytes written and handed in, per direction */
 };
 
-#define FRAME_POOLS 2 /* blocks of 64 and 256 bytes */
+/* Direction d's tag FIFO: its front entry (NULL: empty), where that ends,
+ * pop and push. O(1) amortised. */
+static tagpos *tq_front(sconn *sc, int d)
+{
+    return sim_fifo_len(&sc->q[d]) ? sim_fifo_at(&sc->q[d], 0) : NULL;
+}
+
+static uint64_t tq_front_end(sconn *sc, int d)
+{
+    return sc->qoff[d] + tagpos_len(tq_front(sc, d));
+}
+
+static void tq_pop(sconn *sc, int d)
+{
+    uint64_t end = tq_front_end(sc, d);
+    sim_fifo_pop(&sc->q[d]);
+    const tagpos *next = tq_front(sc, d);
+    if (next)
+        sc->qoff[d] = end + next->gap;
+}
+
+/* 0, or -1 when out of memory (or past a gap's 4 GiB). */
+static int tq_push(sconn *sc, int d, uint64_t off, msgrec *tag, uint32_t len, uint8_t qos)
+{
+    assert(len < (1u << TAG_LEN_BITS) && qos < 4);
+    bool empty = sim_fifo_len(&sc->q[d]) == 0;
+    uint64_t gap = empty ? 0 : off - sc->qend[d];
+    if (gap > UINT32_MAX)
+        return -1;
+    tagpos *tp = sim_fifo_push(&sc->q[d]);
+    if (!tp)
+        return -1;
+    *tp = (tagpos){tag, (uint32_t)gap, len | (uint32_t)qos << TAG_LEN_BITS};
+    if (empty)
+        sc->qoff[d] = off;
+    sc->qend[d] = off + len;
+    return 0;
+}
+
+#define FRAME_POOLS 3 /* blocks of 40, 64 and 256 bytes: a message record of one target
+                         is 40 (a 48-byte malloc chunk, not the 80 of a 64-byte block) */
 
 /* A client session's settings, shared by consecutive clients with the same. */
 typedef struct scfg {
@@ -356,7 +404,8 @@ static const mq_tag_ops tag_ops = {tag_ref, tag_unref};
 /* A message record's size, which its publisher's targets fix. */
 static size_t msgrec_bytes(const client *pub)
 {
-    return sizeof(msgrec) + pub->n_targets * sizeof(tstate);
+    size_t n = offsetof(msgrec, t) + pub->n_targets * sizeof(tstate);
+    return n > sizeof(msgrec) ? n : sizeof(msgrec);
 }
 
 static uint64_t tag_id(const msgrec *r)
@@ -1033,16 +1082,16 @@ static void count_close(sconn *sc, mq_conn_close cause)
     sc->c->cs.closes[cause]++;
 }
 
-/* The tag of the PUBLISH whose first byte is at offset off of direction q:
+/* The tag of the PUBLISH whose first byte is at offset off of direction d:
  * entries before it have been handed in whole and go. O(1) amortised. */
-static void *fifo_tag(sim_fifo *q, uint64_t off)
+static void *fifo_tag(sconn *sc, int d, uint64_t off)
 {
-    while (sim_fifo_len(q) && tagpos_end(sim_fifo_at(q, 0)) <= off) {
-        tag_unref(((tagpos *)sim_fifo_at(q, 0))->tag);
-        sim_fifo_pop(q);
+    while (tq_front(sc, d) && tq_front_end(sc, d) <= off) {
+        tag_unref(tq_front(sc, d)->tag);
+        tq_pop(sc, d);
     }
-    if (sim_fifo_len(q) && ((tagpos *)sim_fifo_at(q, 0))->off == off)
-        return ((tagpos *)sim_fifo_at(q, 0))->tag;
+    if (tq_front(sc, d) && sc->qoff[d] == off)
+        return tq_front(sc, d)->tag;
     return NULL;
 }
 
@@ -1055,7 +1104,7 @@ static void *io_tag(void *ctx, uint64_t rx_offset)
         return e->rx_tag;
     /* Kept while its FIFO entry is (stream_bytes, release_dir), for the
      * event its decoding may cause. */
-    return e->rx_tag = fifo_tag(&e->sc->q[e->broker_side ? 0 : 1], rx_offset);
+    return e->rx_tag = fifo_tag(e->sc, e->broker_side ? 0 : 1, rx_offset);
 }
 
 /* Traces: the packets of direction d that end at or before offset `to`
@@ -1087,15 +1136,13 @@ static void release_dir(mq_net *net, sconn *sc, int d)
         sc->brk.rx_tag = NULL;
     else
         sc->c->cli.rx_tag = NULL;
-    sim_fifo *q = &sc->q[d];
-    while (sim_fifo_len(q)) {
-        tagpos *tp = sim_fifo_at(q, 0);
-        if (tp->qos == 0)
+    for (tagpos *tp; (tp = tq_front(sc, d));) {
+        if (tagpos_qos(tp) == 0)
             note_cause(sc->c, tp->tag,
                        MQ_LOSS_OF_DROP(net->ending ? MQ_DROP_IN_FLIGHT_AT_END
                                                    : fault_reason(sc->c, MQ_DROP_DISCONNECTED)));
         tag_unref(tp->tag);
-        sim_fifo_pop(q);
+        tq_pop(sc, d);
     }
     if (net->has_hooks && net->hooks.received)
         trace_received(net, sc, d, 0, true);
@@ -1148,10 +1195,8 @@ static int st_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
     } else {
         if (tag) {
             assert(len + zeros <= UINT32_MAX); /* a PUBLISH is at most 256 MB */
-            tagpos *tp = sim_fifo_push(&sc->q[d]);
-            if (!tp)
+            if (tq_push(sc, d, sc->tx[d], tag, (uint32_t)(len + zeros), v->qos))
                 return -1;
-            *tp = (tagpos){sc->tx[d], tag, (uint32_t)(len + zeros), v->qos};
             tag_ref(tag);
         }
         if (net->has_hooks && net->hooks.received) {
@@ -1190,12 +1235,11 @@ static void stream_bytes(mq_net *net, sconn *sc, int d, const uint8_t *data, siz
     sc->rx[d] = to;
     /* What was handed in whole needs no tag any more. */
     if (!sc->released[d]) {
-        sim_fifo *q = &sc->q[d];
-        while (sim_fifo_len(q) && tagpos_end(sim_fifo_at(q, 0)) <= to) {
-            if (((tagpos *)sim_fifo_at(q, 0))->tag == e->rx_tag)
+        while (tq_front(sc, d) && tq_front_end(sc, d) <= to) {
+            if (tq_front(sc, d)->tag == e->rx_tag)
                 e->rx_tag = NULL;
-            tag_unref(((tagpos *)sim_fifo_at(q, 0))->tag);
-            sim_fifo_pop(q);
+            tag_unref(tq_front(sc, d)->tag);
+            tq_pop(sc, d);
         }
     }
     report_progress(net, now);
@@ -2405,8 +2449,9 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
     for (size_t e = 0; e < n; e++)
         total += clients[e].count ? clients[e].count : 1;
     net->n = total;
-    mq_pool_init(&net->frames[0], 64);
-    mq_pool_init(&net->frames[1], 256);
+    mq_pool_init(&net->frames[0], 40);
+    mq_pool_init(&net->frames[1], 64);
+    mq_pool_init(&net->frames[2], 256);
     net->sched = sim_sched_new();
     mq_session_config bc = cfg->broker;
     bc.role = MQ_ROLE_BROKER;
@@ -2715,10 +2760,8 @@ void mq_net_free(mq_net *net)
             sconn *sc = c->conns;
             c->conns = sc->next;
             for (int d = 0; d < 2; d++) {
-                while (sim_fifo_len(&sc->q[d])) {
-                    tag_unref(((tagpos *)sim_fifo_at(&sc->q[d], 0))->tag);
-                    sim_fifo_pop(&sc->q[d]);
-                }
+                for (tagpos *tp; (tp = tq_front(sc, d)); tq_pop(sc, d))
+                    tag_unref(tp->tag);
                 sim_fifo_free(&sc->q[d]);
                 ring_free(&sc->pq[d]);
             }

@@ -32,6 +32,12 @@
 typedef struct idnode {
     struct idnode *next;
     uint16_t id;
+    /* What would be padding, used by a flow for its small fields (so that a
+     * flow is 56 bytes, a 64-byte malloc chunk rather than an 80-byte one:
+     * a broker holds one per message not yet acknowledged). */
+    uint8_t qos;
+    uint8_t state;          /* mq_msg_state */
+    int32_t resends;        /* timer resends of the current packet */
 } idnode;
 
 typedef struct {
@@ -126,15 +132,15 @@ static void idmap_clear(idmap *t)
 
 /* One sender-side message: queued, or in flight under an identifier. */
 typedef struct flow {
-    idnode node;            /* first member: keyed by packet identifier in flight */
+    idnode node;            /* first member: keyed by packet identifier in flight; holds
+                               the flow's qos, state and resends too */
     struct flow *prev, *next; /* in flight: the flight list; queued: the FIFO */
     mq_msg *m;              /* held; NULL once PUBREC has released it */
     int64_t deadline;       /* timer retransmission: when the current packet is resent */
     uint64_t seq;           /* start order, kept for resumption */
-    int32_t resends;        /* timer resends of the current packet */
-    uint8_t qos;
-    uint8_t state;          /* mq_msg_state */
 } flow;
+
+_Static_assert(sizeof(flow) == 56, "a flow is 56 bytes (see idnode)");
 
 /* One identifier a QoS 2 receiver holds between PUBLISH and PUBREL. */
 typedef struct held {
@@ -306,7 +312,7 @@ static void send_publish(mq_session *s, mq_msg *m, uint8_t qos, uint16_t id, boo
                          bool resend)
 {
     uint8_t small[STACK_HEAD];
-    size_t body = m->body ? m->payload_len : m->head_len;
+    size_t body = m->has_body ? m->payload_len : m->head_len;
     size_t need = MQ_PUBLISH_HEAD_MAX + m->topic_len + body;
     uint8_t *b = small;
     if (need > sizeof small) {
@@ -322,7 +328,7 @@ static void send_publish(mq_session *s, mq_msg *m, uint8_t qos, uint16_t id, boo
     assert(rc == MQ_OK); /* the message's size was checked when it was built */
     if (rc != MQ_OK)
         return;
-    memcpy(b + used, m->body ? m->body : m->head, body);
+    memcpy(b + used, mq_msg_head(m), body);
     mq_view v = {.type = MQ_PUBLISH, .qos = qos, .dup = dup, .retain = m->retain, .id = id};
     emit(s, b, used + body, m->payload_len - body, &v, m, resend);
 }
@@ -496,13 +502,13 @@ static bool start_flow(mq_session *s, flow *f)
         event(s, MQ_EV_NOMEM, NULL);
         return false;
     }
-    f->state = f->qos == 1 ? MQ_MS_WAIT_PUBACK : MQ_MS_WAIT_PUBREC;
-    f->resends = 0;
+    f->node.state = f->node.qos == 1 ? MQ_MS_WAIT_PUBACK : MQ_MS_WAIT_PUBREC;
+    f->node.resends = 0;
     f->seq = ++s->st.seq;
     f->deadline = s->timer_mode ? s->now + s->cfg->retry_interval : MQ_NEVER;
     fl_insert(s, f);
     s->st.n_inflight++;
-    send_publish(s, f->m, f->qos, f->node.id, false, false);
+    send_publish(s, f->m, f->node.qos, f->node.id, false, false);
     return true;
 }
 
@@ -529,7 +535,7 @@ static void end_flow(mq_session *s, flow *f)
 /* Ends an in-flight flow with a drop report; m stays alive through it. */
 static void drop_flow(mq_session *s, flow *f, mq_drop_reason why)
 {
-    uint8_t qos = f->qos;
+    uint8_t qos = f->node.qos;
     mq_msg *m = take_flow(s, f);
     drop(s, m, qos, why);
     if (m)
@@ -541,7 +547,7 @@ static void drop_flow(mq_session *s, flow *f, mq_drop_reason why)
 static void drain_queue(mq_session *s)
 {
     while (s->st.q_head && online(s)) {
-        if (s->st.q_head->qos == 0) {
+        if (s->st.q_head->node.qos == 0) {
             flow *f = q_pop(s);
             send_publish(s, f->m, 0, 0, false, false);
             mq_msg_unref(f->m);
@@ -647,7 +653,7 @@ static void drop_queued(mq_session *s, mq_drop_reason why)
 {
     flow *f;
     while ((f = q_pop(s))) {
-        drop(s, f->m, f->qos, why);
+        drop(s, f->m, f->node.qos, why);
         mq_msg_unref(f->m);
         free(f);
     }
@@ -1177,8 +1183,8 @@ int mq_session_publish(mq_session *s, int64_t now, mq_msg *m, uint8_t qos)
     memset(f, 0, sizeof *f);
     mq_msg_ref(m);
     f->m = m;
-    f->qos = qos;
-    f->state = MQ_MS_QUEUED;
+    f->node.qos = qos;
+    f->node.state = MQ_MS_QUEUED;
     if (can_send) {
         start_flow(s, f);
         update_timer(s);
@@ -1196,12 +1202,12 @@ static void resume(mq_session *s)
 {
     fl_sort_by_seq(s);
     for (flow *f = s->st.fl_head; f; f = f->next) {
-        f->resends = 0;
+        f->node.resends = 0;
         f->deadline = s->timer_mode ? s->now + s->cfg->retry_interval : MQ_NEVER;
-        if (f->state == MQ_MS_WAIT_PUBCOMP)
+        if (f->node.state == MQ_MS_WAIT_PUBCOMP)
             send_ack(s, MQ_PUBREL, f->node.id, 0, true);
         else
-            send_publish(s, f->m, f->qos, f->node.id, true, true);
+            send_publish(s, f->m, f->node.qos, f->node.id, true, true);
     }
 }
 
@@ -1271,7 +1277,7 @@ static void on_publish(mq_session *s, const mq_view *v, mq_msg *m)
 static void on_puback(mq_session *s, const mq_view *v)
 {
     flow *f = (flow *)idmap_find(&s->st.flows, v->id);
-    if (!f || f->state != MQ_MS_WAIT_PUBACK) {
+    if (!f || f->node.state != MQ_MS_WAIT_PUBACK) {
         event(s, MQ_EV_UNKNOWN_PUBACK, v);
         return;
     }
@@ -1288,7 +1294,7 @@ static void on_puback(mq_session *s, const mq_view *v)
 static void on_pubrec(mq_session *s, const mq_view *v)
 {
     flow *f = (flow *)idmap_find(&s->st.flows, v->id);
-    if (f && f->state == MQ_MS_WAIT_PUBREC) {
+    if (f && f->node.state == MQ_MS_WAIT_PUBREC) {
         if (v->reason >= 0x80) {
             drop_flow(s, f, MQ_DROP_REFUSED);
             drain_queue(s);
@@ -1296,15 +1302,15 @@ static void on_pubrec(mq_session *s, const mq_view *v)
         }
         mq_msg_unref(f->m);
         f->m = NULL;
-        f->state = MQ_MS_WAIT_PUBCOMP;
-        f->resends = 0; /* PUBREL gets its own max_retries budget */
+        f->node.state = MQ_MS_WAIT_PUBCOMP;
+        f->node.resends = 0; /* PUBREL gets its own max_retries budget */
         if (s->timer_mode) {
             fl_unlink(s, f);
             f->deadline = s->now + s->cfg->retry_interval;
             fl_insert(s, f);
         }
         send_ack(s, MQ_PUBREL, v->id, 0, false);
-    } else if (f && f->state == MQ_MS_WAIT_PUBCOMP) {
+    } else if (f && f->node.state == MQ_MS_WAIT_PUBCOMP) {
         /* Our PUBREL or its PUBCOMP may be lost; answering now is cheaper
          * than waiting for the retry timer, whose deadline is left alone. */
         event(s, MQ_EV_DUP_PUBREC, v);
@@ -1338,7 +1344,7 @@ static void on_pubrel(mq_session *s, const mq_view *v)
 static void on_pubcomp(mq_session *s, const mq_view *v)
 {
     flow *f = (flow *)idmap_find(&s->st.flows, v->id);
-    if (!f || f->state != MQ_MS_WAIT_PUBCOMP) {
+    if (!f || f->node.state != MQ_MS_WAIT_PUBCOMP) {
         event(s, MQ_EV_UNKNOWN_PUBCOMP, v);
         return;
     }
@@ -1773,7 +1779,7 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
         } else if (ev == MQ_FR_BODY) {
             mq_msg *m = rx->msg;
             if (m && out) {
-                if (!m->body) {
+                if (!m->has_body) {
                     size_t i = 0;
                     while (i < out_n && out[i] == 0)
                         i++;
@@ -1785,8 +1791,8 @@ static void rx_feed(mq_session *s, const uint8_t *data, size_t n)
                         event(s, MQ_EV_NOMEM, NULL);
                     }
                 }
-                if (m && m->body)
-                    memcpy(m->body + rx->pos, out, out_n);
+                if (m && m->has_body)
+                    memcpy(m->p.body + rx->pos, out, out_n);
             }
             rx->pos += out_n;
         } else { /* MQ_FR_END */
@@ -1855,18 +1861,18 @@ void mq_session_on_timer(mq_session *s, int64_t now)
     s->timer_at = MQ_NEVER;
     while (online(s) && s->st.fl_head && s->st.fl_head->deadline <= now) {
         flow *f = s->st.fl_head;
-        if (s->cfg->max_retries >= 0 && f->resends >= s->cfg->max_retries) {
+        if (s->cfg->max_retries >= 0 && f->node.resends >= s->cfg->max_retries) {
             drop_flow(s, f, MQ_DROP_RETRIES_EXHAUSTED);
             continue;
         }
-        f->resends++;
+        f->node.resends++;
         fl_unlink(s, f);
         f->deadline = now + s->cfg->retry_interval;
         fl_insert(s, f);
-        if (f->state == MQ_MS_WAIT_PUBCOMP)
+        if (f->node.state == MQ_MS_WAIT_PUBCOMP)
             send_ack(s, MQ_PUBREL, f->node.id, 0, true);
         else
-            send_publish(s, f->m, f->qos, f->node.id, true, true);
+            send_publish(s, f->m, f->node.qos, f->node.id, true, true);
     }
     if (s->dg_connecting && s->dg_connect_at <= now) {
         s->dg_connect_at = now + s->cfg->retry_interval;
@@ -2021,12 +2027,12 @@ mq_session_image *mq_session_image_new(const mq_session *s)
     }
     for (const flow *f = st->fl_head; f; f = f->next) {
         im->ids[im->n_fl] = f->node.id;
-        im->fl[im->n_fl++] = (img_flow){f->m, f->seq, f->node.id, f->qos, f->state};
+        im->fl[im->n_fl++] = (img_flow){f->m, f->seq, f->node.id, f->node.qos, f->node.state};
         if (f->m)
             im->msgs[im->n_msgs++] = f->m;
     }
     for (const flow *f = st->q_head; f; f = f->next) {
-        im->q[im->n_q++] = (img_flow){f->m, 0, 0, f->qos, MQ_MS_QUEUED};
+        im->q[im->n_q++] = (img_flow){f->m, 0, 0, f->node.qos, MQ_MS_QUEUED};
         im->msgs[im->n_msgs++] = f->m;
     }
     const idmap *t = &st->held;
@@ -2070,8 +2076,8 @@ static flow *flow_of_image(const img_flow *x)
         mq_msg_ref(f->m);
     f->node.id = x->id;
     f->seq = x->seq;
-    f->qos = x->qos;
-    f->state = x->state;
+    f->node.qos = x->qos;
+    f->node.state = x->state;
     f->deadline = MQ_NEVER; /* set again at the resumption */
     return f;
 }
@@ -2143,7 +2149,7 @@ void mq_session_end_state_except(mq_session *s, int64_t now, mq_drop_reason why,
     flow *f;
     while ((f = q_pop(s))) {
         if (!mq_session_image_has(im, f->m))
-            drop(s, f->m, f->qos, why);
+            drop(s, f->m, f->node.qos, why);
         mq_msg_unref(f->m);
         free(f);
     }
@@ -2216,7 +2222,7 @@ bool mq_session_flow_state(const mq_session *s, uint16_t id, mq_msg_state *state
     if (!f)
         return false;
     if (state)
-        *state = (mq_msg_state)f->state;
+        *state = (mq_msg_state)f->node.state;
     return true;
 }
 
@@ -2251,7 +2257,7 @@ bool mq_session_check(const mq_session *s)
     for (const flow *f = s->st.fl_head; f; f = f->next, n++) {
         if (f->node.id == 0 || idmap_find(&s->st.flows, f->node.id) != &f->node)
             return false;
-        if ((f->state == MQ_MS_WAIT_PUBCOMP) != (f->m == NULL))
+        if ((f->node.state == MQ_MS_WAIT_PUBCOMP) != (f->m == NULL))
             return false;
         if (f->next && f->next->prev != f)
             return false;

@@ -20,8 +20,9 @@
  * buffers live as long as its record, which lives while either end does or a
  * segment of it is on a link; so data from an end that vanished or aborted
  * can still be read by segments that were in flight. The send buffer is a
- * sequence of pieces (a run of stored bytes, or a run of zeros with no
- * storage); adjacent pieces of one kind merge, so pieces alternate.
+ * sequence of pieces, each a run of stored bytes followed by a run of zeros
+ * with no storage (either may be empty): a PUBLISH whose payload is mostly
+ * zeros makes one.
  *
  * Timers. Each end has three deadlines (retransmission, delayed ACK, and the
  * state timer of TIME_WAIT and FIN_WAIT_2) and at most one scheduler event,
@@ -124,7 +125,6 @@
 #define ORPHAN_RETRIES_ALIVE 8            /* Linux tcp_orphan_retries() */
 #define INF_SSTHRESH      UINT32_MAX
 #define CWND_CLAMP        (1u << 24)
-#define ZERO_RUN          UINT64_MAX      /* piece.off of a run of zeros */
 #define SEG_BLOCK         256             /* segment records per pool block, at most */
 #define SEG_BLOCK_FIRST   8               /* ... and in a path's first (then doubling) */
 #define NO_EVENT          (-1)
@@ -149,11 +149,12 @@ enum { XF_RTX = 1, XF_NEW_MAPPING = 2, XF_SEQ0 = 4, XF_DOOMED = 8 /* test filter
 static const uint8_t zeros[16384];
 
 /* A piece runs from its seq to the next piece's (the last one: to the
- * buffer's end), so that it is 16 bytes: a PUBLISH whose payload is mostly
- * zeros makes two. */
+ * buffer's end): first its stored bytes, from off up to the next piece's off
+ * (the last one: bwritten), then zeros. So it is 16 bytes, and a PUBLISH
+ * whose payload is mostly zeros makes one. */
 typedef struct {
     uint64_t seq;
-    uint64_t off; /* offset of its first byte in the stored-byte stream, or ZERO_RUN */
+    uint64_t off; /* offset of its first stored byte in the stored-byte stream */
 } piece;
 
 /* The send buffer: stream [base, end), pieces in a block FIFO, stored bytes in
@@ -331,6 +332,13 @@ static uint64_t sb_piece_end(const sendbuf *b, size_t i)
     return i + 1 < sim_fifo_len(&b->pc) ? sb_piece(b, i + 1)->seq : b->end;
 }
 
+/* Where piece i's stored bytes end (its zeros start). */
+static uint64_t sb_piece_data_end(const sendbuf *b, size_t i)
+{
+    uint64_t noff = i + 1 < sim_fifo_len(&b->pc) ? sb_piece(b, i + 1)->off : b->bwritten;
+    return sb_piece(b, i)->seq + (noff - sb_piece(b, i)->off);
+}
+
 static int sb_push_piece(sendbuf *b, piece p)
 {
     piece *q = sim_fifo_push(&b->pc);
@@ -342,17 +350,22 @@ static int sb_push_piece(sendbuf *b, piece p)
 
 /* Appends len bytes (copied). 0, or -1 when out of memory (nothing changed).
  * Amortised O(len): when the storage's end is reached, it is compacted when
- * at most half of it is live, else it doubles; and when at most an eighth is
- * live it is moved into storage of twice the live bytes. */
+ * at most three quarters of it would be live (so at least a quarter is
+ * appended between two compactions: at most three copies per byte), else it
+ * is moved into storage of 1.5 times the live bytes; and likewise when at
+ * most a sixth would be live. So the storage is at most 1.5 times what was
+ * live when it last moved (doubling made it twice). */
 static int sb_append(sendbuf *b, const uint8_t *data, size_t len)
 {
     if (b->btail + len > b->bcap) {
         size_t live = b->btail - b->bhead;
-        size_t ncap = 2 * (live + len) > 256 ? 2 * (live + len) : 256;
-        /* It grows when over half would be live, and shrinks when at most
-         * an eighth would, so that what it holds follows what is buffered
-         * (a burst's storage is given back once the burst is acknowledged). */
-        if (live + len > b->bcap / 2 || ncap <= b->bcap / 4) {
+        size_t want = live + len + (live + len) / 2;
+        size_t ncap = want > 256 ? want : 256;
+        /* It grows when over three quarters would be live, and shrinks when
+         * at most a sixth would, so that what it holds follows what is
+         * buffered (a burst's storage is given back once the burst is
+         * acknowledged). */
+        if (live + len > b->bcap - b->bcap / 4 || ncap <= b->bcap / 4) {
             uint8_t *n = malloc(ncap);
             if (!n)
                 return -1;
@@ -367,9 +380,9 @@ static int sb_append(sendbuf *b, const uint8_t *data, size_t len)
         b->bhead = 0;
         b->btail = live;
     }
+    /* A new piece when the last one ends in zeros (or there is none). */
     size_t pn = sim_fifo_len(&b->pc);
-    piece *last = pn ? sb_piece(b, pn - 1) : NULL;
-    if (!last || last->off == ZERO_RUN) {
+    if (!pn || sb_piece_data_end(b, pn - 1) < b->end) {
         if (sb_push_piece(b, (piece){b->end, b->bwritten}))
             return -1;
     }
@@ -383,9 +396,8 @@ static int sb_append(sendbuf *b, const uint8_t *data, size_t len)
 /* Appends a run of n zeros: O(1), no storage. */
 static int sb_zeros(sendbuf *b, uint64_t n)
 {
-    size_t pn = sim_fifo_len(&b->pc);
-    piece *last = pn ? sb_piece(b, pn - 1) : NULL;
-    if ((!last || last->off != ZERO_RUN) && sb_push_piece(b, (piece){b->end, ZERO_RUN}))
+    /* They end the last piece (or make one of no stored bytes). */
+    if (!sim_fifo_len(&b->pc) && sb_push_piece(b, (piece){b->end, b->bwritten}))
         return -1;
     b->end += n;
     return 0;
@@ -402,25 +414,17 @@ static void sb_trim(sendbuf *b, uint64_t to)
             break;
         sim_fifo_pop(&b->pc);
     }
+    uint64_t need = b->bwritten; /* the first stored byte still held */
     if (sim_fifo_len(&b->pc)) {
         piece *q = sb_piece(b, 0);
         if (q->seq < to) {
-            uint64_t d = to - q->seq;
+            uint64_t d = to - q->seq, stored = sb_piece_data_end(b, 0) - q->seq;
             q->seq = to;
-            if (q->off != ZERO_RUN)
-                q->off += d;
+            q->off += d < stored ? d : stored;
         }
+        need = q->off;
     }
     b->base = to;
-    /* Pieces alternate, so the first stored piece is the first or second. */
-    uint64_t need = b->bwritten;
-    if (sim_fifo_len(&b->pc)) {
-        const piece *q = sb_piece(b, 0);
-        if (q->off == ZERO_RUN && sim_fifo_len(&b->pc) > 1)
-            q = sb_piece(b, 1);
-        if (q->off != ZERO_RUN)
-            need = q->off;
-    }
     b->bhead += need - b->boff;
     b->boff = need;
     if (b->bhead == b->btail)
@@ -459,16 +463,19 @@ static bool sb_next(sb_iter *it, const uint8_t **ptr, size_t *len)
     uint64_t qend;
     while (it->pos >= (qend = sb_piece_end(b, it->i)))
         q = sb_piece(b, ++it->i);
-    uint64_t n = qend - it->pos;
-    if (n > it->to - it->pos)
-        n = it->to - it->pos;
-    if (q->off == ZERO_RUN) {
+    uint64_t dend = sb_piece_data_end(b, it->i);
+    uint64_t n;
+    if (it->pos < dend) {
+        n = dend - it->pos;
+        *ptr = b->b + b->bhead + (q->off + (it->pos - q->seq) - b->boff);
+    } else {
+        n = qend - it->pos;
         if (n > sizeof zeros)
             n = sizeof zeros;
         *ptr = zeros;
-    } else {
-        *ptr = b->b + b->bhead + (q->off + (it->pos - q->seq) - b->boff);
     }
+    if (n > it->to - it->pos)
+        n = it->to - it->pos;
     *len = (size_t)n;
     it->pos += n;
     return true;

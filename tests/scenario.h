@@ -508,13 +508,13 @@ static inline void h_io_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view
     assert_int_equal(v->type, MQ_PUBLISH);
     h_rec *r = h_add_rec(e->h, H_GOT, e->idx);
     r->tagged = m->tag != NULL;
-    r->msg = m->tag ? ((h_msg *)m->tag)->id : h_payload_id(m->head, m->head_len);
+    r->msg = m->tag ? ((h_msg *)m->tag)->id : h_payload_id(mq_msg_head(m), m->head_len);
     r->qos = v->qos;
     r->dup = v->dup;
     r->retain = v->retain;
     r->id = v->id;
     r->bytes = m->payload_len;
-    r->body = m->body != NULL;
+    r->body = m->has_body;
     size_t n = m->payload_len < sizeof e->h->got_payload ? m->payload_len
                                                          : sizeof e->h->got_payload;
     mq_msg_payload(m, 0, e->h->got_payload, n);
@@ -545,7 +545,7 @@ static inline void h_drop_(h_net *h, h_end *e, mq_msg *m, uint8_t qos, mq_drop_r
         assert_true(m->refs > 0);
     h_rec *r = h_add_rec(h, H_DROP, e->idx);
     r->tagged = m && m->tag;
-    r->msg = m ? (m->tag ? ((h_msg *)m->tag)->id : h_payload_id(m->head, m->head_len)) : 0;
+    r->msg = m ? (m->tag ? ((h_msg *)m->tag)->id : h_payload_id(mq_msg_head(m), m->head_len)) : 0;
     r->qos = qos;
     r->why = why;
 }
