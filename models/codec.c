@@ -57,19 +57,34 @@ const char *mq_codec_strerror(int err)
  * PUBLISH that carries a Topic Alias). */
 static int check_topic(mq_str t, bool filter, bool allow_empty)
 {
-    if (!filter) { /* t.len is 16 bits: never too long */
-        /* The common case in one pass: a name of ASCII without NUL and
-         * without wildcards is valid UTF-8 and a valid name (when not
-         * empty). Anything else takes the full checks below. */
-        size_t i = 0;
-        while (i < t.len) {
-            unsigned char c = (unsigned char)t.s[i];
-            if (c == 0 || c >= 0x80 || c == '+' || c == '#')
+    /* The common case in one pass (t.len is 16 bits: never too long): a
+     * name of ASCII without NUL and without wildcards is valid UTF-8 and a
+     * valid name (when not empty); a filter of ASCII without NUL is valid
+     * UTF-8, and valid when each '+' or '#' fills its level and '#' is last.
+     * A broken wildcard rule is only noted, since a later byte may break
+     * UTF-8, which is reported first. Anything not ASCII takes the full
+     * checks below. Each of a packet's filters is checked on every encode,
+     * and a datagram SUBSCRIBE is encoded again on every resend, so this
+     * pass is the cost of a long filter. */
+    size_t i = 0;
+    bool wild_ok = true;
+    while (i < t.len) {
+        unsigned char c = (unsigned char)t.s[i];
+        if (c == 0 || c >= 0x80)
+            break;
+        if (c == '+' || c == '#') {
+            if (!filter)
                 break;
-            i++;
+            bool alone = (i == 0 || t.s[i - 1] == '/') && (i + 1 == t.len || t.s[i + 1] == '/');
+            if (!alone || (c == '#' && i + 1 != t.len))
+                wild_ok = false;
         }
-        if (i == t.len)
-            return t.len || allow_empty ? MQ_OK : MQ_ERR_PROTOCOL;
+        i++;
+    }
+    if (i == t.len) {
+        if (t.len == 0)
+            return allow_empty ? MQ_OK : MQ_ERR_PROTOCOL;
+        return wild_ok ? MQ_OK : MQ_ERR_WILDCARD;
     }
     if (!mq_utf8_valid(t.s, t.len))
         return MQ_ERR_UTF8;
