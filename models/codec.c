@@ -668,10 +668,14 @@ int mq_codec_decode(const uint8_t *buf, size_t len, uint8_t version, mq_packet *
 /* Encoding */
 
 /* A bounded writer. With b == NULL it only counts, which is how sizes are
- * found before anything is written. */
+ * found before anything is written. `checked` says that a counting pass over
+ * the same packet has already passed its checks, so the writing pass skips
+ * the ones that read whole strings (topics, filters, the client identifier):
+ * a 64 KB filter is then scanned once per encode, not twice. */
 typedef struct {
     uint8_t *b;
     size_t cap, pos;
+    bool checked;
 } wr;
 
 static void put(wr *w, const void *src, size_t n)
@@ -774,7 +778,8 @@ static int put_body(wr *w, const mq_packet *p, uint8_t v)
     case MQ_CONNECT:
         if (p->version != 0 && p->version != v)
             return MQ_ERR_INVALID;
-        if (!str_ok(p->client_id) || !mq_utf8_valid(p->client_id.s, p->client_id.len))
+        if (!str_ok(p->client_id) ||
+            (!w->checked && !mq_utf8_valid(p->client_id.s, p->client_id.len)))
             return MQ_ERR_INVALID;
         put_str(w, (mq_str){"MQTT", 4});
         put_u8(w, v);
@@ -795,7 +800,7 @@ static int put_body(wr *w, const mq_packet *p, uint8_t v)
             return MQ_ERR_INVALID;
         if (!str_ok(p->topic) || p->payload_len > MAX_RL)
             return MQ_ERR_INVALID;
-        if (check_topic(p->topic, false, v5 && p->props.has_topic_alias))
+        if (!w->checked && check_topic(p->topic, false, v5 && p->props.has_topic_alias))
             return MQ_ERR_INVALID;
         put_str(w, p->topic);
         if (p->qos > 0)
@@ -828,7 +833,7 @@ static int put_body(wr *w, const mq_packet *p, uint8_t v)
             return MQ_ERR_INVALID;
         for (int i = 0; i < p->n_topics; i++) {
             const mq_topic_req *t = &p->topics[i];
-            if (!str_ok(t->filter) || check_topic(t->filter, true, false))
+            if (!str_ok(t->filter) || (!w->checked && check_topic(t->filter, true, false)))
                 return MQ_ERR_INVALID;
             if (p->type == MQ_SUBSCRIBE && check_sub_options(t->options, v))
                 return MQ_ERR_INVALID;
@@ -887,7 +892,7 @@ static int measure(const mq_packet *p, uint8_t version, uint32_t *rl, size_t *to
 {
     if (version != MQ_V311 && version != MQ_V5)
         return MQ_ERR_INVALID;
-    wr c = {NULL, 0, 0};
+    wr c = {NULL, 0, 0, false};
     int rc = put_body(&c, p, version);
     if (rc)
         return rc;
@@ -920,7 +925,7 @@ int mq_codec_encode(const mq_packet *p, uint8_t version, uint8_t *buf, size_t ca
         first |= (uint8_t)((p->dup ? 8 : 0) | p->qos << 1 | (p->retain ? 1 : 0));
     else
         first |= fixed_flags(p->type);
-    wr w = {buf, cap, 0};
+    wr w = {buf, cap, 0, true}; /* measure() has checked p */
     put_u8(&w, first);
     put_vbi(&w, rl);
     rc = put_body(&w, p, version);
