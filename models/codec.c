@@ -57,19 +57,34 @@ const char *mq_codec_strerror(int err)
  * PUBLISH that carries a Topic Alias). */
 static int check_topic(mq_str t, bool filter, bool allow_empty)
 {
-    if (!filter) { /* t.len is 16 bits: never too long */
-        /* The common case in one pass: a name of ASCII without NUL and
-         * without wildcards is valid UTF-8 and a valid name (when not
-         * empty). Anything else takes the full checks below. */
-        size_t i = 0;
-        while (i < t.len) {
-            unsigned char c = (unsigned char)t.s[i];
-            if (c == 0 || c >= 0x80 || c == '+' || c == '#')
+    /* The common case in one pass (t.len is 16 bits: never too long): a
+     * name of ASCII without NUL and without wildcards is valid UTF-8 and a
+     * valid name (when not empty); a filter of ASCII without NUL is valid
+     * UTF-8, and valid when each '+' or '#' fills its level and '#' is last.
+     * A broken wildcard rule is only noted, since a later byte may break
+     * UTF-8, which is reported first. Anything not ASCII takes the full
+     * checks below. Each of a packet's filters is checked on every encode,
+     * and a datagram SUBSCRIBE is encoded again on every resend, so this
+     * pass is the cost of a long filter. */
+    size_t i = 0;
+    bool wild_ok = true;
+    while (i < t.len) {
+        unsigned char c = (unsigned char)t.s[i];
+        if (c == 0 || c >= 0x80)
+            break;
+        if (c == '+' || c == '#') {
+            if (!filter)
                 break;
-            i++;
+            bool alone = (i == 0 || t.s[i - 1] == '/') && (i + 1 == t.len || t.s[i + 1] == '/');
+            if (!alone || (c == '#' && i + 1 != t.len))
+                wild_ok = false;
         }
-        if (i == t.len)
-            return t.len || allow_empty ? MQ_OK : MQ_ERR_PROTOCOL;
+        i++;
+    }
+    if (i == t.len) {
+        if (t.len == 0)
+            return allow_empty ? MQ_OK : MQ_ERR_PROTOCOL;
+        return wild_ok ? MQ_OK : MQ_ERR_WILDCARD;
     }
     if (!mq_utf8_valid(t.s, t.len))
         return MQ_ERR_UTF8;
@@ -653,10 +668,14 @@ int mq_codec_decode(const uint8_t *buf, size_t len, uint8_t version, mq_packet *
 /* Encoding */
 
 /* A bounded writer. With b == NULL it only counts, which is how sizes are
- * found before anything is written. */
+ * found before anything is written. `checked` says that a counting pass over
+ * the same packet has already passed its checks, so the writing pass skips
+ * the ones that read whole strings (topics, filters, the client identifier):
+ * a 64 KB filter is then scanned once per encode, not twice. */
 typedef struct {
     uint8_t *b;
     size_t cap, pos;
+    bool checked;
 } wr;
 
 static void put(wr *w, const void *src, size_t n)
@@ -759,7 +778,8 @@ static int put_body(wr *w, const mq_packet *p, uint8_t v)
     case MQ_CONNECT:
         if (p->version != 0 && p->version != v)
             return MQ_ERR_INVALID;
-        if (!str_ok(p->client_id) || !mq_utf8_valid(p->client_id.s, p->client_id.len))
+        if (!str_ok(p->client_id) ||
+            (!w->checked && !mq_utf8_valid(p->client_id.s, p->client_id.len)))
             return MQ_ERR_INVALID;
         put_str(w, (mq_str){"MQTT", 4});
         put_u8(w, v);
@@ -780,7 +800,7 @@ static int put_body(wr *w, const mq_packet *p, uint8_t v)
             return MQ_ERR_INVALID;
         if (!str_ok(p->topic) || p->payload_len > MAX_RL)
             return MQ_ERR_INVALID;
-        if (check_topic(p->topic, false, v5 && p->props.has_topic_alias))
+        if (!w->checked && check_topic(p->topic, false, v5 && p->props.has_topic_alias))
             return MQ_ERR_INVALID;
         put_str(w, p->topic);
         if (p->qos > 0)
@@ -813,7 +833,7 @@ static int put_body(wr *w, const mq_packet *p, uint8_t v)
             return MQ_ERR_INVALID;
         for (int i = 0; i < p->n_topics; i++) {
             const mq_topic_req *t = &p->topics[i];
-            if (!str_ok(t->filter) || check_topic(t->filter, true, false))
+            if (!str_ok(t->filter) || (!w->checked && check_topic(t->filter, true, false)))
                 return MQ_ERR_INVALID;
             if (p->type == MQ_SUBSCRIBE && check_sub_options(t->options, v))
                 return MQ_ERR_INVALID;
@@ -872,7 +892,7 @@ static int measure(const mq_packet *p, uint8_t version, uint32_t *rl, size_t *to
 {
     if (version != MQ_V311 && version != MQ_V5)
         return MQ_ERR_INVALID;
-    wr c = {NULL, 0, 0};
+    wr c = {NULL, 0, 0, false};
     int rc = put_body(&c, p, version);
     if (rc)
         return rc;
@@ -905,7 +925,7 @@ int mq_codec_encode(const mq_packet *p, uint8_t version, uint8_t *buf, size_t ca
         first |= (uint8_t)((p->dup ? 8 : 0) | p->qos << 1 | (p->retain ? 1 : 0));
     else
         first |= fixed_flags(p->type);
-    wr w = {buf, cap, 0};
+    wr w = {buf, cap, 0, true}; /* measure() has checked p */
     put_u8(&w, first);
     put_vbi(&w, rl);
     rc = put_body(&w, p, version);

@@ -280,23 +280,29 @@ static void send_ack(mq_session *s, uint8_t type, uint16_t id, uint8_t reason, b
 }
 
 /* Encodes a packet built in p (connection control: CONNECT, CONNACK,
- * SUBSCRIBE, SUBACK, PINGs, DISCONNECT) into the scratch buffer and sends
- * it. Every such packet is built by this file, so a failure to encode is a
- * bug; out of memory skips the send (as if lost on the wire). */
+ * SUBSCRIBE, SUBACK, PINGs, DISCONNECT) into a buffer and sends it. Every
+ * such packet is built by this file, so a failure to encode is a bug; out of
+ * memory skips the send (as if lost on the wire). Cost: one encode, into the
+ * stack buffer or, once the scratch one has grown past it, into that; a
+ * packet larger than both is measured and encoded again. So a long SUBSCRIBE
+ * resent over datagrams has its filters checked once a resend, not thrice. */
 static void send_packet(mq_session *s, const mq_packet *p, bool resend)
 {
     uint8_t small[64];
-    size_t used, need = mq_codec_size(p, s->version);
-    assert(need > 0);
-    uint8_t *b = small;
-    if (need > sizeof small) {
+    size_t used;
+    uint8_t *b = s->cap > sizeof small ? s->buf : small;
+    int rc = mq_codec_encode(p, s->version, b, s->cap > sizeof small ? s->cap : sizeof small,
+                             &used);
+    if (rc == MQ_ERR_NOSPACE) { /* nothing written */
+        size_t need = mq_codec_size(p, s->version);
+        assert(need > 0);
         if (reserve(s, need)) {
             event(s, MQ_EV_NOMEM, NULL);
             return;
         }
         b = s->buf;
+        rc = mq_codec_encode(p, s->version, b, need, &used);
     }
-    int rc = mq_codec_encode(p, s->version, b, need, &used);
     assert(rc == MQ_OK);
     if (rc != MQ_OK)
         return;

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "models/codec.h"
+#include "models/topic.h"
+#include "models/utf8.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers */
@@ -967,6 +969,67 @@ static int enc_rc(const mq_packet *p, uint8_t v)
     return rc;
 }
 
+/* The decoder's one-pass check of topics and filters says what the
+ * validators of utf8.c and topic.c say, rule broken first: every string of
+ * up to 4 bytes over an alphabet of levels, wildcards, NUL and pieces of
+ * UTF-8 (valid, cut, lone), as a PUBLISH's topic and a SUBSCRIBE's and an
+ * UNSUBSCRIBE's filter, in both versions. */
+static void topic_checks_agree_with_validators(void **state)
+{
+    (void)state;
+    static const uint8_t alpha[] = {'a', '/', '+', '#', 0x00, 0xC3, 0xA9, 0x80};
+    uint8_t t[4], b[16];
+    size_t checked = 0;
+    for (size_t len = 0; len <= 4; len++) {
+        size_t combos = 1;
+        for (size_t i = 0; i < len; i++)
+            combos *= sizeof alpha;
+        for (size_t c = 0; c < combos; c++) {
+            size_t k = c;
+            for (size_t i = 0; i < len; i++, k /= sizeof alpha)
+                t[i] = alpha[k % sizeof alpha];
+            const char *ts = (const char *)t;
+            bool utf8 = mq_utf8_valid(ts, len);
+            for (uint8_t v = MQ_V311; v <= MQ_V5; v++) {
+                size_t pre = v == MQ_V5 ? 1 : 0; /* an empty property list */
+                /* PUBLISH QoS 0: topic, properties, no payload */
+                b[0] = 0x30;
+                b[1] = (uint8_t)(2 + len + pre);
+                b[2] = 0;
+                b[3] = (uint8_t)len;
+                memcpy(b + 4, t, len);
+                b[4 + len] = 0;
+                int want = !utf8 ? MQ_ERR_UTF8
+                           : len == 0 ? MQ_ERR_PROTOCOL
+                           : !mq_topic_name_valid(ts, len) ? MQ_ERR_WILDCARD : MQ_OK;
+                assert_int_equal(dec_rc(v, b, 4 + len + pre), want);
+                /* SUBSCRIBE (options QoS 0) and UNSUBSCRIBE, id 1, one filter */
+                want = !utf8 ? MQ_ERR_UTF8
+                       : len == 0 ? MQ_ERR_PROTOCOL
+                       : !mq_topic_filter_valid(ts, len) ? MQ_ERR_WILDCARD : MQ_OK;
+                for (int sub = 0; sub < 2; sub++) {
+                    size_t n = 0;
+                    b[n++] = sub ? 0x82 : 0xA2;
+                    b[n++] = (uint8_t)(2 + pre + 2 + len + sub);
+                    b[n++] = 0;
+                    b[n++] = 1;
+                    if (pre)
+                        b[n++] = 0;
+                    b[n++] = 0;
+                    b[n++] = (uint8_t)len;
+                    memcpy(b + n, t, len);
+                    n += len;
+                    if (sub)
+                        b[n++] = 0;
+                    assert_int_equal(dec_rc(v, b, n), want);
+                }
+                checked++;
+            }
+        }
+    }
+    assert_int_equal(checked, 2 * (1 + 8 + 64 + 512 + 4096));
+}
+
 static void encode_invalid(void **state)
 {
     (void)state;
@@ -1394,6 +1457,7 @@ int main(void)
         cmocka_unit_test(malformed_need_more),
         cmocka_unit_test(malformed_wildcard_topic),
         cmocka_unit_test(malformed_utf8),
+        cmocka_unit_test(topic_checks_agree_with_validators),
         cmocka_unit_test(malformed_connect),
         cmocka_unit_test(malformed_trailing),
         cmocka_unit_test(malformed_subscribe_lists),
