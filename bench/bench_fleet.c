@@ -387,6 +387,21 @@ int main(int argc, char **argv)
         print_row("100000", &ten, ten.cpu_s / (double)ten.messages);
         printf("N = 100000 with %" PRIu64 " messages / N = 10: CPU per message %.2f\n", 10 * msgs,
                ten.cpu_s / (double)ten.messages / c0);
+        /* Steady state, beside (not instead of) the ratios above: the
+         * publishing phase alone (from the first publish, when every client
+         * is connected and subscribed, to the end of the drain), and the
+         * marginal cost of the 9 x MSGS messages more of the second run. */
+        const result *a = &sc[NS - 1];
+        double p0 = (sc[0].cpu_s - sc[0].ready_s) / (double)sc[0].messages;
+        double pa = (a->cpu_s - a->ready_s) / (double)a->messages;
+        double pt = (ten.cpu_s - ten.ready_s) / (double)ten.messages;
+        double marg = (ten.cpu_s - a->cpu_s) / (double)(ten.messages - a->messages);
+        printf("steady state, N = 100000 / N = 10: CPU per message after setup %.2f (%.2f us) "
+               "with %" PRIu64 " messages, %.2f (%.2f us) with %" PRIu64 "; marginal CPU per "
+               "message between the two runs %.2f (%.2f us); N = 10 after setup %.2f us; setup "
+               "(building and connecting) %.2f s, %.1f events per client\n",
+               pa / p0, pa * 1e6, a->messages, pt / p0, pt * 1e6, ten.messages, marg / p0,
+               marg * 1e6, p0 * 1e6, ten.ready_s, (double)ten.events_ready / 200000.0);
     }
     if (argc > 3)
         return 0; /* the scaling series only */
