@@ -38,7 +38,9 @@
  *   scheduler events with exponential increments) at the pair's mean
  *   pending-set size, in the same process, in turn, best of REPS each.
  *
- * Usage: bench_fleet [MSGS [MAX_N [only]]] (defaults 100000, 100000: the
+ * Usage: bench_fleet one N MSGS [bare]: one scaling case in this process,
+ * its phases apart, then (unless bare) the hold model at its pending-set
+ * size. bench_fleet [MSGS [MAX_N [only]]] (defaults 100000, 100000: the
  * scaling series stops at MAX_N pairs, its last ratio then of MAX_N to 10;
  * a third argument: the scaling series only); bench_fleet idle [QOS
  * [stream|datagram [N [inproc]]]]: the idle case alone (default QoS 1,
@@ -311,8 +313,9 @@ int main(int argc, char **argv)
     }
 
     if (argc > 1 && strcmp(argv[1], "one") == 0) {
-        /* bench_fleet one N MSGS: one case of the scaling series in this
-         * process (for perf), its phases apart. */
+        /* bench_fleet one N MSGS [bare]: one case of the scaling series in
+         * this process (for perf, cachegrind), its phases apart; then the
+         * hold model at its pending-set size, unless bare. */
         size_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 100000;
         uint64_t m = argc > 3 ? strtoull(argv[3], NULL, 10) : 100000;
         fcase fc = {n, n, 1000, m, 0.1, 0, 1, MQ_TRANSPORT_DATAGRAM};
@@ -326,9 +329,12 @@ int main(int argc, char **argv)
                r.cpu_s - r.ready_s, r.events - r.events_ready,
                (r.cpu_s - r.ready_s) * 1e6 / (double)r.messages,
                (double)(r.events - r.events_ready) / (double)r.messages);
+        if (argc > 4)
+            return 0;
         /* The bare scheduler at this run's pending-set size: what its
          * events would cost with callbacks that do nothing. */
-        fill_incr();
+        if (fill_incr())
+            return 1;
         size_t pend = (size_t)(r.mean_pending + 0.5);
         double h = hold_rate(pend ? pend : 1, r.events > 1000000 ? r.events : 1000000);
         printf("%.0f events pending on average; hold model at that size: %.1f ns per event, "
