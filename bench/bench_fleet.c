@@ -38,7 +38,9 @@
  *   scheduler events with exponential increments) at the pair's mean
  *   pending-set size, in the same process, in turn, best of REPS each.
  *
- * Usage: bench_fleet [MSGS [MAX_N [only]]] (defaults 100000, 100000: the
+ * Usage: bench_fleet one N MSGS [bare]: one scaling case in this process,
+ * its phases apart, then (unless bare) the hold model at its pending-set
+ * size. bench_fleet [MSGS [MAX_N [only]]] (defaults 100000, 100000: the
  * scaling series stops at MAX_N pairs, its last ratio then of MAX_N to 10;
  * a third argument: the scaling series only); bench_fleet idle [QOS
  * [stream|datagram [N [inproc]]]]: the idle case alone (default QoS 1,
@@ -50,6 +52,8 @@
 
 typedef struct {
     double cpu_s, setup_s;
+    double ready_s;          /* CPU time at the first publish (building and setup) */
+    uint64_t events_ready;   /* events run by then */
     uint64_t messages, events, delivered, expected;
     double mean_pending;
     long rss_kib;
@@ -84,9 +88,24 @@ typedef struct {
     mq_transport transport;
 } fcase;
 
+/* The publish hook: the CPU time of the first publish (the end of setup). */
+typedef struct {
+    double t0, at;
+} first_pub;
+
+static void on_publish(void *ctx, int64_t t, int client, uint64_t msg_id, uint8_t qos)
+{
+    (void)t, (void)client, (void)msg_id, (void)qos;
+    first_pub *fp = ctx;
+    if (fp->at < 0)
+        fp->at = cpu_now() - fp->t0;
+}
+
 static int run(const fcase *fc, result *r)
 {
     double t0 = cpu_now();
+    first_pub fp = {t0, -1};
+    mq_net_hooks hooks = {.ctx = &fp, .publish = on_publish};
     /* Two entries: the publishers as one group ("p{i}" on topic i), the
      * subscribers as another ("s{i}" on filter i), as a config's `count`
      * groups are: the entries cost the same for 10 clients or 100,000. */
@@ -123,7 +142,7 @@ static int run(const fcase *fc, result *r)
     };
     char err[512];
     mq_metrics *m = mq_metrics_new();
-    mq_net *net = m ? mq_net_new(&cfg, c, n, m, NULL, err, sizeof err) : NULL;
+    mq_net *net = m ? mq_net_new(&cfg, c, n, m, &hooks, err, sizeof err) : NULL;
     if (!net) {
         fprintf(stderr, "bench_fleet: %s\n", m ? err : "out of memory");
         return 1;
@@ -135,6 +154,8 @@ static int run(const fcase *fc, result *r)
         return 1;
     }
     r->cpu_s = cpu_now() - t0;
+    r->ready_s = fp.at;
+    r->events_ready = st.events_ready;
     mq_group_result g;
     mq_metrics_group(m, 1, 1, &g);
     r->messages = st.messages;
@@ -176,6 +197,18 @@ static void hold_cb(sim_sched *s, void *ctx)
     sim_sched_after(s, incr[h->idx++ & (INCR_N - 1)], hold_cb, h);
     if (++h->done == h->target)
         sim_sched_stop(s);
+}
+
+/* The hold model's increments: exponential, mean 1 ms. Returns 0, or 1. */
+static int fill_incr(void)
+{
+    gsl_rng *rng = sim_rng_new(1, 0, "bench_fleet");
+    if (!rng)
+        return 1;
+    for (uint32_t i = 0; i < INCR_N; i++)
+        incr[i] = sim_from_ms(gsl_ran_exponential(rng, 1.0));
+    gsl_rng_free(rng);
+    return 0;
 }
 
 /* Hold operations per CPU second with n events pending. */
@@ -227,12 +260,8 @@ static double idle_case(uint8_t qos, mq_transport t, size_t n_large)
  * REPS each, in turn. Returns 0, or 1 on a failure. */
 static int hold_case(uint64_t msgs)
 {
-    gsl_rng *rng = sim_rng_new(1, 0, "bench_fleet");
-    if (!rng)
+    if (fill_incr())
         return 1;
-    for (uint32_t i = 0; i < INCR_N; i++)
-        incr[i] = sim_from_ms(gsl_ran_exponential(rng, 1.0));
-    gsl_rng_free(rng);
     fcase pair = {1, 1, 10000, 10 * msgs, 0.1, 0, 1, MQ_TRANSPORT_DATAGRAM};
     double best_m = 0, best_h = 0;
     result pr = {0};
@@ -281,6 +310,37 @@ int main(int argc, char **argv)
             return run(&fc, &r);
         }
         return idle_case(qos, t, n) < 0;
+    }
+
+    if (argc > 1 && strcmp(argv[1], "one") == 0) {
+        /* bench_fleet one N MSGS [bare]: one case of the scaling series in
+         * this process (for perf, cachegrind), its phases apart; then the
+         * hold model at its pending-set size, unless bare. */
+        size_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 100000;
+        uint64_t m = argc > 3 ? strtoull(argv[3], NULL, 10) : 100000;
+        fcase fc = {n, n, 1000, m, 0.1, 0, 1, MQ_TRANSPORT_DATAGRAM};
+        result r;
+        if (run(&fc, &r) != 0)
+            return 1;
+        printf("N %zu, %" PRIu64 " messages: CPU %.3f s: building %.3f s, setup to the first "
+               "publish %.3f s (%" PRIu64 " events), publishing %.3f s (%" PRIu64
+               " events): %.3f us and %.2f events per message\n",
+               n, r.messages, r.cpu_s, r.setup_s, r.ready_s - r.setup_s, r.events_ready,
+               r.cpu_s - r.ready_s, r.events - r.events_ready,
+               (r.cpu_s - r.ready_s) * 1e6 / (double)r.messages,
+               (double)(r.events - r.events_ready) / (double)r.messages);
+        if (argc > 4)
+            return 0;
+        /* The bare scheduler at this run's pending-set size: what its
+         * events would cost with callbacks that do nothing. */
+        if (fill_incr())
+            return 1;
+        size_t pend = (size_t)(r.mean_pending + 0.5);
+        double h = hold_rate(pend ? pend : 1, r.events > 1000000 ? r.events : 1000000);
+        printf("%.0f events pending on average; hold model at that size: %.1f ns per event, "
+               "%.3f us per message's events while publishing\n", r.mean_pending, 1e9 / h,
+               (double)(r.events - r.events_ready) / (double)r.messages / h * 1e6);
+        return 0;
     }
 
     uint64_t msgs = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
@@ -333,6 +393,21 @@ int main(int argc, char **argv)
         print_row("100000", &ten, ten.cpu_s / (double)ten.messages);
         printf("N = 100000 with %" PRIu64 " messages / N = 10: CPU per message %.2f\n", 10 * msgs,
                ten.cpu_s / (double)ten.messages / c0);
+        /* Steady state, beside (not instead of) the ratios above: the
+         * publishing phase alone (from the first publish, when every client
+         * is connected and subscribed, to the end of the drain), and the
+         * marginal cost of the 9 x MSGS messages more of the second run. */
+        const result *a = &sc[NS - 1];
+        double p0 = (sc[0].cpu_s - sc[0].ready_s) / (double)sc[0].messages;
+        double pa = (a->cpu_s - a->ready_s) / (double)a->messages;
+        double pt = (ten.cpu_s - ten.ready_s) / (double)ten.messages;
+        double marg = (ten.cpu_s - a->cpu_s) / (double)(ten.messages - a->messages);
+        printf("steady state, N = 100000 / N = 10: CPU per message after setup %.2f (%.2f us) "
+               "with %" PRIu64 " messages, %.2f (%.2f us) with %" PRIu64 "; marginal CPU per "
+               "message between the two runs %.2f (%.2f us); N = 10 after setup %.2f us; setup "
+               "(building and connecting) %.2f s, %.1f events per client\n",
+               pa / p0, pa * 1e6, a->messages, pt / p0, pt * 1e6, ten.messages, marg / p0,
+               marg * 1e6, p0 * 1e6, ten.ready_s, (double)ten.events_ready / 200000.0);
     }
     if (argc > 3)
         return 0; /* the scaling series only */

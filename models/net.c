@@ -1938,6 +1938,7 @@ static void start_publishing(mq_net *net)
     int64_t now = sim_sched_now(net->sched);
     net->publishing = true;
     net->st.t_ready = now;
+    net->st.events_ready = sim_sched_events_run(net->sched);
     for (size_t i = 0; i < net->n; i++) {
         client *c = &net->clients[i];
         const mq_net_client *cc = c->cfg;

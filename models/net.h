@@ -238,6 +238,7 @@ typedef struct {
 
 typedef struct {
     int64_t t_ready;            /* when publishing began */
+    uint64_t events_ready;      /* scheduler events run by then (the setup's) */
     int64_t t_publish_end;      /* when it stopped */
     int64_t t_last;             /* last frame or bytes sent or delivered */
     int64_t setup_limit;        /* the setup limit the run used */
