@@ -2423,8 +2423,7 @@ static int add_outages(mq_net *net, client *c, int d, const char *link_name)
         c->rng_out[d] = sim_rng_new(net->cfg.seed, net->cfg.rep, name);
         if (!c->rng_out[d])
             return -1;
-        sim_link_random_outages(l, o->mtbf, o->mttr, c->rng_out[d]);
-        return 0;
+        return sim_link_random_outages(l, o->mtbf, o->mttr, c->rng_out[d]);
     }
     for (size_t i = 0; i < o->n; i++)
         if (sim_link_add_outage(l, o->w[i].start, o->w[i].start + o->w[i].len) != 0)
