@@ -86,8 +86,10 @@ struct client {
                                (a SUBACK left since that session began) */
     uint32_t stamp;         /* routing check: the epoch it was last routed to */
     uint16_t groups;        /* bit 3p+s: the QoS pairs it carries */
-    /* connections: its figures, and whether its MQTT connection is up */
-    mq_conn_stats cs;
+    /* connections: its figures (shared with every client that carries the
+     * same QoS pairs: only their sums are reported), and whether its MQTT
+     * connection is up */
+    mq_conn_stats *cs;
     bool mqtt_up, ever_up;
     int64_t down_since;
     /* publisher */
@@ -284,6 +286,8 @@ struct mq_net {
     client **sess_client;   /* session index -> client */
     size_t cap_sess;
     mq_pool frames[FRAME_POOLS]; /* datagram frames and message records, by size */
+    mq_conn_stats *conn_of[1u << 9]; /* the clients' connection figures by their
+                                        groups (client.groups), NULL: no such client */
     mq_net_stats st;
 };
 
@@ -849,16 +853,16 @@ static void on_connected(void *ctx, bool present)
     client *c = e->c;
     const mq_net_client *cc = c->cfg;
     int64_t now = sim_sched_now(e->net->sched);
-    c->cs.connects++;
+    c->cs->connects++;
     if (c->ever_up && !c->mqtt_up)
-        c->cs.disconnected_ns += now - c->down_since;
+        c->cs->disconnected_ns += now - c->down_since;
     c->mqtt_up = c->ever_up = true;
     if (c->fault_at >= 0) {
         int64_t d = now - c->fault_at;
-        c->cs.reconnects++;
-        c->cs.reconnect_ns += d;
-        if (d > c->cs.reconnect_max_ns)
-            c->cs.reconnect_max_ns = d;
+        c->cs->reconnects++;
+        c->cs->reconnect_ns += d;
+        if (d > c->cs->reconnect_max_ns)
+            c->cs->reconnect_max_ns = d;
         c->fault_at = -1;
     }
     c->fault_cause = -1;
@@ -1079,7 +1083,7 @@ static void count_close(sconn *sc, mq_conn_close cause)
     if (sc->closed)
         return;
     sc->closed = true;
-    sc->c->cs.closes[cause]++;
+    sc->c->cs->closes[cause]++;
 }
 
 /* The tag of the PUBLISH whose first byte is at offset off of direction d:
@@ -1437,7 +1441,7 @@ static void on_open(void *ctx, int64_t now)
     *pp = sc;
     c->cur = sc;
     e->sc = sc;
-    c->cs.opens++;
+    c->cs->opens++;
     sc->ce = sim_tcp_connect(c->path, &cli_app, sc);
     if (!sc->ce) {
         c->cur = NULL;
@@ -1571,7 +1575,7 @@ static void reset_fire(sim_sched *s, void *ctx)
     mq_net *net = c->cli.net;
     int64_t now = sim_sched_now(s);
     bool silent = c->cfg->reset_silent;
-    c->cs.resets++;
+    c->cs->resets++;
     sconn *sc = c->cur;
     if (!sc || !sc->ce || !sc->se || !sc->brk.s) {
         hook_fault(net, c->idx, 0, MQ_NET_RESET, silent);
@@ -1627,7 +1631,7 @@ static void crash_fire(sim_sched *s, void *ctx)
     c->crashed = true;
     c->crash_since = now;
     c->up_at = now + down;
-    c->cs.crashes++;
+    c->cs->crashes++;
     fault_hit(c, now);
     c->fault_cause = MQ_DROP_CLIENT_CRASH;
     if (c->is_sub)
@@ -1671,7 +1675,7 @@ static void restart_fire(sim_sched *s, void *ctx)
     if (!c->crashed || now < c->up_at)
         return; /* moved later by a crash while down */
     c->crashed = false;
-    c->cs.crash_down_ns += now - c->crash_since;
+    c->cs->crash_down_ns += now - c->crash_since;
     hook_fault(net, c->idx, 0, MQ_NET_CLIENT_RESTART, 0);
     if (mq_session_connect(c->cli.s, now) != 0)
         fail(net, "a client could not connect after its restart");
@@ -1864,7 +1868,7 @@ static void publish_one(sim_sched *s, void *ctx)
     if (c->crashed) {
         /* Its process is down: this arrival is not published (no message,
          * so no pair is expected of it), only counted. */
-        c->cs.unpublished++;
+        c->cs->unpublished++;
         c->slots++;
         goto next;
     }
@@ -2511,10 +2515,13 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         c->rng_up = sim_rng_new(cfg->seed, cfg->rep, up_name);
         snprintf(down_name, sizeof down_name, "%s.down", cname);
         c->rng_down = sim_rng_new(cfg->seed, cfg->rep, down_name);
-        snprintf(name, sizeof name, "%s.arrival", cname);
-        c->rng_arrival = sim_rng_new(cfg->seed, cfg->rep, name);
-        if (!c->rng_up || !c->rng_down || !c->rng_arrival)
+        if (!c->rng_up || !c->rng_down)
             goto oom;
+        if (cc->publisher) { /* its arrivals: nobody else draws them */
+            snprintf(name, sizeof name, "%s.arrival", cname);
+            if (!(c->rng_arrival = sim_rng_new(cfg->seed, cfg->rep, name)))
+                goto oom;
+        }
         if (cc->reconnect_jitter > 0) {
             snprintf(name, sizeof name, "%s.reconnect", cname);
             if (!(c->rng_reconnect = sim_rng_new(cfg->seed, cfg->rep, name)))
@@ -2592,6 +2599,14 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
     }
     if (build_targets(net) != 0)
         goto oom;
+    for (size_t i = 0; i < total; i++) { /* the groups are known now */
+        client *c = &net->clients[i];
+        assert(c->groups < sizeof net->conn_of / sizeof *net->conn_of);
+        mq_conn_stats **cs = &net->conn_of[c->groups];
+        if (!*cs && !(*cs = calloc(1, sizeof **cs)))
+            goto oom;
+        c->cs = *cs;
+    }
     /* Faults close connections: a datagram client has none (the loader
      * refuses such configs; this guards other callers). */
     for (size_t i = 0; i < n; i++) {
@@ -2628,13 +2643,13 @@ static void tcp_figures(client *c)
 {
     for (int side = 0; side < 2; side++) {
         const sim_tcp_stats *t = sim_tcp_path_stats(c->path, (sim_tcp_side)side);
-        c->cs.tcp_segments += t->segments;
-        c->cs.tcp_data_segments += t->data_segments;
-        c->cs.tcp_retransmissions += t->retransmissions;
-        c->cs.tcp_rto_expiries += t->rto_expiries;
-        c->cs.tcp_fast_retransmits += t->fast_retransmits;
-        c->cs.tcp_segments_lost += t->segments_lost;
-        c->cs.ip_bytes += t->ip_bytes;
+        c->cs->tcp_segments += t->segments;
+        c->cs->tcp_data_segments += t->data_segments;
+        c->cs->tcp_retransmissions += t->retransmissions;
+        c->cs->tcp_rto_expiries += t->rto_expiries;
+        c->cs->tcp_fast_retransmits += t->fast_retransmits;
+        c->cs->tcp_segments_lost += t->segments_lost;
+        c->cs->ip_bytes += t->ip_bytes;
     }
 }
 
@@ -2685,21 +2700,28 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
         stats_add(&net->st.up, sim_link_stats_get(c->up));
         stats_add(&net->st.down, sim_link_stats_get(c->down));
         if (c->ever_up && !c->mqtt_up)
-            c->cs.disconnected_ns += now - c->down_since;
+            c->cs->disconnected_ns += now - c->down_since;
         if (c->crashed)
-            c->cs.crash_down_ns += now - c->crash_since;
+            c->cs->crash_down_ns += now - c->crash_since;
         if (c->fault_at >= 0)
-            c->cs.unrecovered++;
+            c->cs->unrecovered++;
         for (int d = 0; d < 2; d++) {
             sim_link_outage_stats os;
             sim_link_outage_stats_get(d ? c->down : c->up, &os);
-            c->cs.outages += os.outages;
-            c->cs.outage_down_ns += os.down_ns;
+            c->cs->outages += os.outages;
+            c->cs->outage_down_ns += os.down_ns;
         }
-        mq_conn_stats_add(&net->st.conn, &c->cs);
+    }
+    /* The figures are integer sums (and one maximum), so summing them by
+     * groups first gives what summing them client by client did. */
+    for (unsigned m = 0; m < sizeof net->conn_of / sizeof *net->conn_of; m++) {
+        const mq_conn_stats *cs = net->conn_of[m];
+        if (!cs)
+            continue;
+        mq_conn_stats_add(&net->st.conn, cs);
         for (int g = 0; g < 9; g++)
-            if (c->groups & (1u << g))
-                mq_metrics_conn_group(net->metrics, (uint8_t)(g / 3), (uint8_t)(g % 3), &c->cs);
+            if (m & (1u << g))
+                mq_metrics_conn_group(net->metrics, (uint8_t)(g / 3), (uint8_t)(g % 3), cs);
     }
     if (net->broker_down)
         net->st.broker_down_ns += now - net->broker_since;
@@ -2807,6 +2829,8 @@ void mq_net_free(mq_net *net)
     free(net->clients);
     free(net->routes);
     free(net->sess_client);
+    for (size_t m = 0; m < sizeof net->conn_of / sizeof *net->conn_of; m++)
+        free(net->conn_of[m]);
     for (int i = 0; i < FRAME_POOLS; i++)
         mq_pool_clear(&net->frames[i]);
     if (net->sched)
