@@ -45,6 +45,7 @@ struct endpoint {
     mq_net *net;
     client *c;
     bool broker_side;
+    bool deferred;          /* the pending event is the deadline's second pass */
     mq_session *s;          /* the client's session, or the broker's context (NULL: none) */
     const transport_ops *tr;
     sim_link *out;          /* datagram: the link this end sends on */
@@ -53,7 +54,6 @@ struct endpoint {
     sim_event_id ev;        /* the pending timer event, if any */
     int64_t ev_at;          /* its time */
     int64_t want_at;        /* what the engine last asked for */
-    bool deferred;          /* the pending event is the deadline's second pass */
 };
 
 /* A subscriber a publisher's messages go to. */
@@ -63,13 +63,12 @@ typedef struct {
     uint64_t max_seq;       /* the latest message of this publisher delivered to it */
 } target;
 
+/* Held once per client (100,000 of them in a large fleet), so its fields
+ * are grouped by size, pointers and 64-bit figures first, to leave no
+ * padding. */
 struct client {
-    int idx;
-    uint32_t gi;            /* its index in its entry's group (cfg->count > 0) */
-    char *topic;            /* a group's publisher: its topic, expanded (else NULL) */
     const mq_net_client *cfg;
-    bool stream;
-    bool is_sub;            /* a subscriber: a target of publishers */
+    char *topic;            /* a group's publisher: its topic, expanded (else NULL) */
     /* brk: datagram: the broker's context for this client; stream: only the
      * client's identity at the broker (drop reports name it) */
     endpoint cli, brk;
@@ -78,44 +77,48 @@ struct client {
     sconn *conns;           /* stream: the connections still held, oldest first */
     sconn *cur;             /* stream: the client's current connection */
     gsl_rng *rng_up, *rng_down, *rng_arrival, *rng_out[2], *rng_reconnect;
-    bool ready, sub_sent;
-    int sess;               /* its session's index at the broker, or -1 */
-    bool unsure;            /* subscriber: its session at the broker may lack its
-                               subscriptions (then routing is checked) */
-    bool subs_ok;           /* subscriber: its current session at the broker has them
-                               (a SUBACK left since that session began) */
-    uint32_t stamp;         /* routing check: the epoch it was last routed to */
-    uint16_t groups;        /* bit 3p+s: the QoS pairs it carries */
     /* connections: its figures (shared with every client that carries the
-     * same QoS pairs: only their sums are reported), and whether its MQTT
-     * connection is up */
+     * same QoS pairs: only their sums are reported); down_since: see mqtt_up */
     mq_conn_stats *cs;
-    bool mqtt_up, ever_up;
     int64_t down_since;
     /* publisher */
     target *targets;        /* in increasing subscriber order */
     size_t n_targets;
-    uint32_t per_group[3];  /* targets per subscription QoS */
     int64_t period;         /* periodic arrivals: ns between messages */
     int64_t first_at, next_at;
+    uint64_t k;             /* messages published */
+    uint64_t slots;         /* arrivals, published or not (its process was down) */
     /* subscriber: group code (1 + 3 pub_qos + sub_qos) of the flow on each
      * packet identifier of the broker's end, for wire attribution */
     uint8_t *grp;           /* [0, n_grp): identifiers seen so far (0: none) */
-    uint32_t n_grp;
-    uint64_t k;             /* messages published */
-    uint64_t slots;         /* arrivals, published or not (its process was down) */
     /* faults (net.h "Faults") */
     gsl_rng *rng_resets, *rng_crashes;
     size_t next_reset, next_crash; /* scheduled: the next entry */
-    bool crashed;           /* its process is down */
-    bool forgot;            /* it crashed without persistence: identifiers its
-                               broker session held may come again as new */
     int64_t crash_since, up_at;
     int64_t fault_at;       /* the first fault since its last CONNACK, or -1 */
+
+    int idx;
+    uint32_t gi;            /* its index in its entry's group (cfg->count > 0) */
+    int sess;               /* its session's index at the broker, or -1 */
+    uint32_t stamp;         /* routing check: the epoch it was last routed to */
+    uint32_t per_group[3];  /* publisher: targets per subscription QoS */
+    uint32_t n_grp;         /* subscriber: see grp */
     int fault_cause;        /* from a crash or a broker restart to its next CONNACK: the
                                drop reason its disconnection's losses are charged to; -1 */
     int gone_cause;         /* subscriber: likewise for messages routed while its session
                                or subscription is missing, until they are back; -1 */
+    uint16_t groups;        /* bit 3p+s: the QoS pairs it carries */
+    bool stream;
+    bool is_sub;            /* a subscriber: a target of publishers */
+    bool ready, sub_sent;
+    bool unsure;            /* subscriber: its session at the broker may lack its
+                               subscriptions (then routing is checked) */
+    bool subs_ok;           /* subscriber: its current session at the broker has them
+                               (a SUBACK left since that session began) */
+    bool mqtt_up, ever_up;  /* its MQTT connection is up; it was once */
+    bool crashed;           /* its process is down */
+    bool forgot;            /* it crashed without persistence: identifiers its
+                               broker session held may come again as new */
 };
 
 /* Per target of a message: its deliveries (saturating at 65535) and the
