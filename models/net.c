@@ -76,7 +76,9 @@ struct client {
     sim_tcp_path *path;     /* stream */
     sconn *conns;           /* stream: the connections still held, oldest first */
     sconn *cur;             /* stream: the client's current connection */
-    gsl_rng *rng_up, *rng_down, *rng_arrival, *rng_out[2], *rng_reconnect;
+    gsl_rng *rng_up, *rng_down;  /* in rs_up, rs_down */
+    gsl_rng *rng_arrival, *rng_out[2], *rng_reconnect;
+    sim_rng_slot rs_up, rs_down; /* every client's two streams, held here */
     /* connections: its figures (shared with every client that carries the
      * same QoS pairs: only their sums are reported); down_since: see mqtt_up */
     mq_conn_stats *cs;
@@ -2515,9 +2517,9 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         endpoint_init(&c->cli, net, c, false);
         endpoint_init(&c->brk, net, c, true);
         snprintf(up_name, sizeof up_name, "%s.up", cname);
-        c->rng_up = sim_rng_new(cfg->seed, cfg->rep, up_name);
+        c->rng_up = sim_rng_init(&c->rs_up, cfg->seed, cfg->rep, up_name);
         snprintf(down_name, sizeof down_name, "%s.down", cname);
-        c->rng_down = sim_rng_new(cfg->seed, cfg->rep, down_name);
+        c->rng_down = sim_rng_init(&c->rs_down, cfg->seed, cfg->rep, down_name);
         if (!c->rng_up || !c->rng_down)
             goto oom;
         if (cc->publisher) { /* its arrivals: nobody else draws them */
@@ -2810,10 +2812,6 @@ void mq_net_free(mq_net *net)
             if (c->down)
                 sim_link_free(c->down);
         }
-        if (c->rng_up)
-            gsl_rng_free(c->rng_up);
-        if (c->rng_down)
-            gsl_rng_free(c->rng_down);
         if (c->rng_arrival)
             gsl_rng_free(c->rng_arrival);
         for (int d = 0; d < 2; d++)
