@@ -63,6 +63,14 @@ typedef struct {
     uint64_t max_seq;       /* the latest message of this publisher delivered to it */
 } target;
 
+/* A client's resets, crashes and random outages (net.h "Faults"): held
+ * only by the clients that have them. */
+typedef struct {
+    gsl_rng *rng_out[2], *rng_resets, *rng_crashes;
+    size_t next_reset, next_crash; /* scheduled: the next entry */
+    int64_t crash_since, up_at;
+} faults;
+
 /* Held once per client (100,000 of them in a large fleet), so its fields
  * are grouped by size, pointers and 64-bit figures first, to leave no
  * padding. */
@@ -77,7 +85,7 @@ struct client {
     sconn *conns;           /* stream: the connections still held, oldest first */
     sconn *cur;             /* stream: the client's current connection */
     gsl_rng *rng_up, *rng_down;  /* in rs_up, rs_down */
-    gsl_rng *rng_arrival, *rng_out[2], *rng_reconnect;
+    gsl_rng *rng_arrival, *rng_reconnect;
     sim_rng_slot rs_up, rs_down; /* every client's two streams, held here */
     /* connections: its figures (shared with every client that carries the
      * same QoS pairs: only their sums are reported); down_since: see mqtt_up */
@@ -93,10 +101,7 @@ struct client {
     /* subscriber: group code (1 + 3 pub_qos + sub_qos) of the flow on each
      * packet identifier of the broker's end, for wire attribution */
     uint8_t *grp;           /* [0, n_grp): identifiers seen so far (0: none) */
-    /* faults (net.h "Faults") */
-    gsl_rng *rng_resets, *rng_crashes;
-    size_t next_reset, next_crash; /* scheduled: the next entry */
-    int64_t crash_since, up_at;
+    faults *flt;            /* NULL: it has no resets, crashes or random outages */
     int64_t fault_at;       /* the first fault since its last CONNACK, or -1 */
 
     int idx;
@@ -1532,10 +1537,12 @@ static void schedule_reset(mq_net *net, client *c, int64_t now)
 {
     const mq_net_client *cc = c->cfg;
     int64_t at;
+    if (!c->flt)
+        return;
     if (cc->reset_mtbf > 0)
-        at = now + exp_ns(c->rng_resets, cc->reset_mtbf);
-    else if (c->next_reset < cc->n_resets)
-        at = cc->resets[c->next_reset++];
+        at = now + exp_ns(c->flt->rng_resets, cc->reset_mtbf);
+    else if (c->flt->next_reset < cc->n_resets)
+        at = cc->resets[c->flt->next_reset++];
     else
         return;
     if (!sim_sched_at(net->sched, at < now ? now : at, reset_fire, c))
@@ -1547,10 +1554,12 @@ static void schedule_crash(mq_net *net, client *c, int64_t now)
 {
     const mq_net_client *cc = c->cfg;
     int64_t at;
+    if (!c->flt)
+        return;
     if (cc->crash_mtbf > 0)
-        at = now + exp_ns(c->rng_crashes, cc->crash_mtbf);
-    else if (c->next_crash < cc->n_crashes)
-        at = cc->crashes[c->next_crash].start;
+        at = now + exp_ns(c->flt->rng_crashes, cc->crash_mtbf);
+    else if (c->flt->next_crash < cc->n_crashes)
+        at = cc->crashes[c->flt->next_crash].start;
     else
         return;
     if (!sim_sched_at(net->sched, at < now ? now : at, crash_fire, c))
@@ -1627,15 +1636,15 @@ static void crash_fire(sim_sched *s, void *ctx)
     mq_net *net = c->cli.net;
     int64_t now = sim_sched_now(s);
     const mq_net_client *cc = c->cfg;
-    int64_t down = cc->crash_mtbf > 0 ? cc->crash_down : cc->crashes[c->next_crash++].len;
+    int64_t down = cc->crash_mtbf > 0 ? cc->crash_down : cc->crashes[c->flt->next_crash++].len;
     if (c->crashed) {
-        if (now + down > c->up_at)
-            c->up_at = now + down;
+        if (now + down > c->flt->up_at)
+            c->flt->up_at = now + down;
         return;
     }
     c->crashed = true;
-    c->crash_since = now;
-    c->up_at = now + down;
+    c->flt->crash_since = now;
+    c->flt->up_at = now + down;
     c->cs->crashes++;
     fault_hit(c, now);
     c->fault_cause = MQ_DROP_CLIENT_CRASH;
@@ -1665,7 +1674,7 @@ static void crash_fire(sim_sched *s, void *ctx)
         sconn_maybe_free(net, sc);
     }
     timer_forget(&c->cli);
-    if (!sim_sched_at(net->sched, c->up_at, restart_fire, c))
+    if (!sim_sched_at(net->sched, c->flt->up_at, restart_fire, c))
         fail_oom(net);
 }
 
@@ -1677,10 +1686,10 @@ static void restart_fire(sim_sched *s, void *ctx)
     client *c = ctx;
     mq_net *net = c->cli.net;
     int64_t now = sim_sched_now(s);
-    if (!c->crashed || now < c->up_at)
+    if (!c->crashed || now < c->flt->up_at)
         return; /* moved later by a crash while down */
     c->crashed = false;
-    c->cs->crash_down_ns += now - c->crash_since;
+    c->cs->crash_down_ns += now - c->flt->crash_since;
     hook_fault(net, c->idx, 0, MQ_NET_CLIENT_RESTART, 0);
     if (mq_session_connect(c->cli.s, now) != 0)
         fail(net, "a client could not connect after its restart");
@@ -2429,10 +2438,10 @@ static int add_outages(mq_net *net, client *c, int d, const char *link_name)
     if (o->mtbf > 0) {
         char name[300];
         snprintf(name, sizeof name, "%s.outages", link_name);
-        c->rng_out[d] = sim_rng_new(net->cfg.seed, net->cfg.rep, name);
-        if (!c->rng_out[d])
+        c->flt->rng_out[d] = sim_rng_new(net->cfg.seed, net->cfg.rep, name);
+        if (!c->flt->rng_out[d])
             return -1;
-        return sim_link_random_outages(l, o->mtbf, o->mttr, c->rng_out[d]);
+        return sim_link_random_outages(l, o->mtbf, o->mttr, c->flt->rng_out[d]);
     }
     for (size_t i = 0; i < o->n; i++)
         if (sim_link_add_outage(l, o->w[i].start, o->w[i].start + o->w[i].len) != 0)
@@ -2532,14 +2541,18 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
             if (!(c->rng_reconnect = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
+        if (cc->n_resets || cc->reset_mtbf > 0 || cc->n_crashes || cc->crash_mtbf > 0 ||
+            cc->up_outages.mtbf > 0 || cc->down_outages.mtbf > 0)
+            if (!(c->flt = calloc(1, sizeof *c->flt)))
+                goto oom;
         if (cc->reset_mtbf > 0) {
             snprintf(name, sizeof name, "%s.resets", cname);
-            if (!(c->rng_resets = sim_rng_new(cfg->seed, cfg->rep, name)))
+            if (!(c->flt->rng_resets = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
         if (cc->crash_mtbf > 0) {
             snprintf(name, sizeof name, "%s.crashes", cname);
-            if (!(c->rng_crashes = sim_rng_new(cfg->seed, cfg->rep, name)))
+            if (!(c->flt->rng_crashes = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
         if (c->stream) {
@@ -2707,7 +2720,7 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
         if (c->ever_up && !c->mqtt_up)
             c->cs->disconnected_ns += now - c->down_since;
         if (c->crashed)
-            c->cs->crash_down_ns += now - c->crash_since;
+            c->cs->crash_down_ns += now - c->flt->crash_since;
         if (c->fault_at >= 0)
             c->cs->unrecovered++;
         for (int d = 0; d < 2; d++) {
@@ -2814,15 +2827,18 @@ void mq_net_free(mq_net *net)
         }
         if (c->rng_arrival)
             gsl_rng_free(c->rng_arrival);
-        for (int d = 0; d < 2; d++)
-            if (c->rng_out[d])
-                gsl_rng_free(c->rng_out[d]);
         if (c->rng_reconnect)
             gsl_rng_free(c->rng_reconnect);
-        if (c->rng_resets)
-            gsl_rng_free(c->rng_resets);
-        if (c->rng_crashes)
-            gsl_rng_free(c->rng_crashes);
+        if (c->flt) {
+            for (int d = 0; d < 2; d++)
+                if (c->flt->rng_out[d])
+                    gsl_rng_free(c->flt->rng_out[d]);
+            if (c->flt->rng_resets)
+                gsl_rng_free(c->flt->rng_resets);
+            if (c->flt->rng_crashes)
+                gsl_rng_free(c->flt->rng_crashes);
+            free(c->flt);
+        }
         free(c->targets);
         free(c->grp);
         free(c->topic);
