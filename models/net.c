@@ -63,6 +63,19 @@ typedef struct {
     uint64_t max_seq;       /* the latest message of this publisher delivered to it */
 } target;
 
+/* A publisher's own part of its client record: held by publishers only. */
+typedef struct {
+    char *topic;            /* a group's publisher: its topic, expanded (else NULL) */
+    target *targets;        /* in increasing subscriber order */
+    size_t n_targets;
+    gsl_rng *rng_arrival;
+    int64_t period;         /* periodic arrivals: ns between messages */
+    int64_t first_at, next_at;
+    uint64_t k;             /* messages published */
+    uint64_t slots;         /* arrivals, published or not (its process was down) */
+    uint32_t per_group[3];  /* targets per subscription QoS */
+} pubstate;
+
 /* A client's resets, crashes and random outages (net.h "Faults"): held
  * only by the clients that have them. */
 typedef struct {
@@ -76,7 +89,7 @@ typedef struct {
  * padding. */
 struct client {
     const mq_net_client *cfg;
-    char *topic;            /* a group's publisher: its topic, expanded (else NULL) */
+    pubstate *pb;           /* a publisher's: its state (NULL: not a publisher) */
     /* brk: datagram: the broker's context for this client; stream: only the
      * client's identity at the broker (drop reports name it) */
     endpoint cli, brk;
@@ -85,19 +98,12 @@ struct client {
     sconn *conns;           /* stream: the connections still held, oldest first */
     sconn *cur;             /* stream: the client's current connection */
     gsl_rng *rng_up, *rng_down;  /* in rs_up, rs_down */
-    gsl_rng *rng_arrival, *rng_reconnect;
+    gsl_rng *rng_reconnect;
     sim_rng_slot rs_up, rs_down; /* every client's two streams, held here */
     /* connections: its figures (shared with every client that carries the
      * same QoS pairs: only their sums are reported); down_since: see mqtt_up */
     mq_conn_stats *cs;
     int64_t down_since;
-    /* publisher */
-    target *targets;        /* in increasing subscriber order */
-    size_t n_targets;
-    int64_t period;         /* periodic arrivals: ns between messages */
-    int64_t first_at, next_at;
-    uint64_t k;             /* messages published */
-    uint64_t slots;         /* arrivals, published or not (its process was down) */
     /* subscriber: group code (1 + 3 pub_qos + sub_qos) of the flow on each
      * packet identifier of the broker's end, for wire attribution */
     uint8_t *grp;           /* [0, n_grp): identifiers seen so far (0: none) */
@@ -108,7 +114,6 @@ struct client {
     uint32_t gi;            /* its index in its entry's group (cfg->count > 0) */
     int sess;               /* its session's index at the broker, or -1 */
     uint32_t stamp;         /* routing check: the epoch it was last routed to */
-    uint32_t per_group[3];  /* publisher: targets per subscription QoS */
     uint32_t n_grp;         /* subscriber: see grp */
     int fault_cause;        /* from a crash or a broker restart to its next CONNACK: the
                                drop reason its disconnection's losses are charged to; -1 */
@@ -381,7 +386,7 @@ static void tag_ref(void *t)
 static void charge(mq_net *net, const msgrec *r)
 {
     const client *p = r->pub;
-    for (size_t i = 0; i < p->n_targets; i++) {
+    for (size_t i = 0; i < p->pb->n_targets; i++) {
         const tstate *ts = &r->t[i];
         if (ts->n)
             continue;
@@ -393,7 +398,7 @@ static void charge(mq_net *net, const msgrec *r)
             continue;
         } else
             cause = (ts->cause & ~HOP2) - 1;
-        mq_metrics_lost(net->metrics, p->cfg->qos, p->targets[i].sub_qos, cause);
+        mq_metrics_lost(net->metrics, p->cfg->qos, p->pb->targets[i].sub_qos, cause);
     }
 }
 
@@ -418,7 +423,7 @@ static const mq_tag_ops tag_ops = {tag_ref, tag_unref};
 /* A message record's size, which its publisher's targets fix. */
 static size_t msgrec_bytes(const client *pub)
 {
-    size_t n = offsetof(msgrec, t) + pub->n_targets * sizeof(tstate);
+    size_t n = offsetof(msgrec, t) + pub->pb->n_targets * sizeof(tstate);
     return n > sizeof(msgrec) ? n : sizeof(msgrec);
 }
 
@@ -436,15 +441,15 @@ static msgrec *tag_of(const mq_msg *m)
  * binary search, O(log targets). */
 static int32_t find_target(const client *p, int sub)
 {
-    size_t lo = 0, hi = p->n_targets;
+    size_t lo = 0, hi = p->pb->n_targets;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (p->targets[mid].sub < sub)
+        if (p->pb->targets[mid].sub < sub)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < p->n_targets && p->targets[lo].sub == sub ? (int32_t)lo : -1;
+    return lo < p->pb->n_targets && p->pb->targets[lo].sub == sub ? (int32_t)lo : -1;
 }
 
 /* Notes a final event for message r seen by client who: on the publisher's
@@ -458,7 +463,7 @@ static void note_cause(client *who, msgrec *r, int cause)
     client *p = r->pub;
     uint8_t code = (uint8_t)(1 + cause);
     if (who == p) {
-        for (size_t i = 0; i < p->n_targets; i++)
+        for (size_t i = 0; i < p->pb->n_targets; i++)
             if (!(r->t[i].cause & HOP2))
                 r->t[i].cause = code;
         return;
@@ -500,9 +505,10 @@ static void wire_attribute(mq_net *net, client *c, const mq_view *v, mq_msg *m, 
         return; /* connection control belongs to no group */
     if (c->cfg->publisher) {
         for (uint8_t s = 0; s < 3; s++)
-            if (c->per_group[s])
+            if (c->pb->per_group[s])
                 mq_metrics_wire_group(net->metrics, c->cfg->qos, s,
-                                      (double)c->per_group[s] / (double)c->n_targets, len, resend);
+                                      (double)c->pb->per_group[s] / (double)c->pb->n_targets,
+                                      len, resend);
         return;
     }
     uint8_t code = 0;
@@ -513,7 +519,7 @@ static void wire_attribute(mq_net *net, client *c, const mq_view *v, mq_msg *m, 
         int32_t ord = find_target(r->pub, c->idx);
         if (ord < 0)
             return;
-        code = (uint8_t)(1 + 3 * r->pub->cfg->qos + r->pub->targets[ord].sub_qos);
+        code = (uint8_t)(1 + 3 * r->pub->cfg->qos + r->pub->pb->targets[ord].sub_qos);
         if (v->qos > 0) {
             if (v->id >= c->n_grp && grow_grp(c, v->id) != 0) {
                 fail_oom(net);
@@ -775,8 +781,8 @@ static void broker_routed(void *ctx, mq_msg *m, uint8_t qos)
             net->sess_client[sess]->stamp = epoch;
     }
     client *p = r->pub;
-    for (size_t i = 0; i < p->n_targets; i++) {
-        client *t = &net->clients[p->targets[i].sub];
+    for (size_t i = 0; i < p->pb->n_targets; i++) {
+        client *t = &net->clients[p->pb->targets[i].sub];
         if (t->stamp != epoch)
             r->t[i].cause = HOP2 | (uint8_t)(1 + MQ_LOSS_OF_DROP(
                                 t->gone_cause >= 0 ? (mq_drop_reason)t->gone_cause
@@ -933,7 +939,7 @@ static void on_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view *v)
         fail(net, why);
         return;
     }
-    target *t = &r->pub->targets[ord];
+    target *t = &r->pub->pb->targets[ord];
     uint8_t p = r->pub->cfg->qos, s = t->sub_qos;
     if (v->qos != (p < s ? p : s)) {
         char why[200], nb[128];
@@ -1883,7 +1889,7 @@ static void publish_one(sim_sched *s, void *ctx)
         /* Its process is down: this arrival is not published (no message,
          * so no pair is expected of it), only counted. */
         c->cs->unpublished++;
-        c->slots++;
+        c->pb->slots++;
         goto next;
     }
     mq_pool *pool = block_pool(net, msgrec_bytes(c));
@@ -1896,7 +1902,7 @@ static void publish_one(sim_sched *s, void *ctx)
     r->refs = 1;
     r->pub = c;
     r->id = ++net->next_msg_id;
-    r->seq = c->k + 1;
+    r->seq = c->pb->k + 1;
     r->t_pub = now;
     if (++net->live > net->peak_live)
         net->peak_live = net->live;
@@ -1908,7 +1914,7 @@ static void publish_one(sim_sched *s, void *ctx)
     put_be64(head + 8, (uint64_t)now);
     size_t hn = cc->payload_bytes < sizeof head ? cc->payload_bytes : sizeof head;
     mq_msg *m = NULL;
-    const char *topic = c->topic ? c->topic : cc->topic;
+    const char *topic = c->pb->topic ? c->pb->topic : cc->topic;
     int rc = mq_msg_new(topic, strlen(topic), head, hn, cc->payload_bytes, false, r,
                         &tag_ops, &m);
     if (rc != 0) {
@@ -1920,10 +1926,10 @@ static void publish_one(sim_sched *s, void *ctx)
     }
     if (rc == 0) {
         net->st.messages++;
-        c->k++;
-        c->slots++;
+        c->pb->k++;
+        c->pb->slots++;
         for (int q = 0; q < 3; q++)
-            mq_metrics_expect(net->metrics, cc->qos, (uint8_t)q, c->per_group[q]);
+            mq_metrics_expect(net->metrics, cc->qos, (uint8_t)q, c->pb->per_group[q]);
         if (net->has_hooks && net->hooks.publish)
             net->hooks.publish(net->hooks.ctx, now, c->idx, r->id, cc->qos);
         rc = mq_session_publish(c->cli.s, now, m, cc->qos);
@@ -1944,10 +1950,11 @@ static void publish_one(sim_sched *s, void *ctx)
     }
 next:
     if (cc->poisson)
-        c->next_at = now + sim_from_ms(gsl_ran_exponential(c->rng_arrival, 1000.0 / cc->rate_hz));
+        c->pb->next_at =
+            now + sim_from_ms(gsl_ran_exponential(c->pb->rng_arrival, 1000.0 / cc->rate_hz));
     else
-        c->next_at = c->first_at + (int64_t)c->slots * c->period; /* no drift */
-    if (!sim_sched_at(s, c->next_at, publish_one, c))
+        c->pb->next_at = c->pb->first_at + (int64_t)c->pb->slots * c->pb->period; /* no drift */
+    if (!sim_sched_at(s, c->pb->next_at, publish_one, c))
         fail_oom(net); /* publishing would stop silently */
 }
 
@@ -1963,16 +1970,18 @@ static void start_publishing(mq_net *net)
             continue;
         int64_t first;
         if (cc->poisson) {
-            first = now + sim_from_ms(gsl_ran_exponential(c->rng_arrival, 1000.0 / cc->rate_hz));
+            first =
+                now + sim_from_ms(gsl_ran_exponential(c->pb->rng_arrival, 1000.0 / cc->rate_hz));
         } else {
             /* A random phase within one period keeps publishers of equal rate
              * from firing in lockstep. */
-            c->period = (int64_t)(1e9 / cc->rate_hz + 0.5);
-            if (c->period < 1)
-                c->period = 1;
-            first = now + (int64_t)(gsl_rng_uniform(c->rng_arrival) * (double)c->period);
+            c->pb->period = (int64_t)(1e9 / cc->rate_hz + 0.5);
+            if (c->pb->period < 1)
+                c->pb->period = 1;
+            first =
+                now + (int64_t)(gsl_rng_uniform(c->pb->rng_arrival) * (double)c->pb->period);
         }
-        c->first_at = c->next_at = first;
+        c->pb->first_at = c->pb->next_at = first;
         if (!sim_sched_at(net->sched, first, publish_one, c))
             fail_oom(net);
     }
@@ -2372,16 +2381,17 @@ static void add_target(void *ctx, uint32_t sub, uint8_t best)
     client *c = tf->c;
     if (tf->failed)
         return;
-    if ((c->n_targets & (c->n_targets - 1)) == 0) { /* 0, 1, 2, 4, ...: grow */
-        target *v = realloc(c->targets, (c->n_targets ? 2 * c->n_targets : 1) * sizeof *v);
+    if ((c->pb->n_targets & (c->pb->n_targets - 1)) == 0) { /* 0, 1, 2, 4, ...: grow */
+        size_t cap = c->pb->n_targets ? 2 * c->pb->n_targets : 1;
+        target *v = realloc(c->pb->targets, cap * sizeof *v);
         if (!v) {
             tf->failed = 1;
             return;
         }
-        c->targets = v;
+        c->pb->targets = v;
     }
-    c->targets[c->n_targets++] = (target){.sub = (int)sub, .sub_qos = best};
-    c->per_group[best]++;
+    c->pb->targets[c->pb->n_targets++] = (target){.sub = (int)sub, .sub_qos = best};
+    c->pb->per_group[best]++;
     uint16_t bit = (uint16_t)(1u << (3 * c->cfg->qos + best));
     c->groups |= bit;
     tf->net->clients[sub].groups |= bit;
@@ -2421,7 +2431,7 @@ static int build_targets(mq_net *net)
         if (!c->cfg->publisher)
             continue;
         target_fill tf = {net, c, 0};
-        const char *topic = c->topic ? c->topic : c->cfg->topic;
+        const char *topic = c->pb->topic ? c->pb->topic : c->cfg->topic;
         if (mq_subs_match(ix, topic, strlen(topic), add_target, &tf) < 0 ||
             tf.failed)
             rc = -1;
@@ -2499,6 +2509,8 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         c->idx = (int)i;
         c->cfg = cc;
         c->gi = (uint32_t)gi;
+        if (cc->publisher && !(c->pb = calloc(1, sizeof *c->pb)))
+            goto oom;
         if (++gi >= (cc->count ? cc->count : 1)) {
             e++;
             gi = 0;
@@ -2514,7 +2526,7 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
                 return NULL;
             }
             cname = cname_buf;
-            if (cc->publisher && !(c->topic = expand_for(c, cc->topic)))
+            if (cc->publisher && !(c->pb->topic = expand_for(c, cc->topic)))
                 goto oom;
         }
         c->sess = -1;
@@ -2533,7 +2545,7 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
             goto oom;
         if (cc->publisher) { /* its arrivals: nobody else draws them */
             snprintf(name, sizeof name, "%s.arrival", cname);
-            if (!(c->rng_arrival = sim_rng_new(cfg->seed, cfg->rep, name)))
+            if (!(c->pb->rng_arrival = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
         if (cc->reconnect_jitter > 0) {
@@ -2825,8 +2837,13 @@ void mq_net_free(mq_net *net)
             if (c->down)
                 sim_link_free(c->down);
         }
-        if (c->rng_arrival)
-            gsl_rng_free(c->rng_arrival);
+        if (c->pb) {
+            if (c->pb->rng_arrival)
+                gsl_rng_free(c->pb->rng_arrival);
+            free(c->pb->targets);
+            free(c->pb->topic);
+            free(c->pb);
+        }
         if (c->rng_reconnect)
             gsl_rng_free(c->rng_reconnect);
         if (c->flt) {
@@ -2839,9 +2856,7 @@ void mq_net_free(mq_net *net)
                 gsl_rng_free(c->flt->rng_crashes);
             free(c->flt);
         }
-        free(c->targets);
         free(c->grp);
-        free(c->topic);
     }
     free(net->clients);
     free(net->routes);
