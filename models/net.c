@@ -40,15 +40,15 @@ typedef struct {
 
 /* One end of one client's connection: the client's, or the broker's context
  * (datagram: the one context, kept in the client; stream: one per
- * connection, kept in the connection). */
+ * connection, kept in the connection). Its transport is its client's
+ * (transport_of), and a datagram end sends on its client's up link (the
+ * client's end) or down link (the broker's). */
 struct endpoint {
     mq_net *net;
     client *c;
     bool broker_side;
     bool deferred;          /* the pending event is the deadline's second pass */
     mq_session *s;          /* the client's session, or the broker's context (NULL: none) */
-    const transport_ops *tr;
-    sim_link *out;          /* datagram: the link this end sends on */
     void *rx_tag;           /* datagram: the tag of the frame being handed in */
     sconn *sc;              /* stream: the connection it is on (client: the current one) */
     sim_event_id ev;        /* the pending timer event, if any */
@@ -570,7 +570,13 @@ static void set_unsure(mq_net *net, client *c, bool unsure)
         net->n_unsure--;
 }
 
-static const transport_ops datagram;
+static const transport_ops datagram, stream;
+
+/* How endpoint e's bytes travel: its client's transport. */
+static const transport_ops *transport_of(const endpoint *e)
+{
+    return e->c->stream ? &stream : &datagram;
+}
 
 static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
                     mq_msg *m, bool resend)
@@ -588,7 +594,7 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
         e->c->subs_ok = true;
         set_unsure(net, e->c, false);
     }
-    int rc = e->tr->send(e, buf, len, zeros, v, r);
+    int rc = transport_of(e)->send(e, buf, len, zeros, v, r);
     if (rc < 0) {
         /* Out of memory (or too much held, -3: failed already): the run
          * cannot be told honestly, so it fails. */
@@ -597,7 +603,7 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
     }
     if (net->has_hooks && net->hooks.packet)
         hook_packet(net, now, e, v, r, rc == 0);
-    if (net->has_hooks && net->hooks.frame && e->tr == &datagram)
+    if (net->has_hooks && net->hooks.frame && !e->c->stream)
         net->hooks.frame(net->hooks.ctx, now, e->c->idx, !e->broker_side, buf, len, zeros,
                          rc == 0);
     if (rc == 2 && net->has_hooks && net->hooks.received) {
@@ -1033,7 +1039,7 @@ static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
     memcpy(f->bytes, buf, len);
     if (tag)
         tag_ref(tag);
-    int rc = sim_link_send(e->out, f, len + zeros);
+    int rc = sim_link_send(e->broker_side ? e->c->down : e->c->up, f, len + zeros);
     if (rc <= 0) {
         frame_free(net, f);
     } else {
@@ -1449,7 +1455,7 @@ static void on_open(void *ctx, int64_t now)
     sc->c = c;
     for (int d = 0; d < 2; d++)
         sim_fifo_init(&sc->q[d], sizeof(tagpos), TAGS_MIN_SHIFT, TAGS_MAX_SHIFT);
-    sc->brk = (endpoint){.net = net, .c = c, .broker_side = true, .tr = &stream, .sc = sc,
+    sc->brk = (endpoint){.net = net, .c = c, .broker_side = true, .sc = sc,
                          .want_at = MQ_NEVER};
     sconn **pp = &c->conns;
     while (*pp)
@@ -2309,7 +2315,6 @@ static void endpoint_init(endpoint *e, mq_net *net, client *c, bool broker_side)
     e->c = c;
     e->broker_side = broker_side;
     e->want_at = MQ_NEVER;
-    e->tr = c->stream ? &stream : &datagram;
 }
 
 /* The endpoints' callbacks, shared by every session (each gets its endpoint
@@ -2586,8 +2591,6 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
                                           &c->cli);
             if (!c->up || !c->down)
                 goto oom;
-            c->cli.out = c->up;
-            c->brk.out = c->down;
         }
         if (add_outages(net, c, 0, up_name) || add_outages(net, c, 1, down_name))
             goto oom;
