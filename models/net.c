@@ -2575,8 +2575,9 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         if (c->stream) {
             sim_tcp_params tp;
             tcp_params_of(cc, &tp);
-            c->path = sim_tcp_path_new(net->sched, &tp, &cc->up, c->rng_up, &cc->down,
-                                       c->rng_down);
+            /* cc outlives the net: the path's links borrow its parameters */
+            c->path = sim_tcp_path_new_shared(net->sched, &tp, &cc->up, c->rng_up, &cc->down,
+                                              c->rng_down);
             if (!c->path)
                 goto oom;
             c->up = sim_tcp_path_link(c->path, SIM_TCP_CLIENT);
