@@ -44,7 +44,7 @@ uint64_t sim_rng_seed(uint64_t seed, uint64_t rep, const char *name)
 /*
  * Why taus2, seeded this way. The link draws two uniforms and a delay per
  * frame and publishers one or two per message, so the generator must be fast
- * and statistically sound; and a fleet holds three or more streams per
+ * and statistically sound; and a fleet holds two or more streams per
  * client, so it must be small. GSL's taus2 (L'Ecuyer's maximally
  * equidistributed combined Tausworthe generator, period 2^88) keeps 24
  * bytes of state where mt19937 keeps 5 KB: at 100,000 clients that is 7 MB
