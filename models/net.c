@@ -97,9 +97,9 @@ struct client {
     sim_tcp_path *path;     /* stream */
     sconn *conns;           /* stream: the connections still held, oldest first */
     sconn *cur;             /* stream: the client's current connection */
-    gsl_rng *rng_up, *rng_down;  /* in rs_up, rs_down */
     gsl_rng *rng_reconnect;
-    sim_rng_slot rs_up, rs_down; /* every client's two streams, held here */
+    sim_rng_slot rs_up, rs_down; /* every client's two streams, held here (the
+                                    links' and the path's: &rs_up.r, &rs_down.r) */
     /* connections: its figures (shared with every client that carries the
      * same QoS pairs: only their sums are reported); down_since: see mqtt_up */
     mq_conn_stats *cs;
@@ -2543,10 +2543,10 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         endpoint_init(&c->cli, net, c, false);
         endpoint_init(&c->brk, net, c, true);
         snprintf(up_name, sizeof up_name, "%s.up", cname);
-        c->rng_up = sim_rng_init(&c->rs_up, cfg->seed, cfg->rep, up_name);
+        gsl_rng *rng_up = sim_rng_init(&c->rs_up, cfg->seed, cfg->rep, up_name);
         snprintf(down_name, sizeof down_name, "%s.down", cname);
-        c->rng_down = sim_rng_init(&c->rs_down, cfg->seed, cfg->rep, down_name);
-        if (!c->rng_up || !c->rng_down)
+        gsl_rng *rng_down = sim_rng_init(&c->rs_down, cfg->seed, cfg->rep, down_name);
+        if (!rng_up || !rng_down)
             goto oom;
         if (cc->publisher) { /* its arrivals: nobody else draws them */
             snprintf(name, sizeof name, "%s.arrival", cname);
@@ -2576,8 +2576,8 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
             sim_tcp_params tp;
             tcp_params_of(cc, &tp);
             /* cc outlives the net: the path's links borrow its parameters */
-            c->path = sim_tcp_path_new_shared(net->sched, &tp, &cc->up, c->rng_up, &cc->down,
-                                              c->rng_down);
+            c->path = sim_tcp_path_new_shared(net->sched, &tp, &cc->up, rng_up, &cc->down,
+                                              rng_down);
             if (!c->path)
                 goto oom;
             c->up = sim_tcp_path_link(c->path, SIM_TCP_CLIENT);
@@ -2587,8 +2587,8 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
                 sim_tcp_path_set_tap(c->path, on_segment, c);
         } else {
             /* cc outlives the net: the links borrow its parameters */
-            c->up = sim_link_new_shared(net->sched, &cc->up, c->rng_up, on_arrive, &c->brk);
-            c->down = sim_link_new_shared(net->sched, &cc->down, c->rng_down, on_arrive,
+            c->up = sim_link_new_shared(net->sched, &cc->up, rng_up, on_arrive, &c->brk);
+            c->down = sim_link_new_shared(net->sched, &cc->down, rng_down, on_arrive,
                                           &c->cli);
             if (!c->up || !c->down)
                 goto oom;
