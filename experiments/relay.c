@@ -165,9 +165,9 @@ exp_relay *exp_relay_new(const exp_relay_pair *pairs, size_t n, uint64_t seed, u
             const exp_sched *o = k == 0 ? p->outages_up : p->outages_down;
             if (o && o->mtbf_ns > 0) {
                 snprintf(name + strlen(name), sizeof name - strlen(name), ".outages");
-                if (!(d->rng_outages = sim_rng_new(seed, rep, name)))
+                if (!(d->rng_outages = sim_rng_new(seed, rep, name)) ||
+                    sim_link_random_outages(d->link, o->mtbf_ns, o->down_ns, d->rng_outages))
                     goto oom;
-                sim_link_random_outages(d->link, o->mtbf_ns, o->down_ns, d->rng_outages);
             }
             for (size_t w = 0; o && w < o->n; w++)
                 if (sim_link_add_outage(d->link, o->w[w].at_ns, o->w[w].at_ns + o->w[w].len_ns))

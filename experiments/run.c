@@ -25,15 +25,16 @@
 
 #define CDF_CAP 512
 
-/* The network form of a config: one mq_net_client per client instance. */
+/* The network form of a config: one mq_net_client per config entry, a
+ * group of `count` clients (mq_net expands its name, topic and filters for
+ * each), so an entry costs the same for one client or 100,000. */
 typedef struct {
     mq_net_config net;
     mq_net_client *clients;
-    mq_sub *subs;            /* every instance's subscriptions, back to back */
-    char **names;
-    size_t n;
-    char **expanded;         /* topics and filters expanded from {i} patterns */
-    size_t n_expanded;
+    mq_sub *subs;            /* every entry's subscriptions, back to back */
+    char **names;            /* entry e's name pattern, "c<e>.{i}" */
+    size_t n;                /* entries (those of count 0 left out) */
+    size_t *first;           /* entry k's first client among the network's */
     mq_net_window *windows;  /* every entry's outage windows, both directions */
     int64_t *reset_times;    /* every entry's scheduled resets */
     mq_net_window *crash_w;  /* every entry's scheduled crashes */
@@ -64,9 +65,7 @@ static void scenario_free(scenario *sc)
     for (size_t i = 0; i < sc->n && sc->names; i++)
         free(sc->names[i]);
     free(sc->names);
-    for (size_t i = 0; i < sc->n_expanded; i++)
-        free(sc->expanded[i]);
-    free(sc->expanded);
+    free(sc->first);
     free(sc->clients);
     free(sc->subs);
     free(sc->windows);
@@ -103,29 +102,52 @@ static mq_retransmit retransmit_of(exp_retransmit r)
     return r == EXP_TIMER ? MQ_RETRANSMIT_TIMER : MQ_RETRANSMIT_RECONNECT;
 }
 
-/* pattern for client i of its group (config.h: exp_config_expand), kept by
- * the scenario; NULL when out of memory. */
-static const char *expand(scenario *sc, const char *pattern, uint32_t i)
+/* The entry of the network's client `client` (its index among every
+ * client), and in *i its index within the entry. O(log entries). */
+static const mq_net_client *entry_of(const scenario *sc, int client, uint32_t *i)
 {
-    int n = exp_config_expand(pattern, i, NULL, 0);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!s)
-        return NULL;
-    exp_config_expand(pattern, i, s, (size_t)n + 1);
-    sc->expanded[sc->n_expanded++] = s;
-    return s;
+    size_t lo = 0, hi = sc->n; /* the last entry whose first client <= client */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sc->first[mid] <= (size_t)client)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *i = (uint32_t)((size_t)client - sc->first[lo]);
+    return &sc->clients[lo];
 }
 
-/* Expands cfg's client entries into instances. Component names are
- * "c<entry>.<instance>", so a client's random streams depend only on its
- * place in the config, not on any other client's settings. */
+/* The entry's pattern (name or topic) for client `client`, expanded into
+ * buf[cap] (config.h: exp_config_expand). */
+static const char *client_text(const scenario *sc, int client, bool topic, char *buf,
+                               size_t cap)
+{
+    uint32_t i;
+    const mq_net_client *c = entry_of(sc, client, &i);
+    const char *pattern = topic ? c->topic : c->name;
+    if (exp_config_expand(pattern, i, buf, cap) < 0)
+        snprintf(buf, cap, "%s", pattern);
+    return buf;
+}
+
+/* Client `client`'s name, "c<entry>.<instance>", in buf[cap]. */
+static const char *client_name(const scenario *sc, int client, char *buf, size_t cap)
+{
+    return client_text(sc, client, false, buf, cap);
+}
+
+/* Turns cfg's client entries into the network's groups. Component names
+ * are "c<entry>.<instance>", so a client's random streams depend only on
+ * its place in the config, not on any other client's settings. Topics and
+ * filters are passed as they are: one without braces is not a pattern
+ * (config.c) and expands to itself. */
 static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
 {
-    size_t n = 0, nsubs = 0, nwin = 0, nres = 0, ncr = 0;
+    size_t nsubs = 0, nwin = 0, nres = 0, ncr = 0;
     *sc = (scenario){0};
     for (size_t e = 0; e < cfg->n_clients; e++) {
-        n += cfg->clients[e].count;
-        nsubs += cfg->clients[e].count * cfg->clients[e].n_subs;
+        nsubs += cfg->clients[e].n_subs;
         nwin += cfg->clients[e].up_outages.n + cfg->clients[e].down_outages.n;
         nres += cfg->clients[e].resets.n;
         ncr += cfg->clients[e].crashes.n;
@@ -134,14 +156,15 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
     sc->crash_w = calloc(ncr ? ncr : 1, sizeof *sc->crash_w);
     if (!sc->reset_times || !sc->crash_w)
         return -1;
-    sc->clients = calloc(n ? n : 1, sizeof *sc->clients);
+    size_t ne = cfg->n_clients;
+    sc->clients = calloc(ne ? ne : 1, sizeof *sc->clients);
     sc->subs = calloc(nsubs ? nsubs : 1, sizeof *sc->subs);
-    sc->names = calloc(n ? n : 1, sizeof *sc->names);
-    sc->expanded = calloc(n + nsubs + 1, sizeof *sc->expanded);
+    sc->names = calloc(ne ? ne : 1, sizeof *sc->names);
+    sc->first = calloc(ne ? ne : 1, sizeof *sc->first);
     sc->windows = calloc(nwin ? nwin : 1, sizeof *sc->windows);
-    if (!sc->clients || !sc->subs || !sc->names || !sc->expanded || !sc->windows)
+    if (!sc->clients || !sc->subs || !sc->names || !sc->first || !sc->windows)
         return -1;
-    size_t k = 0, s = 0, w = 0, wr = 0, wc = 0;
+    size_t k = 0, s = 0, w = 0, wr = 0, wc = 0, first = 0;
     for (size_t e = 0; e < cfg->n_clients; e++) {
         const exp_client *ec = &cfg->clients[e];
         const int64_t *resets = &sc->reset_times[wr];
@@ -155,21 +178,24 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
         w += ec->up_outages.n;
         mq_net_outages down_out = outages_of(&ec->down_outages, &sc->windows[w]);
         w += ec->down_outages.n;
-        for (uint32_t i = 0; i < ec->count; i++, k++) {
+        if (ec->count) {
             mq_net_client *c = &sc->clients[k];
             char buf[64];
-            snprintf(buf, sizeof buf, "c%zu.%u", e, i);
+            snprintf(buf, sizeof buf, "c%zu.{i}", e);
             sc->names[k] = strdup(buf);
             if (!sc->names[k])
                 return -1;
             sc->n = k + 1;
+            sc->first[k] = first;
+            first += ec->count;
             c->name = sc->names[k];
+            c->count = ec->count;
             c->publisher = ec->role == EXP_PUBLISHER;
             c->up = ec->up;
             c->down = ec->down;
             c->retry_interval = sim_from_ms(ec->retry_interval_ms);
             c->max_retries = ec->max_retries;
-            c->topic = ec->topic_pattern ? expand(sc, ec->topic, i) : ec->topic;
+            c->topic = ec->topic;
             c->qos = ec->qos;
             c->rate_hz = ec->rate_hz;
             c->poisson = ec->arrival == EXP_POISSON;
@@ -180,10 +206,8 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
                 return -1;
             for (size_t j = 0; j < ec->n_subs; j++, s++) {
                 const exp_sub *es = &ec->subs[j];
-                const char *f = es->pattern ? expand(sc, es->filter, i) : es->filter;
-                if (!f)
-                    return -1;
-                sc->subs[s] = (mq_sub){.filter = f, .len = (uint16_t)strlen(f), .qos = es->qos};
+                sc->subs[s] = (mq_sub){.filter = es->filter, .len = (uint16_t)strlen(es->filter),
+                                       .qos = es->qos};
             }
             c->qos2_method = ec->has_qos2_method ? ec->qos2_method : cfg->qos2_method;
             c->up_outages = up_out;
@@ -211,6 +235,7 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
             c->crash_mtbf = ec->crashes.mtbf_ns;
             c->crash_down = ec->crashes.down_ns;
             c->client_persistence = ec->client_persistence;
+            k++;
         }
     }
     /* The broker's restarts, drawn as the testbed draws them. */
@@ -226,7 +251,7 @@ static int scenario_build(const exp_config *cfg, uint64_t rep, scenario *sc)
     for (long j = 0; j < nr; j++)
         sc->restart_w[j] = (mq_net_window){rw[j].at_ns, rw[j].len_ns};
     free(rw);
-    sc->n = n;
+    sc->n = k;
     sc->net = (mq_net_config){
         .seed = cfg->seed, .rep = rep, .version = cfg->mqtt_version ? cfg->mqtt_version : MQ_V311,
         .duration = sim_from_ms(cfg->duration_s * 1000.0),
@@ -1245,11 +1270,12 @@ static void trace_publish(void *ctx, int64_t now, int client, uint64_t msg, uint
 {
     tracer *t = ctx;
     strbuf *b = trace_block(t, msg);
-    const mq_net_client *c = &t->sc->clients[client];
     if (!b)
         return;
+    char name[64], topic[65536];
     sb_printf(b, "message %llu: %s publishes at QoS %u on \"%s\" at %.3f ms\n",
-              (unsigned long long)msg, c->name, qos, c->topic, sim_to_ms(now));
+              (unsigned long long)msg, client_name(t->sc, client, name, sizeof name), qos,
+              client_text(t->sc, client, true, topic, sizeof topic), sim_to_ms(now));
     sb_printf(b, "  %12s  %-8s | %-*s | %s\n", "time", "sender", t->width, "packet", "receiver");
 }
 
@@ -1261,7 +1287,8 @@ enum { TR_SENT, TR_LOST, TR_WRITTEN, TR_READ, TR_UNREAD };
 static void trace_line(tracer *t, int64_t now, int client, bool up, const mq_packet *p,
                        uint64_t msg, int how)
 {
-    const char *name = t->sc->clients[client].name;
+    char nb[64];
+    const char *name = client_name(t->sc, client, nb, sizeof nb);
     bool is_flow_sender_pkt = p->type == MQ_PUBLISH || p->type == MQ_PUBREL;
     bool is_ack = p->type == MQ_PUBACK || p->type == MQ_PUBREC || p->type == MQ_PUBCOMP;
     bool flow_up = is_flow_sender_pkt ? up : !up;
@@ -1325,7 +1352,8 @@ static void trace_packet(void *ctx, int64_t now, int client, bool up, const mq_p
                          uint64_t msg, bool lost)
 {
     tracer *t = ctx;
-    bool stream = t->sc->clients[client].transport == MQ_TRANSPORT_STREAM;
+    uint32_t i;
+    bool stream = entry_of(t->sc, client, &i)->transport == MQ_TRANSPORT_STREAM;
     trace_line(t, now, client, up, p, msg, stream ? TR_WRITTEN : lost ? TR_LOST : TR_SENT);
 }
 
@@ -1340,7 +1368,8 @@ static void trace_conn(void *ctx, int64_t now, int client, uint32_t conn, bool b
                        mq_net_conn_event ev, int detail)
 {
     tracer *t = ctx;
-    const char *name = t->sc->clients[client].name;
+    char nb[64];
+    const char *name = client_name(t->sc, client, nb, sizeof nb);
     char what[120];
     switch (ev) {
     case MQ_NET_OPEN: snprintf(what, sizeof what, "%s opens connection %u", name, conn); break;
@@ -1376,7 +1405,8 @@ static void trace_fault(void *ctx, int64_t now, int client, uint32_t conn, mq_ne
                         int detail)
 {
     tracer *t = ctx;
-    const char *name = client >= 0 ? t->sc->clients[client].name : "broker";
+    char nb[64];
+    const char *name = client >= 0 ? client_name(t->sc, client, nb, sizeof nb) : "broker";
     char what[160];
     t->faults = true;
     switch (ev) {
@@ -1417,9 +1447,11 @@ static void trace_deliver(void *ctx, int64_t now, int client, uint64_t msg, uint
 {
     tracer *t = ctx;
     strbuf *b = trace_block(t, msg);
+    char nb[64];
     if (b)
         sb_printf(b, "  %9.3f ms  %-8s | %-*s | %s delivers it (QoS %u)%s\n", sim_to_ms(now), "",
-                  t->width, "", t->sc->clients[client].name, qos, first ? "" : " again: DUPLICATE");
+                  t->width, "", client_name(t->sc, client, nb, sizeof nb), qos,
+                  first ? "" : " again: DUPLICATE");
 }
 
 static void trace_drop(void *ctx, int64_t now, int client, bool broker_side, uint64_t msg,
@@ -1427,9 +1459,10 @@ static void trace_drop(void *ctx, int64_t now, int client, bool broker_side, uin
 {
     tracer *t = ctx;
     strbuf *b = trace_block(t, msg);
+    char nb[64];
     if (b)
         sb_printf(b, "  %9.3f ms  %-8s | dropped: %-*s |\n", sim_to_ms(now),
-                  broker_side ? "broker" : t->sc->clients[client].name, t->width - 9,
+                  broker_side ? "broker" : client_name(t->sc, client, nb, sizeof nb), t->width - 9,
                   mq_drop_reason_name(why));
 }
 
@@ -1459,8 +1492,9 @@ static char *with_outages(const tracer *t, int64_t end, bool *oom)
 {
     const scenario *sc = t->sc;
     size_t n = 0;
-    for (size_t i = 0; i < sc->n; i++)
-        n += 2 * (sc->clients[i].up_outages.n + sc->clients[i].down_outages.n);
+    for (size_t e = 0; e < sc->n; e++)
+        n += 2 * (size_t)sc->clients[e].count *
+             (sc->clients[e].up_outages.n + sc->clients[e].down_outages.n);
     if (!n)
         return NULL;
     outage_mark *mk = malloc(n * sizeof *mk);
@@ -1469,15 +1503,20 @@ static char *with_outages(const tracer *t, int64_t end, bool *oom)
         return NULL;
     }
     size_t k = 0;
-    for (size_t i = 0; i < sc->n; i++)
-        for (int d = 0; d < 2; d++) {
-            const mq_net_outages *o = d ? &sc->clients[i].down_outages : &sc->clients[i].up_outages;
-            for (size_t j = 0; j < o->n; j++) {
-                if (o->w[j].start >= end)
-                    continue;
-                mk[k++] = (outage_mark){o->w[j].start, (int)i, d == 0, true, o->w[j].len};
-                if (o->w[j].start + o->w[j].len < end)
-                    mk[k++] = (outage_mark){o->w[j].start + o->w[j].len, (int)i, d == 0, false, 0};
+    for (size_t e = 0; e < sc->n; e++)
+        for (uint32_t g = 0; g < sc->clients[e].count; g++) {
+            size_t i = sc->first[e] + g;
+            for (int d = 0; d < 2; d++) {
+                const mq_net_outages *o =
+                    d ? &sc->clients[e].down_outages : &sc->clients[e].up_outages;
+                for (size_t j = 0; j < o->n; j++) {
+                    if (o->w[j].start >= end)
+                        continue;
+                    mk[k++] = (outage_mark){o->w[j].start, (int)i, d == 0, true, o->w[j].len};
+                    if (o->w[j].start + o->w[j].len < end)
+                        mk[k++] = (outage_mark){o->w[j].start + o->w[j].len, (int)i, d == 0,
+                                                false, 0};
+                }
             }
         }
     qsort(mk, k, sizeof *mk, by_mark_time);
@@ -1489,7 +1528,8 @@ static char *with_outages(const tracer *t, int64_t end, bool *oom)
         double at = *p ? strtod(p, NULL) : INFINITY;
         while (m < k && sim_to_ms(mk[m].t) <= at) {
             const outage_mark *x = &mk[m++];
-            const char *name = sc->clients[x->client].name;
+            char nb[64];
+            const char *name = client_name(sc, x->client, nb, sizeof nb);
             if (x->begin)
                 sb_printf(&b, "  %9.3f ms  FAULT outage of %s's %s link begins (%.6g s): every "
                           "frame sent is lost\n", sim_to_ms(x->t), name,

@@ -40,20 +40,20 @@ typedef struct {
 
 /* One end of one client's connection: the client's, or the broker's context
  * (datagram: the one context, kept in the client; stream: one per
- * connection, kept in the connection). */
+ * connection, kept in the connection). Its transport is its client's
+ * (transport_of), and a datagram end sends on its client's up link (the
+ * client's end) or down link (the broker's). */
 struct endpoint {
     mq_net *net;
     client *c;
     bool broker_side;
+    bool deferred;          /* the pending event is the deadline's second pass */
     mq_session *s;          /* the client's session, or the broker's context (NULL: none) */
-    const transport_ops *tr;
-    sim_link *out;          /* datagram: the link this end sends on */
     void *rx_tag;           /* datagram: the tag of the frame being handed in */
     sconn *sc;              /* stream: the connection it is on (client: the current one) */
     sim_event_id ev;        /* the pending timer event, if any */
     int64_t ev_at;          /* its time */
     int64_t want_at;        /* what the engine last asked for */
-    bool deferred;          /* the pending event is the deadline's second pass */
 };
 
 /* A subscriber a publisher's messages go to. */
@@ -63,13 +63,33 @@ typedef struct {
     uint64_t max_seq;       /* the latest message of this publisher delivered to it */
 } target;
 
-struct client {
-    int idx;
-    uint32_t gi;            /* its index in its entry's group (cfg->count > 0) */
+/* A publisher's own part of its client record: held by publishers only. */
+typedef struct {
     char *topic;            /* a group's publisher: its topic, expanded (else NULL) */
+    target *targets;        /* in increasing subscriber order */
+    size_t n_targets;
+    gsl_rng *rng_arrival;
+    int64_t period;         /* periodic arrivals: ns between messages */
+    int64_t first_at, next_at;
+    uint64_t k;             /* messages published */
+    uint64_t slots;         /* arrivals, published or not (its process was down) */
+    uint32_t per_group[3];  /* targets per subscription QoS */
+} pubstate;
+
+/* A client's resets, crashes and random outages (net.h "Faults"): held
+ * only by the clients that have them. */
+typedef struct {
+    gsl_rng *rng_out[2], *rng_resets, *rng_crashes;
+    size_t next_reset, next_crash; /* scheduled: the next entry */
+    int64_t crash_since, up_at;
+} faults;
+
+/* Held once per client (100,000 of them in a large fleet), so its fields
+ * are grouped by size, pointers and 64-bit figures first, to leave no
+ * padding. */
+struct client {
     const mq_net_client *cfg;
-    bool stream;
-    bool is_sub;            /* a subscriber: a target of publishers */
+    pubstate *pb;           /* a publisher's: its state (NULL: not a publisher) */
     /* brk: datagram: the broker's context for this client; stream: only the
      * client's identity at the broker (drop reports name it) */
     endpoint cli, brk;
@@ -77,43 +97,40 @@ struct client {
     sim_tcp_path *path;     /* stream */
     sconn *conns;           /* stream: the connections still held, oldest first */
     sconn *cur;             /* stream: the client's current connection */
-    gsl_rng *rng_up, *rng_down, *rng_arrival, *rng_out[2], *rng_reconnect;
-    bool ready, sub_sent;
-    int sess;               /* its session's index at the broker, or -1 */
-    bool unsure;            /* subscriber: its session at the broker may lack its
-                               subscriptions (then routing is checked) */
-    bool subs_ok;           /* subscriber: its current session at the broker has them
-                               (a SUBACK left since that session began) */
-    uint32_t stamp;         /* routing check: the epoch it was last routed to */
-    uint16_t groups;        /* bit 3p+s: the QoS pairs it carries */
-    /* connections: its figures, and whether its MQTT connection is up */
-    mq_conn_stats cs;
-    bool mqtt_up, ever_up;
+    gsl_rng *rng_reconnect;
+    sim_rng_slot rs_up, rs_down; /* every client's two streams, held here (the
+                                    links' and the path's: &rs_up.r, &rs_down.r) */
+    /* connections: its figures (shared with every client that carries the
+     * same QoS pairs: only their sums are reported); down_since: see mqtt_up */
+    mq_conn_stats *cs;
     int64_t down_since;
-    /* publisher */
-    target *targets;        /* in increasing subscriber order */
-    size_t n_targets;
-    uint32_t per_group[3];  /* targets per subscription QoS */
-    int64_t period;         /* periodic arrivals: ns between messages */
-    int64_t first_at, next_at;
     /* subscriber: group code (1 + 3 pub_qos + sub_qos) of the flow on each
      * packet identifier of the broker's end, for wire attribution */
     uint8_t *grp;           /* [0, n_grp): identifiers seen so far (0: none) */
-    uint32_t n_grp;
-    uint64_t k;             /* messages published */
-    uint64_t slots;         /* arrivals, published or not (its process was down) */
-    /* faults (net.h "Faults") */
-    gsl_rng *rng_resets, *rng_crashes;
-    size_t next_reset, next_crash; /* scheduled: the next entry */
-    bool crashed;           /* its process is down */
-    bool forgot;            /* it crashed without persistence: identifiers its
-                               broker session held may come again as new */
-    int64_t crash_since, up_at;
+    faults *flt;            /* NULL: it has no resets, crashes or random outages */
     int64_t fault_at;       /* the first fault since its last CONNACK, or -1 */
+
+    int idx;
+    uint32_t gi;            /* its index in its entry's group (cfg->count > 0) */
+    int sess;               /* its session's index at the broker, or -1 */
+    uint32_t stamp;         /* routing check: the epoch it was last routed to */
+    uint32_t n_grp;         /* subscriber: see grp */
     int fault_cause;        /* from a crash or a broker restart to its next CONNACK: the
                                drop reason its disconnection's losses are charged to; -1 */
     int gone_cause;         /* subscriber: likewise for messages routed while its session
                                or subscription is missing, until they are back; -1 */
+    uint16_t groups;        /* bit 3p+s: the QoS pairs it carries */
+    bool stream;
+    bool is_sub;            /* a subscriber: a target of publishers */
+    bool ready, sub_sent;
+    bool unsure;            /* subscriber: its session at the broker may lack its
+                               subscriptions (then routing is checked) */
+    bool subs_ok;           /* subscriber: its current session at the broker has them
+                               (a SUBACK left since that session began) */
+    bool mqtt_up, ever_up;  /* its MQTT connection is up; it was once */
+    bool crashed;           /* its process is down */
+    bool forgot;            /* it crashed without persistence: identifiers its
+                               broker session held may come again as new */
 };
 
 /* Per target of a message: its deliveries (saturating at 65535) and the
@@ -284,6 +301,8 @@ struct mq_net {
     client **sess_client;   /* session index -> client */
     size_t cap_sess;
     mq_pool frames[FRAME_POOLS]; /* datagram frames and message records, by size */
+    mq_conn_stats *conn_of[1u << 9]; /* the clients' connection figures by their
+                                        groups (client.groups), NULL: no such client */
     mq_net_stats st;
 };
 
@@ -367,7 +386,7 @@ static void tag_ref(void *t)
 static void charge(mq_net *net, const msgrec *r)
 {
     const client *p = r->pub;
-    for (size_t i = 0; i < p->n_targets; i++) {
+    for (size_t i = 0; i < p->pb->n_targets; i++) {
         const tstate *ts = &r->t[i];
         if (ts->n)
             continue;
@@ -379,7 +398,7 @@ static void charge(mq_net *net, const msgrec *r)
             continue;
         } else
             cause = (ts->cause & ~HOP2) - 1;
-        mq_metrics_lost(net->metrics, p->cfg->qos, p->targets[i].sub_qos, cause);
+        mq_metrics_lost(net->metrics, p->cfg->qos, p->pb->targets[i].sub_qos, cause);
     }
 }
 
@@ -404,7 +423,7 @@ static const mq_tag_ops tag_ops = {tag_ref, tag_unref};
 /* A message record's size, which its publisher's targets fix. */
 static size_t msgrec_bytes(const client *pub)
 {
-    size_t n = offsetof(msgrec, t) + pub->n_targets * sizeof(tstate);
+    size_t n = offsetof(msgrec, t) + pub->pb->n_targets * sizeof(tstate);
     return n > sizeof(msgrec) ? n : sizeof(msgrec);
 }
 
@@ -422,15 +441,15 @@ static msgrec *tag_of(const mq_msg *m)
  * binary search, O(log targets). */
 static int32_t find_target(const client *p, int sub)
 {
-    size_t lo = 0, hi = p->n_targets;
+    size_t lo = 0, hi = p->pb->n_targets;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (p->targets[mid].sub < sub)
+        if (p->pb->targets[mid].sub < sub)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < p->n_targets && p->targets[lo].sub == sub ? (int32_t)lo : -1;
+    return lo < p->pb->n_targets && p->pb->targets[lo].sub == sub ? (int32_t)lo : -1;
 }
 
 /* Notes a final event for message r seen by client who: on the publisher's
@@ -444,7 +463,7 @@ static void note_cause(client *who, msgrec *r, int cause)
     client *p = r->pub;
     uint8_t code = (uint8_t)(1 + cause);
     if (who == p) {
-        for (size_t i = 0; i < p->n_targets; i++)
+        for (size_t i = 0; i < p->pb->n_targets; i++)
             if (!(r->t[i].cause & HOP2))
                 r->t[i].cause = code;
         return;
@@ -486,9 +505,10 @@ static void wire_attribute(mq_net *net, client *c, const mq_view *v, mq_msg *m, 
         return; /* connection control belongs to no group */
     if (c->cfg->publisher) {
         for (uint8_t s = 0; s < 3; s++)
-            if (c->per_group[s])
+            if (c->pb->per_group[s])
                 mq_metrics_wire_group(net->metrics, c->cfg->qos, s,
-                                      (double)c->per_group[s] / (double)c->n_targets, len, resend);
+                                      (double)c->pb->per_group[s] / (double)c->pb->n_targets,
+                                      len, resend);
         return;
     }
     uint8_t code = 0;
@@ -499,7 +519,7 @@ static void wire_attribute(mq_net *net, client *c, const mq_view *v, mq_msg *m, 
         int32_t ord = find_target(r->pub, c->idx);
         if (ord < 0)
             return;
-        code = (uint8_t)(1 + 3 * r->pub->cfg->qos + r->pub->targets[ord].sub_qos);
+        code = (uint8_t)(1 + 3 * r->pub->cfg->qos + r->pub->pb->targets[ord].sub_qos);
         if (v->qos > 0) {
             if (v->id >= c->n_grp && grow_grp(c, v->id) != 0) {
                 fail_oom(net);
@@ -550,7 +570,13 @@ static void set_unsure(mq_net *net, client *c, bool unsure)
         net->n_unsure--;
 }
 
-static const transport_ops datagram;
+static const transport_ops datagram, stream;
+
+/* How endpoint e's bytes travel: its client's transport. */
+static const transport_ops *transport_of(const endpoint *e)
+{
+    return e->c->stream ? &stream : &datagram;
+}
 
 static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, const mq_view *v,
                     mq_msg *m, bool resend)
@@ -568,7 +594,7 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
         e->c->subs_ok = true;
         set_unsure(net, e->c, false);
     }
-    int rc = e->tr->send(e, buf, len, zeros, v, r);
+    int rc = transport_of(e)->send(e, buf, len, zeros, v, r);
     if (rc < 0) {
         /* Out of memory (or too much held, -3: failed already): the run
          * cannot be told honestly, so it fails. */
@@ -577,7 +603,7 @@ static void on_send(void *ctx, const uint8_t *buf, size_t len, uint64_t zeros, c
     }
     if (net->has_hooks && net->hooks.packet)
         hook_packet(net, now, e, v, r, rc == 0);
-    if (net->has_hooks && net->hooks.frame && e->tr == &datagram)
+    if (net->has_hooks && net->hooks.frame && !e->c->stream)
         net->hooks.frame(net->hooks.ctx, now, e->c->idx, !e->broker_side, buf, len, zeros,
                          rc == 0);
     if (rc == 2 && net->has_hooks && net->hooks.received) {
@@ -761,8 +787,8 @@ static void broker_routed(void *ctx, mq_msg *m, uint8_t qos)
             net->sess_client[sess]->stamp = epoch;
     }
     client *p = r->pub;
-    for (size_t i = 0; i < p->n_targets; i++) {
-        client *t = &net->clients[p->targets[i].sub];
+    for (size_t i = 0; i < p->pb->n_targets; i++) {
+        client *t = &net->clients[p->pb->targets[i].sub];
         if (t->stamp != epoch)
             r->t[i].cause = HOP2 | (uint8_t)(1 + MQ_LOSS_OF_DROP(
                                 t->gone_cause >= 0 ? (mq_drop_reason)t->gone_cause
@@ -849,16 +875,16 @@ static void on_connected(void *ctx, bool present)
     client *c = e->c;
     const mq_net_client *cc = c->cfg;
     int64_t now = sim_sched_now(e->net->sched);
-    c->cs.connects++;
+    c->cs->connects++;
     if (c->ever_up && !c->mqtt_up)
-        c->cs.disconnected_ns += now - c->down_since;
+        c->cs->disconnected_ns += now - c->down_since;
     c->mqtt_up = c->ever_up = true;
     if (c->fault_at >= 0) {
         int64_t d = now - c->fault_at;
-        c->cs.reconnects++;
-        c->cs.reconnect_ns += d;
-        if (d > c->cs.reconnect_max_ns)
-            c->cs.reconnect_max_ns = d;
+        c->cs->reconnects++;
+        c->cs->reconnect_ns += d;
+        if (d > c->cs->reconnect_max_ns)
+            c->cs->reconnect_max_ns = d;
         c->fault_at = -1;
     }
     c->fault_cause = -1;
@@ -919,7 +945,7 @@ static void on_deliver(void *ctx, int64_t now, mq_msg *m, const mq_view *v)
         fail(net, why);
         return;
     }
-    target *t = &r->pub->targets[ord];
+    target *t = &r->pub->pb->targets[ord];
     uint8_t p = r->pub->cfg->qos, s = t->sub_qos;
     if (v->qos != (p < s ? p : s)) {
         char why[200], nb[128];
@@ -1013,7 +1039,7 @@ static int dg_send(endpoint *e, const uint8_t *buf, size_t len, uint64_t zeros, 
     memcpy(f->bytes, buf, len);
     if (tag)
         tag_ref(tag);
-    int rc = sim_link_send(e->out, f, len + zeros);
+    int rc = sim_link_send(e->broker_side ? e->c->down : e->c->up, f, len + zeros);
     if (rc <= 0) {
         frame_free(net, f);
     } else {
@@ -1079,7 +1105,7 @@ static void count_close(sconn *sc, mq_conn_close cause)
     if (sc->closed)
         return;
     sc->closed = true;
-    sc->c->cs.closes[cause]++;
+    sc->c->cs->closes[cause]++;
 }
 
 /* The tag of the PUBLISH whose first byte is at offset off of direction d:
@@ -1429,7 +1455,7 @@ static void on_open(void *ctx, int64_t now)
     sc->c = c;
     for (int d = 0; d < 2; d++)
         sim_fifo_init(&sc->q[d], sizeof(tagpos), TAGS_MIN_SHIFT, TAGS_MAX_SHIFT);
-    sc->brk = (endpoint){.net = net, .c = c, .broker_side = true, .tr = &stream, .sc = sc,
+    sc->brk = (endpoint){.net = net, .c = c, .broker_side = true, .sc = sc,
                          .want_at = MQ_NEVER};
     sconn **pp = &c->conns;
     while (*pp)
@@ -1437,7 +1463,7 @@ static void on_open(void *ctx, int64_t now)
     *pp = sc;
     c->cur = sc;
     e->sc = sc;
-    c->cs.opens++;
+    c->cs->opens++;
     sc->ce = sim_tcp_connect(c->path, &cli_app, sc);
     if (!sc->ce) {
         c->cur = NULL;
@@ -1523,10 +1549,12 @@ static void schedule_reset(mq_net *net, client *c, int64_t now)
 {
     const mq_net_client *cc = c->cfg;
     int64_t at;
+    if (!c->flt)
+        return;
     if (cc->reset_mtbf > 0)
-        at = now + exp_ns(c->rng_resets, cc->reset_mtbf);
-    else if (c->next_reset < cc->n_resets)
-        at = cc->resets[c->next_reset++];
+        at = now + exp_ns(c->flt->rng_resets, cc->reset_mtbf);
+    else if (c->flt->next_reset < cc->n_resets)
+        at = cc->resets[c->flt->next_reset++];
     else
         return;
     if (!sim_sched_at(net->sched, at < now ? now : at, reset_fire, c))
@@ -1538,10 +1566,12 @@ static void schedule_crash(mq_net *net, client *c, int64_t now)
 {
     const mq_net_client *cc = c->cfg;
     int64_t at;
+    if (!c->flt)
+        return;
     if (cc->crash_mtbf > 0)
-        at = now + exp_ns(c->rng_crashes, cc->crash_mtbf);
-    else if (c->next_crash < cc->n_crashes)
-        at = cc->crashes[c->next_crash].start;
+        at = now + exp_ns(c->flt->rng_crashes, cc->crash_mtbf);
+    else if (c->flt->next_crash < cc->n_crashes)
+        at = cc->crashes[c->flt->next_crash].start;
     else
         return;
     if (!sim_sched_at(net->sched, at < now ? now : at, crash_fire, c))
@@ -1571,7 +1601,7 @@ static void reset_fire(sim_sched *s, void *ctx)
     mq_net *net = c->cli.net;
     int64_t now = sim_sched_now(s);
     bool silent = c->cfg->reset_silent;
-    c->cs.resets++;
+    c->cs->resets++;
     sconn *sc = c->cur;
     if (!sc || !sc->ce || !sc->se || !sc->brk.s) {
         hook_fault(net, c->idx, 0, MQ_NET_RESET, silent);
@@ -1618,16 +1648,16 @@ static void crash_fire(sim_sched *s, void *ctx)
     mq_net *net = c->cli.net;
     int64_t now = sim_sched_now(s);
     const mq_net_client *cc = c->cfg;
-    int64_t down = cc->crash_mtbf > 0 ? cc->crash_down : cc->crashes[c->next_crash++].len;
+    int64_t down = cc->crash_mtbf > 0 ? cc->crash_down : cc->crashes[c->flt->next_crash++].len;
     if (c->crashed) {
-        if (now + down > c->up_at)
-            c->up_at = now + down;
+        if (now + down > c->flt->up_at)
+            c->flt->up_at = now + down;
         return;
     }
     c->crashed = true;
-    c->crash_since = now;
-    c->up_at = now + down;
-    c->cs.crashes++;
+    c->flt->crash_since = now;
+    c->flt->up_at = now + down;
+    c->cs->crashes++;
     fault_hit(c, now);
     c->fault_cause = MQ_DROP_CLIENT_CRASH;
     if (c->is_sub)
@@ -1656,7 +1686,7 @@ static void crash_fire(sim_sched *s, void *ctx)
         sconn_maybe_free(net, sc);
     }
     timer_forget(&c->cli);
-    if (!sim_sched_at(net->sched, c->up_at, restart_fire, c))
+    if (!sim_sched_at(net->sched, c->flt->up_at, restart_fire, c))
         fail_oom(net);
 }
 
@@ -1668,10 +1698,10 @@ static void restart_fire(sim_sched *s, void *ctx)
     client *c = ctx;
     mq_net *net = c->cli.net;
     int64_t now = sim_sched_now(s);
-    if (!c->crashed || now < c->up_at)
+    if (!c->crashed || now < c->flt->up_at)
         return; /* moved later by a crash while down */
     c->crashed = false;
-    c->cs.crash_down_ns += now - c->crash_since;
+    c->cs->crash_down_ns += now - c->flt->crash_since;
     hook_fault(net, c->idx, 0, MQ_NET_CLIENT_RESTART, 0);
     if (mq_session_connect(c->cli.s, now) != 0)
         fail(net, "a client could not connect after its restart");
@@ -1864,8 +1894,8 @@ static void publish_one(sim_sched *s, void *ctx)
     if (c->crashed) {
         /* Its process is down: this arrival is not published (no message,
          * so no pair is expected of it), only counted. */
-        c->cs.unpublished++;
-        c->slots++;
+        c->cs->unpublished++;
+        c->pb->slots++;
         goto next;
     }
     mq_pool *pool = block_pool(net, msgrec_bytes(c));
@@ -1878,7 +1908,7 @@ static void publish_one(sim_sched *s, void *ctx)
     r->refs = 1;
     r->pub = c;
     r->id = ++net->next_msg_id;
-    r->seq = c->k + 1;
+    r->seq = c->pb->k + 1;
     r->t_pub = now;
     if (++net->live > net->peak_live)
         net->peak_live = net->live;
@@ -1890,7 +1920,7 @@ static void publish_one(sim_sched *s, void *ctx)
     put_be64(head + 8, (uint64_t)now);
     size_t hn = cc->payload_bytes < sizeof head ? cc->payload_bytes : sizeof head;
     mq_msg *m = NULL;
-    const char *topic = c->topic ? c->topic : cc->topic;
+    const char *topic = c->pb->topic ? c->pb->topic : cc->topic;
     int rc = mq_msg_new(topic, strlen(topic), head, hn, cc->payload_bytes, false, r,
                         &tag_ops, &m);
     if (rc != 0) {
@@ -1902,10 +1932,10 @@ static void publish_one(sim_sched *s, void *ctx)
     }
     if (rc == 0) {
         net->st.messages++;
-        c->k++;
-        c->slots++;
+        c->pb->k++;
+        c->pb->slots++;
         for (int q = 0; q < 3; q++)
-            mq_metrics_expect(net->metrics, cc->qos, (uint8_t)q, c->per_group[q]);
+            mq_metrics_expect(net->metrics, cc->qos, (uint8_t)q, c->pb->per_group[q]);
         if (net->has_hooks && net->hooks.publish)
             net->hooks.publish(net->hooks.ctx, now, c->idx, r->id, cc->qos);
         rc = mq_session_publish(c->cli.s, now, m, cc->qos);
@@ -1926,10 +1956,11 @@ static void publish_one(sim_sched *s, void *ctx)
     }
 next:
     if (cc->poisson)
-        c->next_at = now + sim_from_ms(gsl_ran_exponential(c->rng_arrival, 1000.0 / cc->rate_hz));
+        c->pb->next_at =
+            now + sim_from_ms(gsl_ran_exponential(c->pb->rng_arrival, 1000.0 / cc->rate_hz));
     else
-        c->next_at = c->first_at + (int64_t)c->slots * c->period; /* no drift */
-    if (!sim_sched_at(s, c->next_at, publish_one, c))
+        c->pb->next_at = c->pb->first_at + (int64_t)c->pb->slots * c->pb->period; /* no drift */
+    if (!sim_sched_at(s, c->pb->next_at, publish_one, c))
         fail_oom(net); /* publishing would stop silently */
 }
 
@@ -1946,16 +1977,18 @@ static void start_publishing(mq_net *net)
             continue;
         int64_t first;
         if (cc->poisson) {
-            first = now + sim_from_ms(gsl_ran_exponential(c->rng_arrival, 1000.0 / cc->rate_hz));
+            first =
+                now + sim_from_ms(gsl_ran_exponential(c->pb->rng_arrival, 1000.0 / cc->rate_hz));
         } else {
             /* A random phase within one period keeps publishers of equal rate
              * from firing in lockstep. */
-            c->period = (int64_t)(1e9 / cc->rate_hz + 0.5);
-            if (c->period < 1)
-                c->period = 1;
-            first = now + (int64_t)(gsl_rng_uniform(c->rng_arrival) * (double)c->period);
+            c->pb->period = (int64_t)(1e9 / cc->rate_hz + 0.5);
+            if (c->pb->period < 1)
+                c->pb->period = 1;
+            first =
+                now + (int64_t)(gsl_rng_uniform(c->pb->rng_arrival) * (double)c->pb->period);
         }
-        c->first_at = c->next_at = first;
+        c->pb->first_at = c->pb->next_at = first;
         if (!sim_sched_at(net->sched, first, publish_one, c))
             fail_oom(net);
     }
@@ -2283,7 +2316,6 @@ static void endpoint_init(endpoint *e, mq_net *net, client *c, bool broker_side)
     e->c = c;
     e->broker_side = broker_side;
     e->want_at = MQ_NEVER;
-    e->tr = c->stream ? &stream : &datagram;
 }
 
 /* The endpoints' callbacks, shared by every session (each gets its endpoint
@@ -2355,16 +2387,17 @@ static void add_target(void *ctx, uint32_t sub, uint8_t best)
     client *c = tf->c;
     if (tf->failed)
         return;
-    if ((c->n_targets & (c->n_targets - 1)) == 0) { /* 0, 1, 2, 4, ...: grow */
-        target *v = realloc(c->targets, (c->n_targets ? 2 * c->n_targets : 1) * sizeof *v);
+    if ((c->pb->n_targets & (c->pb->n_targets - 1)) == 0) { /* 0, 1, 2, 4, ...: grow */
+        size_t cap = c->pb->n_targets ? 2 * c->pb->n_targets : 1;
+        target *v = realloc(c->pb->targets, cap * sizeof *v);
         if (!v) {
             tf->failed = 1;
             return;
         }
-        c->targets = v;
+        c->pb->targets = v;
     }
-    c->targets[c->n_targets++] = (target){.sub = (int)sub, .sub_qos = best};
-    c->per_group[best]++;
+    c->pb->targets[c->pb->n_targets++] = (target){.sub = (int)sub, .sub_qos = best};
+    c->pb->per_group[best]++;
     uint16_t bit = (uint16_t)(1u << (3 * c->cfg->qos + best));
     c->groups |= bit;
     tf->net->clients[sub].groups |= bit;
@@ -2404,7 +2437,7 @@ static int build_targets(mq_net *net)
         if (!c->cfg->publisher)
             continue;
         target_fill tf = {net, c, 0};
-        const char *topic = c->topic ? c->topic : c->cfg->topic;
+        const char *topic = c->pb->topic ? c->pb->topic : c->cfg->topic;
         if (mq_subs_match(ix, topic, strlen(topic), add_target, &tf) < 0 ||
             tf.failed)
             rc = -1;
@@ -2421,11 +2454,10 @@ static int add_outages(mq_net *net, client *c, int d, const char *link_name)
     if (o->mtbf > 0) {
         char name[300];
         snprintf(name, sizeof name, "%s.outages", link_name);
-        c->rng_out[d] = sim_rng_new(net->cfg.seed, net->cfg.rep, name);
-        if (!c->rng_out[d])
+        c->flt->rng_out[d] = sim_rng_new(net->cfg.seed, net->cfg.rep, name);
+        if (!c->flt->rng_out[d])
             return -1;
-        sim_link_random_outages(l, o->mtbf, o->mttr, c->rng_out[d]);
-        return 0;
+        return sim_link_random_outages(l, o->mtbf, o->mttr, c->flt->rng_out[d]);
     }
     for (size_t i = 0; i < o->n; i++)
         if (sim_link_add_outage(l, o->w[i].start, o->w[i].start + o->w[i].len) != 0)
@@ -2483,6 +2515,8 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         c->idx = (int)i;
         c->cfg = cc;
         c->gi = (uint32_t)gi;
+        if (cc->publisher && !(c->pb = calloc(1, sizeof *c->pb)))
+            goto oom;
         if (++gi >= (cc->count ? cc->count : 1)) {
             e++;
             gi = 0;
@@ -2498,7 +2532,7 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
                 return NULL;
             }
             cname = cname_buf;
-            if (cc->publisher && !(c->topic = expand_for(c, cc->topic)))
+            if (cc->publisher && !(c->pb->topic = expand_for(c, cc->topic)))
                 goto oom;
         }
         c->sess = -1;
@@ -2510,33 +2544,41 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
         endpoint_init(&c->cli, net, c, false);
         endpoint_init(&c->brk, net, c, true);
         snprintf(up_name, sizeof up_name, "%s.up", cname);
-        c->rng_up = sim_rng_new(cfg->seed, cfg->rep, up_name);
+        gsl_rng *rng_up = sim_rng_init(&c->rs_up, cfg->seed, cfg->rep, up_name);
         snprintf(down_name, sizeof down_name, "%s.down", cname);
-        c->rng_down = sim_rng_new(cfg->seed, cfg->rep, down_name);
-        snprintf(name, sizeof name, "%s.arrival", cname);
-        c->rng_arrival = sim_rng_new(cfg->seed, cfg->rep, name);
-        if (!c->rng_up || !c->rng_down || !c->rng_arrival)
+        gsl_rng *rng_down = sim_rng_init(&c->rs_down, cfg->seed, cfg->rep, down_name);
+        if (!rng_up || !rng_down)
             goto oom;
+        if (cc->publisher) { /* its arrivals: nobody else draws them */
+            snprintf(name, sizeof name, "%s.arrival", cname);
+            if (!(c->pb->rng_arrival = sim_rng_new(cfg->seed, cfg->rep, name)))
+                goto oom;
+        }
         if (cc->reconnect_jitter > 0) {
             snprintf(name, sizeof name, "%s.reconnect", cname);
             if (!(c->rng_reconnect = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
+        if (cc->n_resets || cc->reset_mtbf > 0 || cc->n_crashes || cc->crash_mtbf > 0 ||
+            cc->up_outages.mtbf > 0 || cc->down_outages.mtbf > 0)
+            if (!(c->flt = calloc(1, sizeof *c->flt)))
+                goto oom;
         if (cc->reset_mtbf > 0) {
             snprintf(name, sizeof name, "%s.resets", cname);
-            if (!(c->rng_resets = sim_rng_new(cfg->seed, cfg->rep, name)))
+            if (!(c->flt->rng_resets = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
         if (cc->crash_mtbf > 0) {
             snprintf(name, sizeof name, "%s.crashes", cname);
-            if (!(c->rng_crashes = sim_rng_new(cfg->seed, cfg->rep, name)))
+            if (!(c->flt->rng_crashes = sim_rng_new(cfg->seed, cfg->rep, name)))
                 goto oom;
         }
         if (c->stream) {
             sim_tcp_params tp;
             tcp_params_of(cc, &tp);
-            c->path = sim_tcp_path_new(net->sched, &tp, &cc->up, c->rng_up, &cc->down,
-                                       c->rng_down);
+            /* cc outlives the net: the path's links borrow its parameters */
+            c->path = sim_tcp_path_new_shared(net->sched, &tp, &cc->up, rng_up, &cc->down,
+                                              rng_down);
             if (!c->path)
                 goto oom;
             c->up = sim_tcp_path_link(c->path, SIM_TCP_CLIENT);
@@ -2546,13 +2588,11 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
                 sim_tcp_path_set_tap(c->path, on_segment, c);
         } else {
             /* cc outlives the net: the links borrow its parameters */
-            c->up = sim_link_new_shared(net->sched, &cc->up, c->rng_up, on_arrive, &c->brk);
-            c->down = sim_link_new_shared(net->sched, &cc->down, c->rng_down, on_arrive,
+            c->up = sim_link_new_shared(net->sched, &cc->up, rng_up, on_arrive, &c->brk);
+            c->down = sim_link_new_shared(net->sched, &cc->down, rng_down, on_arrive,
                                           &c->cli);
             if (!c->up || !c->down)
                 goto oom;
-            c->cli.out = c->up;
-            c->brk.out = c->down;
         }
         if (add_outages(net, c, 0, up_name) || add_outages(net, c, 1, down_name))
             goto oom;
@@ -2594,6 +2634,14 @@ mq_net *mq_net_new(const mq_net_config *cfg, const mq_net_client *clients, size_
     }
     if (build_targets(net) != 0)
         goto oom;
+    for (size_t i = 0; i < total; i++) { /* the groups are known now */
+        client *c = &net->clients[i];
+        assert(c->groups < sizeof net->conn_of / sizeof *net->conn_of);
+        mq_conn_stats **cs = &net->conn_of[c->groups];
+        if (!*cs && !(*cs = calloc(1, sizeof **cs)))
+            goto oom;
+        c->cs = *cs;
+    }
     /* Faults close connections: a datagram client has none (the loader
      * refuses such configs; this guards other callers). */
     for (size_t i = 0; i < n; i++) {
@@ -2630,13 +2678,13 @@ static void tcp_figures(client *c)
 {
     for (int side = 0; side < 2; side++) {
         const sim_tcp_stats *t = sim_tcp_path_stats(c->path, (sim_tcp_side)side);
-        c->cs.tcp_segments += t->segments;
-        c->cs.tcp_data_segments += t->data_segments;
-        c->cs.tcp_retransmissions += t->retransmissions;
-        c->cs.tcp_rto_expiries += t->rto_expiries;
-        c->cs.tcp_fast_retransmits += t->fast_retransmits;
-        c->cs.tcp_segments_lost += t->segments_lost;
-        c->cs.ip_bytes += t->ip_bytes;
+        c->cs->tcp_segments += t->segments;
+        c->cs->tcp_data_segments += t->data_segments;
+        c->cs->tcp_retransmissions += t->retransmissions;
+        c->cs->tcp_rto_expiries += t->rto_expiries;
+        c->cs->tcp_fast_retransmits += t->fast_retransmits;
+        c->cs->tcp_segments_lost += t->segments_lost;
+        c->cs->ip_bytes += t->ip_bytes;
     }
 }
 
@@ -2687,21 +2735,28 @@ int mq_net_run(mq_net *net, mq_net_stats *st, char *err, size_t errlen)
         stats_add(&net->st.up, sim_link_stats_get(c->up));
         stats_add(&net->st.down, sim_link_stats_get(c->down));
         if (c->ever_up && !c->mqtt_up)
-            c->cs.disconnected_ns += now - c->down_since;
+            c->cs->disconnected_ns += now - c->down_since;
         if (c->crashed)
-            c->cs.crash_down_ns += now - c->crash_since;
+            c->cs->crash_down_ns += now - c->flt->crash_since;
         if (c->fault_at >= 0)
-            c->cs.unrecovered++;
+            c->cs->unrecovered++;
         for (int d = 0; d < 2; d++) {
             sim_link_outage_stats os;
             sim_link_outage_stats_get(d ? c->down : c->up, &os);
-            c->cs.outages += os.outages;
-            c->cs.outage_down_ns += os.down_ns;
+            c->cs->outages += os.outages;
+            c->cs->outage_down_ns += os.down_ns;
         }
-        mq_conn_stats_add(&net->st.conn, &c->cs);
+    }
+    /* The figures are integer sums (and one maximum), so summing them by
+     * groups first gives what summing them client by client did. */
+    for (unsigned m = 0; m < sizeof net->conn_of / sizeof *net->conn_of; m++) {
+        const mq_conn_stats *cs = net->conn_of[m];
+        if (!cs)
+            continue;
+        mq_conn_stats_add(&net->st.conn, cs);
         for (int g = 0; g < 9; g++)
-            if (c->groups & (1u << g))
-                mq_metrics_conn_group(net->metrics, (uint8_t)(g / 3), (uint8_t)(g % 3), &c->cs);
+            if (m & (1u << g))
+                mq_metrics_conn_group(net->metrics, (uint8_t)(g / 3), (uint8_t)(g % 3), cs);
     }
     if (net->broker_down)
         net->st.broker_down_ns += now - net->broker_since;
@@ -2787,28 +2842,32 @@ void mq_net_free(mq_net *net)
             if (c->down)
                 sim_link_free(c->down);
         }
-        if (c->rng_up)
-            gsl_rng_free(c->rng_up);
-        if (c->rng_down)
-            gsl_rng_free(c->rng_down);
-        if (c->rng_arrival)
-            gsl_rng_free(c->rng_arrival);
-        for (int d = 0; d < 2; d++)
-            if (c->rng_out[d])
-                gsl_rng_free(c->rng_out[d]);
+        if (c->pb) {
+            if (c->pb->rng_arrival)
+                gsl_rng_free(c->pb->rng_arrival);
+            free(c->pb->targets);
+            free(c->pb->topic);
+            free(c->pb);
+        }
         if (c->rng_reconnect)
             gsl_rng_free(c->rng_reconnect);
-        if (c->rng_resets)
-            gsl_rng_free(c->rng_resets);
-        if (c->rng_crashes)
-            gsl_rng_free(c->rng_crashes);
-        free(c->targets);
+        if (c->flt) {
+            for (int d = 0; d < 2; d++)
+                if (c->flt->rng_out[d])
+                    gsl_rng_free(c->flt->rng_out[d]);
+            if (c->flt->rng_resets)
+                gsl_rng_free(c->flt->rng_resets);
+            if (c->flt->rng_crashes)
+                gsl_rng_free(c->flt->rng_crashes);
+            free(c->flt);
+        }
         free(c->grp);
-        free(c->topic);
     }
     free(net->clients);
     free(net->routes);
     free(net->sess_client);
+    for (size_t m = 0; m < sizeof net->conn_of / sizeof *net->conn_of; m++)
+        free(net->conn_of[m]);
     for (int i = 0; i < FRAME_POOLS; i++)
         mq_pool_clear(&net->frames[i]);
     if (net->sched)

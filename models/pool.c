@@ -1,6 +1,7 @@
 /* A pool of fixed-size blocks: a free list in front of malloc. */
 #include "models/pool.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 struct mq_pool_block {
@@ -9,7 +10,8 @@ struct mq_pool_block {
 
 void mq_pool_init(mq_pool *p, size_t size)
 {
-    p->size = size < sizeof(mq_pool_block) ? sizeof(mq_pool_block) : size;
+    assert(size <= UINT32_MAX);
+    p->size = (uint32_t)(size < sizeof(mq_pool_block) ? sizeof(mq_pool_block) : size);
     p->free = NULL;
     p->n_free = 0;
 }

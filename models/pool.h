@@ -3,6 +3,7 @@
 #define MQ_POOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * A free list of blocks of one size. mq_pool_get returns a block freed
@@ -17,12 +18,12 @@
 typedef struct mq_pool_block mq_pool_block;
 
 typedef struct {
-    size_t size;          /* bytes per block (at least a pointer's) */
     mq_pool_block *free;  /* blocks kept for reuse */
-    size_t n_free;        /* ... how many */
-} mq_pool;
+    uint32_t size;        /* bytes per block (at least a pointer's) */
+    uint32_t n_free;      /* ... how many (at most MQ_POOL_KEEP) */
+} mq_pool;                /* 16 bytes: every session holds two */
 
-/* An empty pool of blocks of size bytes. */
+/* An empty pool of blocks of size bytes (asserts size < 4 GiB). */
 void mq_pool_init(mq_pool *p, size_t size);
 
 /* A block, or NULL when out of memory. O(1). */

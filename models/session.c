@@ -199,11 +199,11 @@ struct mq_session {
     subreq *subs, *subs_tail;
     bool started;             /* connect called; reconnect after closes */
     bool ever_connected;      /* datagram: a CONNACK was had */
+    bool dg_connecting;       /* datagram: CONNECT waiting for CONNACK */
     uint32_t attempt;         /* reconnect ladder step */
     int64_t reconnect_at;
     int64_t connect_deadline; /* stream: connect timeout */
-    bool dg_connecting;       /* datagram: CONNECT waiting for CONNACK */
-    int64_t dg_connect_at;    /* ... and its resend deadline */
+    int64_t dg_connect_at;    /* datagram: the CONNECT's resend deadline */
 
     /* the connection */
     uint8_t state;            /* mq_conn_state */

@@ -39,8 +39,9 @@
  * them; those the cursor has passed are folded into running totals once they
  * are half the array, so a long run with short outages keeps a bounded array.
  * Scheduled windows are never folded (they are few, and a window may still be
- * added in the past). Nothing of this is touched unless an outage source was
- * configured (has_outages), so links without outages run exactly as before.
+ * added in the past). Nothing of this exists unless an outage source was
+ * configured (the link's outage block is allocated then), so links without
+ * outages run exactly as before.
  */
 
 typedef struct {
@@ -64,6 +65,26 @@ typedef struct {
 #define BLOCK_INIT 16u
 #define FOLD_MIN   64u /* passed random windows kept before folding */
 
+/* A direction's outage state, allocated when its first outage source is
+ * configured: most links never have one. */
+typedef struct {
+    bool forced;              /* sim_link_set_down(true) in force */
+    sim_time forced_since;
+    uint64_t n_forced;
+    sim_time forced_ns;       /* completed forced-down time */
+    window *win;              /* sorted, disjoint, non-empty */
+    size_t n_win, win_cap, cur;
+    uint64_t folded_n;        /* random windows folded out of win[] */
+    sim_time folded_ns;
+    gsl_rng *rng;             /* random outages: the stream, else NULL */
+    double mtbf_ns, mttr_ns;
+    sim_time gen_until;       /* random windows are drawn up to this time */
+    uint64_t frames_lost, bytes_lost;
+} outage;
+
+/* A link is held per client direction, so its size is most of an idle
+ * client's: what only some links use (reordering, outages) is kept out of
+ * the common part, and a FIFO link's one frame in flight needs no ring. */
 struct sim_link {
     sim_sched *s;
     const sim_link_params *p; /* borrowed (sim_link_new_shared) or after the link */
@@ -73,31 +94,31 @@ struct sim_link {
     sim_time busy_until;   /* the line is busy serialising until then */
     sim_time last_arrival; /* latest arrival scheduled (reorder off) */
     int bad;               /* Gilbert-Elliott state */
-    sim_link_stats st;
     size_t in_transit;
-    /* reorder off */
-    sim_chain chain;       /* one event per frame in the ring, in send order */
-    fifo_ent *ring;
-    size_t ring_cap, ring_head; /* ring_cap is a power of two; in_transit entries */
-    /* reorder on */
-    xrec **blocks;
-    size_t n_blocks, block_size; /* block_size: records in the next block */
-    xrec *free_list, *head, *tail;
-    /* outages */
-    bool has_outages;
-    bool forced;              /* sim_link_set_down(true) in force */
-    sim_time forced_since;
-    uint64_t n_forced;
-    sim_time forced_ns;       /* completed forced-down time */
-    window *win;              /* sorted, disjoint, non-empty */
-    size_t n_win, win_cap, cur;
-    uint64_t folded_n;        /* random windows folded out of win[] */
-    sim_time folded_ns;
-    gsl_rng *out_rng;         /* random outages: the stream, else NULL */
-    double mtbf_ns, mttr_ns;
-    sim_time gen_until;       /* random windows are drawn up to this time */
-    uint64_t out_frames_lost, out_bytes_lost;
+    sim_link_stats st;
+    outage *out;           /* NULL: no outage source configured */
+    union {
+        struct { /* reorder off */
+            sim_chain chain; /* one event per frame in the ring, in send order */
+            union {
+                fifo_ent *ring; /* cap > 1 */
+                fifo_ent one;   /* cap == 1: inline */
+            } ents;
+            uint32_t cap, head; /* cap is a power of two; in_transit entries from head */
+        } f;
+        struct { /* reorder on */
+            xrec **blocks;
+            size_t n_blocks, block_size; /* block_size: records in the next block */
+            xrec *free_list, *head, *tail;
+        } r;
+    } u;
 };
+
+/* A FIFO link's ring of frames in transit. */
+static inline fifo_ent *ring_of(sim_link *l)
+{
+    return l->u.f.cap > 1 ? l->u.f.ents.ring : &l->u.f.ents.one;
+}
 
 static void fifo_fire(sim_sched *s, void *ctx);
 
@@ -119,8 +140,12 @@ static sim_link *link_new(sim_sched *s, const sim_link_params *p, bool shared, g
     l->rng = rng;
     l->deliver = deliver;
     l->ctx = ctx;
-    l->block_size = BLOCK_INIT;
-    sim_chain_init(&l->chain, fifo_fire, l);
+    if (p->reorder) {
+        l->u.r.block_size = BLOCK_INIT;
+    } else {
+        l->u.f.cap = 1;
+        sim_chain_init(&l->u.f.chain, fifo_fire, l);
+    }
     return l;
 }
 
@@ -141,26 +166,27 @@ sim_link *sim_link_new_shared(sim_sched *s, const sim_link_params *p, gsl_rng *r
 static void drop_in_transit(sim_link *l, void (*fn)(void *ctx, void *frame), void *ctx)
 {
     if (!l->p->reorder) {
-        size_t mask = l->ring_cap - 1;
-        sim_chain_clear(l->s, &l->chain);
+        size_t mask = l->u.f.cap - 1;
+        fifo_ent *ring = ring_of(l);
+        sim_chain_clear(l->s, &l->u.f.chain);
         for (size_t i = 0; i < l->in_transit; i++) {
-            fifo_ent *e = &l->ring[(l->ring_head + i) & mask];
+            fifo_ent *e = &ring[(l->u.f.head + i) & mask];
             if (fn)
                 fn(ctx, e->frame);
         }
-        l->ring_head = 0;
+        l->u.f.head = 0;
     } else {
-        xrec *x = l->head;
+        xrec *x = l->u.r.head;
         while (x) {
             xrec *next = x->next;
             sim_sched_cancel(l->s, x->id);
             if (fn)
                 fn(ctx, x->frame);
-            x->next = l->free_list;
-            l->free_list = x;
+            x->next = l->u.r.free_list;
+            l->u.r.free_list = x;
             x = next;
         }
-        l->head = l->tail = NULL;
+        l->u.r.head = l->u.r.tail = NULL;
     }
     l->in_transit = 0;
 }
@@ -172,12 +198,18 @@ void sim_link_free(sim_link *l)
     /* Touches the scheduler only when frames are still in transit. */
     if (l->in_transit)
         drop_in_transit(l, NULL, NULL);
-    sim_chain_destroy(l->s, &l->chain); /* empty by now: frees its ring only */
-    free(l->ring);
-    for (size_t i = 0; i < l->n_blocks; i++)
-        free(l->blocks[i]);
-    free(l->blocks);
-    free(l->win);
+    if (!l->p->reorder) {
+        sim_chain_destroy(l->s, &l->u.f.chain); /* empty by now: frees its ring only */
+        if (l->u.f.cap > 1)
+            free(l->u.f.ents.ring);
+    } else {
+        for (size_t i = 0; i < l->u.r.n_blocks; i++)
+            free(l->u.r.blocks[i]);
+        free(l->u.r.blocks);
+    }
+    if (l->out)
+        free(l->out->win);
+    free(l->out);
     free(l);
 }
 
@@ -214,59 +246,70 @@ static sim_time sat_add(sim_time a, sim_time b)
 }
 
 /* Makes room for one more window. 0, or -1 when out of memory. */
-static int win_reserve(sim_link *l)
+static int win_reserve(outage *o)
 {
-    if (l->n_win < l->win_cap)
+    if (o->n_win < o->win_cap)
         return 0;
-    size_t ncap = l->win_cap ? l->win_cap * 2 : 8;
-    window *w = realloc(l->win, ncap * sizeof *w);
+    size_t ncap = o->win_cap ? o->win_cap * 2 : 8;
+    window *w = realloc(o->win, ncap * sizeof *w);
     if (!w)
         return -1;
-    l->win = w;
-    l->win_cap = ncap;
+    o->win = w;
+    o->win_cap = ncap;
     return 0;
+}
+
+/* The link's outage state, allocated on first use. NULL when out of memory. */
+static outage *outage_of(sim_link *l)
+{
+    if (!l->out)
+        l->out = calloc(1, sizeof *l->out);
+    return l->out;
 }
 
 int sim_link_add_outage(sim_link *l, sim_time start, sim_time end)
 {
     assert(0 <= start && start <= end);
-    assert(!l->out_rng);
+    assert(!l->out || !l->out->rng);
     if (start == end)
         return 0;
-    if (win_reserve(l))
+    outage *o = outage_of(l);
+    if (!o || win_reserve(o))
         return -1;
     /* Windows i..j-1 overlap or touch [start, end]; they become one. */
     size_t i = 0;
-    while (i < l->n_win && l->win[i].end < start)
+    while (i < o->n_win && o->win[i].end < start)
         i++;
     size_t j = i;
-    while (j < l->n_win && l->win[j].start <= end)
+    while (j < o->n_win && o->win[j].start <= end)
         j++;
     window w = {start, end};
     if (j > i) {
-        if (l->win[i].start < w.start)
-            w.start = l->win[i].start;
-        if (l->win[j - 1].end > w.end)
-            w.end = l->win[j - 1].end;
+        if (o->win[i].start < w.start)
+            w.start = o->win[i].start;
+        if (o->win[j - 1].end > w.end)
+            w.end = o->win[j - 1].end;
     }
     /* Replace win[i..j) by w: the tail moves by 1 - (j - i). */
-    memmove(&l->win[i + 1], &l->win[j], (l->n_win - j) * sizeof *l->win);
-    l->win[i] = w;
-    l->n_win = l->n_win - (j - i) + 1;
-    l->cur = 0; /* re-walked once at the next check */
-    l->has_outages = true;
+    memmove(&o->win[i + 1], &o->win[j], (o->n_win - j) * sizeof *o->win);
+    o->win[i] = w;
+    o->n_win = o->n_win - (j - i) + 1;
+    o->cur = 0; /* re-walked once at the next check */
     return 0;
 }
 
-void sim_link_random_outages(sim_link *l, sim_time mtbf, sim_time mttr, gsl_rng *rng)
+int sim_link_random_outages(sim_link *l, sim_time mtbf, sim_time mttr, gsl_rng *rng)
 {
     assert(mtbf > 0 && mttr > 0 && rng);
-    assert(!l->out_rng && l->n_win == 0);
-    l->out_rng = rng;
-    l->mtbf_ns = (double)mtbf;
-    l->mttr_ns = (double)mttr;
-    l->gen_until = 0;
-    l->has_outages = true;
+    assert(!l->out || (!l->out->rng && l->out->n_win == 0));
+    outage *o = outage_of(l);
+    if (!o)
+        return -1;
+    o->rng = rng;
+    o->mtbf_ns = (double)mtbf;
+    o->mttr_ns = (double)mttr;
+    o->gen_until = 0;
+    return 0;
 }
 
 /* An exponential sample of the given mean in ns, rounded, clamped to 1e18 ns
@@ -285,91 +328,99 @@ static sim_time exp_ns(gsl_rng *r, double mean)
  * mttr 100 ns by t = 13 s). Amortised O(1) per window. Returns -1 when out of
  * memory (the window that did not fit is lost: the run should then be
  * abandoned, as for any allocation failure). */
-static int gen_random(sim_link *l, sim_time t)
+static int gen_random(outage *o, sim_time t)
 {
-    while (l->gen_until <= t && l->gen_until != SIM_NEVER) {
-        sim_time up = exp_ns(l->out_rng, l->mtbf_ns);
-        sim_time down = exp_ns(l->out_rng, l->mttr_ns);
-        sim_time s = sat_add(l->gen_until, up);
+    while (o->gen_until <= t && o->gen_until != SIM_NEVER) {
+        sim_time up = exp_ns(o->rng, o->mtbf_ns);
+        sim_time down = exp_ns(o->rng, o->mttr_ns);
+        sim_time s = sat_add(o->gen_until, up);
         sim_time e = sat_add(s, down);
         if (e > s && e <= t) {
-            l->folded_n++;
-            l->folded_ns += e - s;
+            o->folded_n++;
+            o->folded_ns += e - s;
         } else if (e > s) {
-            if (win_reserve(l))
+            if (win_reserve(o))
                 return -1;
-            l->win[l->n_win++] = (window){s, e};
+            o->win[o->n_win++] = (window){s, e};
         }
-        l->gen_until = e;
+        o->gen_until = e;
     }
     return 0;
 }
 
 /* Folds the random windows before the cursor (all ended at or before the
  * last time checked) into the totals once they are half of the array. */
-static void fold_passed(sim_link *l)
+static void fold_passed(outage *o)
 {
-    if (!l->out_rng || l->cur < FOLD_MIN || 2 * l->cur < l->n_win)
+    if (!o->rng || o->cur < FOLD_MIN || 2 * o->cur < o->n_win)
         return;
-    for (size_t i = 0; i < l->cur; i++) {
-        l->folded_n++;
-        l->folded_ns += l->win[i].end - l->win[i].start;
+    for (size_t i = 0; i < o->cur; i++) {
+        o->folded_n++;
+        o->folded_ns += o->win[i].end - o->win[i].start;
     }
-    memmove(l->win, &l->win[l->cur], (l->n_win - l->cur) * sizeof *l->win);
-    l->n_win -= l->cur;
-    l->cur = 0;
+    memmove(o->win, &o->win[o->cur], (o->n_win - o->cur) * sizeof *o->win);
+    o->n_win -= o->cur;
+    o->cur = 0;
 }
 
 /* The outage check at time t (t never decreases between calls, except after
  * sim_link_add_outage reset the cursor). */
-static bool down_at(sim_link *l, sim_time t)
+static bool down_at(outage *o, sim_time t)
 {
-    if (l->forced)
+    if (o->forced)
         return true;
-    if (l->out_rng)
-        (void)gen_random(l, t); /* out of memory: the windows drawn so far apply */
-    while (l->cur < l->n_win && l->win[l->cur].end <= t)
-        l->cur++;
-    bool down = l->cur < l->n_win && l->win[l->cur].start <= t;
-    fold_passed(l);
+    if (o->rng)
+        (void)gen_random(o, t); /* out of memory: the windows drawn so far apply */
+    while (o->cur < o->n_win && o->win[o->cur].end <= t)
+        o->cur++;
+    bool down = o->cur < o->n_win && o->win[o->cur].start <= t;
+    fold_passed(o);
     return down;
 }
 
 bool sim_link_is_down(sim_link *l)
 {
-    return l->has_outages && down_at(l, sim_sched_now(l->s));
+    return l->out && down_at(l->out, sim_sched_now(l->s));
 }
 
-void sim_link_set_down(sim_link *l, bool down)
+int sim_link_set_down(sim_link *l, bool down)
 {
     sim_time now = sim_sched_now(l->s);
-    l->has_outages = true;
-    if (down && !l->forced) {
-        l->forced = true;
-        l->forced_since = now;
-        l->n_forced++;
-    } else if (!down && l->forced) {
-        l->forced = false;
-        l->forced_ns += now - l->forced_since;
+    if (!down && !l->out)
+        return 0; /* never down: nothing to end */
+    outage *o = outage_of(l);
+    if (!o)
+        return -1;
+    if (down && !o->forced) {
+        o->forced = true;
+        o->forced_since = now;
+        o->n_forced++;
+    } else if (!down && o->forced) {
+        o->forced = false;
+        o->forced_ns += now - o->forced_since;
     }
+    return 0;
 }
 
 void sim_link_outage_stats_get(sim_link *l, sim_link_outage_stats *out)
 {
     sim_time now = sim_sched_now(l->s);
     memset(out, 0, sizeof *out);
-    if (l->out_rng)
-        (void)gen_random(l, now);
-    out->outages = l->folded_n;
-    out->down_ns = l->folded_ns;
-    for (size_t i = 0; i < l->n_win && l->win[i].start < now; i++) {
+    outage *o = l->out;
+    if (!o)
+        return;
+    if (o->rng)
+        (void)gen_random(o, now);
+    out->outages = o->folded_n;
+    out->down_ns = o->folded_ns;
+    for (size_t i = 0; i < o->n_win && o->win[i].start < now; i++) {
         out->outages++;
-        out->down_ns += (l->win[i].end < now ? l->win[i].end : now) - l->win[i].start;
+        out->down_ns += (o->win[i].end < now ? o->win[i].end : now) - o->win[i].start;
     }
-    out->forced = l->n_forced;
-    out->forced_ns = l->forced_ns + (l->forced ? now - l->forced_since : 0);
-    out->frames_lost = l->out_frames_lost;
-    out->bytes_lost = l->out_bytes_lost;
+    out->forced = o->n_forced;
+    out->forced_ns = o->forced_ns + (o->forced ? now - o->forced_since : 0);
+    out->frames_lost = o->frames_lost;
+    out->bytes_lost = o->bytes_lost;
 }
 
 /* Steps the loss model for one frame; 1 if the frame is lost. Always draws
@@ -410,9 +461,9 @@ static void fifo_fire(sim_sched *s, void *ctx)
 {
     sim_link *l = ctx;
     assert(l->in_transit > 0);
-    fifo_ent e = l->ring[l->ring_head];
+    fifo_ent e = ring_of(l)[l->u.f.head];
     (void)s;
-    l->ring_head = (l->ring_head + 1) & (l->ring_cap - 1);
+    l->u.f.head = (l->u.f.head + 1) & (l->u.f.cap - 1);
     l->in_transit--;
     l->st.frames_delivered++;
     l->st.bytes_delivered += e.bytes;
@@ -429,13 +480,13 @@ static void reorder_fire(sim_sched *s, void *ctx)
     if (x->prev)
         x->prev->next = x->next;
     else
-        l->head = x->next;
+        l->u.r.head = x->next;
     if (x->next)
         x->next->prev = x->prev;
     else
-        l->tail = x->prev;
-    x->next = l->free_list;
-    l->free_list = x;
+        l->u.r.tail = x->prev;
+    x->next = l->u.r.free_list;
+    l->u.r.free_list = x;
     l->in_transit--;
     l->st.frames_delivered++;
     l->st.bytes_delivered += bytes;
@@ -446,35 +497,39 @@ static void reorder_fire(sim_sched *s, void *ctx)
 static int reserve(sim_link *l)
 {
     if (!l->p->reorder) {
-        if (l->in_transit < l->ring_cap)
+        if (l->in_transit < l->u.f.cap)
             return 0;
-        size_t ncap = l->ring_cap ? l->ring_cap * 2 : RING_INIT;
+        if (l->u.f.cap > UINT32_MAX / 2)
+            return -1;
+        uint32_t ncap = l->u.f.cap > 1 ? l->u.f.cap * 2 : RING_INIT;
         fifo_ent *ring = malloc(ncap * sizeof *ring);
         if (!ring)
             return -1;
+        const fifo_ent *old = ring_of(l);
         for (size_t i = 0; i < l->in_transit; i++) /* unwrap into the new ring */
-            ring[i] = l->ring[(l->ring_head + i) & (l->ring_cap - 1)];
-        free(l->ring);
-        l->ring = ring;
-        l->ring_cap = ncap;
-        l->ring_head = 0;
+            ring[i] = old[(l->u.f.head + i) & (l->u.f.cap - 1)];
+        if (l->u.f.cap > 1)
+            free(l->u.f.ents.ring);
+        l->u.f.ents.ring = ring;
+        l->u.f.cap = ncap;
+        l->u.f.head = 0;
         return 0;
     }
-    if (l->free_list)
+    if (l->u.r.free_list)
         return 0;
-    xrec **blocks = realloc(l->blocks, (l->n_blocks + 1) * sizeof *blocks);
+    xrec **blocks = realloc(l->u.r.blocks, (l->u.r.n_blocks + 1) * sizeof *blocks);
     if (!blocks)
         return -1;
-    l->blocks = blocks;
-    xrec *b = malloc(l->block_size * sizeof *b);
+    l->u.r.blocks = blocks;
+    xrec *b = malloc(l->u.r.block_size * sizeof *b);
     if (!b)
         return -1;
-    l->blocks[l->n_blocks++] = b;
-    for (size_t i = l->block_size; i-- > 0;) {
-        b[i].next = l->free_list;
-        l->free_list = &b[i];
+    l->u.r.blocks[l->u.r.n_blocks++] = b;
+    for (size_t i = l->u.r.block_size; i-- > 0;) {
+        b[i].next = l->u.r.free_list;
+        l->u.r.free_list = &b[i];
     }
-    l->block_size *= 2;
+    l->u.r.block_size *= 2;
     return 0;
 }
 
@@ -489,9 +544,9 @@ int sim_link_send(sim_link *l, void *frame, size_t bytes)
     l->busy_until = sat_add(start, serialisation_ns(bytes, l->p->bandwidth_bps));
     l->st.frames_sent++;
     l->st.bytes_sent += bytes;
-    if (l->has_outages && down_at(l, now)) {
-        l->out_frames_lost++;
-        l->out_bytes_lost += bytes;
+    if (l->out && down_at(l->out, now)) {
+        l->out->frames_lost++;
+        l->out->bytes_lost += bytes;
         lost = 1;
     }
     if (lost) {
@@ -503,22 +558,22 @@ int sim_link_send(sim_link *l, void *frame, size_t bytes)
     if (!l->p->reorder) {
         if (arrive < l->last_arrival)
             arrive = l->last_arrival;
-        if (sim_chain_at(l->s, &l->chain, arrive))
+        if (sim_chain_at(l->s, &l->u.f.chain, arrive))
             return -1;
         l->last_arrival = arrive;
-        l->ring[(l->ring_head + l->in_transit) & (l->ring_cap - 1)] = (fifo_ent){frame, bytes};
+        ring_of(l)[(l->u.f.head + l->in_transit) & (l->u.f.cap - 1)] = (fifo_ent){frame, bytes};
     } else {
-        xrec *x = l->free_list;
+        xrec *x = l->u.r.free_list;
         sim_event_id id = sim_sched_at(l->s, arrive, reorder_fire, x);
         if (!id)
             return -1;
-        l->free_list = x->next;
-        *x = (xrec){l, frame, bytes, id, l->tail, NULL};
-        if (l->tail)
-            l->tail->next = x;
+        l->u.r.free_list = x->next;
+        *x = (xrec){l, frame, bytes, id, l->u.r.tail, NULL};
+        if (l->u.r.tail)
+            l->u.r.tail->next = x;
         else
-            l->head = x;
-        l->tail = x;
+            l->u.r.head = x;
+        l->u.r.tail = x;
     }
     l->in_transit++;
     return 1;

@@ -114,12 +114,15 @@ int sim_link_add_outage(sim_link *l, sim_time start, sim_time end);
  * it after the link; use a stream of its own, such as "<link stream>.outages",
  * so the link's own draws stay put): two exponentials per up/down cycle, so
  * the windows do not depend on when frames are sent. Asserts that no
- * scheduled window was added and that this is called once. */
-void sim_link_random_outages(sim_link *l, sim_time mtbf, sim_time mttr, gsl_rng *rng);
+ * scheduled window was added and that this is called once. Returns 0, or -1
+ * when out of memory (nothing changed then). */
+int sim_link_random_outages(sim_link *l, sim_time mtbf, sim_time mttr, gsl_rng *rng);
 
 /* Host-driven fault: sets the direction down (true) or up (false) from now
- * on, independently of the windows. Idempotent. */
-void sim_link_set_down(sim_link *l, bool down);
+ * on, independently of the windows. Idempotent. Returns 0, or -1 when out of
+ * memory (nothing changed then: a link's outage state is allocated when its
+ * first outage source is configured). */
+int sim_link_set_down(sim_link *l, bool down);
 
 /* Whether a frame sent now would be lost to an outage. O(1) amortised; may
  * draw random windows up to now. */

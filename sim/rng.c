@@ -44,7 +44,7 @@ uint64_t sim_rng_seed(uint64_t seed, uint64_t rep, const char *name)
 /*
  * Why taus2, seeded this way. The link draws two uniforms and a delay per
  * frame and publishers one or two per message, so the generator must be fast
- * and statistically sound; and a fleet holds three or more streams per
+ * and statistically sound; and a fleet holds two or more streams per
  * client, so it must be small. GSL's taus2 (L'Ecuyer's maximally
  * equidistributed combined Tausworthe generator, period 2^88) keeps 24
  * bytes of state where mt19937 keeps 5 KB: at 100,000 clients that is 7 MB
@@ -71,15 +71,9 @@ typedef struct {
     unsigned long s1, s2, s3;
 } taus_layout;
 
-gsl_rng *sim_rng_from_seed(uint64_t seed64)
+/* Seeds r (a taus2 generator) from all 64 bits of seed64, as described above. */
+static void seed_taus2(gsl_rng *r, uint64_t seed64)
 {
-    /* Out of memory is the caller's to report: GSL's default handler would
-     * abort the process instead of returning NULL. */
-    gsl_error_handler_t *old = gsl_set_error_handler_off();
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
-    gsl_set_error_handler(old);
-    if (!r)
-        return NULL;
     gsl_rng_set(r, (unsigned long)(uint32_t)(seed64 ^ (seed64 >> 32)));
     if (gsl_rng_size(r) == sizeof(taus_layout)) {
         taus_layout *st = gsl_rng_state(r);
@@ -96,7 +90,33 @@ gsl_rng *sim_rng_from_seed(uint64_t seed64)
         for (int i = 0; i < 6; i++)
             (void)gsl_rng_get(r);
     }
+}
+
+gsl_rng *sim_rng_from_seed(uint64_t seed64)
+{
+    /* Out of memory is the caller's to report: GSL's default handler would
+     * abort the process instead of returning NULL. */
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
+    gsl_set_error_handler(old);
+    if (!r)
+        return NULL;
+    seed_taus2(r, seed64);
     return r;
+}
+
+/* The slot's generator is a gsl_rng whose state pointer points into the
+ * slot: what gsl_rng_alloc builds with two mallocs (64 bytes of chunks for
+ * 40 of data), here in the 40 bytes of the slot, which its owner holds. gsl_rng_set fills the whole
+ * state, so the stream is the one sim_rng_new gives. */
+gsl_rng *sim_rng_init(sim_rng_slot *slot, uint64_t seed, uint64_t rep, const char *name)
+{
+    if (gsl_rng_taus2->size > sizeof slot->state)
+        return NULL; /* not on any known GSL build: taus2's state is 3 longs */
+    slot->r.type = gsl_rng_taus2;
+    slot->r.state = slot->state;
+    seed_taus2(&slot->r, sim_rng_seed(seed, rep, name));
+    return &slot->r;
 }
 
 gsl_rng *sim_rng_new(uint64_t seed, uint64_t rep, const char *name)

@@ -273,6 +273,12 @@ static void compact(sim_sched *s)
  * non-empty chain's earliest event whenever a callback runs (renumber relies
  * on it), and advancing a chain never allocates.
  */
+/* The chain's key ring: inline while its capacity is one. */
+static inline sim_chain_key *chain_keys(sim_chain *c)
+{
+    return c->cap > 1 ? c->keys.ring : &c->keys.one;
+}
+
 static void chain_fire(sim_sched *s, void *ctx)
 {
     (void)s;
@@ -284,13 +290,13 @@ static void chain_fire(sim_sched *s, void *ctx)
  * vacant) is running: the next one, if any, takes its record and the root. */
 static inline void chain_advance(sim_sched *s, sim_chain *c, uint32_t slot)
 {
-    assert(c->n > 0 && c->slot == slot && c->ring[c->head].t == s->now);
+    assert(c->n > 0 && c->slot == slot && chain_keys(c)[c->head].t == s->now);
     c->head = (c->head + 1) & (c->cap - 1);
     if (--c->n == 0) {
         free_slot(s, slot);
         return;
     }
-    const sim_chain_key *k = &c->ring[c->head];
+    const sim_chain_key *k = &chain_keys(c)[c->head];
     s->hole = 0;
     place_root(s, (ent){k->t, (uint64_t)k->seq << 32 | slot});
 }
@@ -347,7 +353,7 @@ static int renumber(sim_sched *s)
         if (r->fn == chain_fire) {
             sim_chain *c = r->ctx;
             for (uint32_t e = 1; e < c->n; e++)
-                old[j++] = c->ring[(c->head + e) & (c->cap - 1)].seq;
+                old[j++] = chain_keys(c)[(c->head + e) & (c->cap - 1)].seq;
         }
     }
     assert(j == total);
@@ -360,7 +366,7 @@ static int renumber(sim_sched *s)
         if (r->fn == chain_fire) {
             sim_chain *c = r->ctx;
             for (uint32_t e = 0; e < c->n; e++) {
-                sim_chain_key *key = &c->ring[(c->head + e) & (c->cap - 1)];
+                sim_chain_key *key = &chain_keys(c)[(c->head + e) & (c->cap - 1)];
                 key->seq = e == 0 ? q : rank_of(old, total, key->seq);
             }
         }
@@ -549,24 +555,26 @@ sim_time sim_sched_next_time(sim_sched *s)
 void sim_chain_init(sim_chain *c, sim_event_fn fn, void *ctx)
 {
     assert(fn);
-    *c = (sim_chain){.fn = fn, .ctx = ctx};
+    *c = (sim_chain){.fn = fn, .ctx = ctx, .cap = 1};
 }
 
 int sim_chain_at(sim_sched *s, sim_chain *c, sim_time t)
 {
     assert(t >= s->now);
-    assert(c->n == 0 || t >= c->ring[(c->head + c->n - 1) & (c->cap - 1)].t);
+    assert(c->n == 0 || t >= chain_keys(c)[(c->head + c->n - 1) & (c->cap - 1)].t);
     if (c->n == c->cap) {
-        uint32_t ncap = c->cap ? c->cap * 2 : 4;
+        uint32_t ncap = c->cap > 1 ? c->cap * 2 : 4;
         if (ncap == 0)
             return -1;
         sim_chain_key *ring = malloc((size_t)ncap * sizeof *ring);
         if (!ring)
             return -1;
+        const sim_chain_key *old = chain_keys(c);
         for (uint32_t i = 0; i < c->n; i++) /* unwrap into the new ring */
-            ring[i] = c->ring[(c->head + i) & (c->cap - 1)];
-        free(c->ring);
-        c->ring = ring;
+            ring[i] = old[(c->head + i) & (c->cap - 1)];
+        if (c->cap > 1)
+            free(c->keys.ring);
+        c->keys.ring = ring;
         c->cap = ncap;
         c->head = 0;
     }
@@ -578,7 +586,7 @@ int sim_chain_at(sim_sched *s, sim_chain *c, sim_time t)
             return -1;
         c->slot = slot;
     }
-    c->ring[(c->head + c->n) & (c->cap - 1)] = (sim_chain_key){t, s->seq};
+    chain_keys(c)[(c->head + c->n) & (c->cap - 1)] = (sim_chain_key){t, s->seq};
     c->n++;
     s->seq++;
     s->pending++;
@@ -604,7 +612,8 @@ void sim_chain_clear(sim_sched *s, sim_chain *c)
 void sim_chain_destroy(sim_sched *s, sim_chain *c)
 {
     sim_chain_clear(s, c);
-    free(c->ring);
+    if (c->cap > 1)
+        free(c->keys.ring);
     sim_chain_init(c, c->fn, c->ctx);
 }
 

@@ -101,12 +101,17 @@ typedef struct {
 typedef struct {
     sim_event_fn fn;
     void *ctx;
-    sim_chain_key *ring; /* cap entries, a power of two; n from head */
+    union {
+        sim_chain_key *ring; /* cap > 1: cap entries, a power of two; n from head */
+        sim_chain_key one;   /* cap == 1: the one entry, inline (most chains hold
+                                one event at a time: no allocation for them) */
+    } keys;
     uint32_t cap, head, n;
     uint32_t slot;       /* the earliest event's record in the scheduler (n > 0) */
 } sim_chain;
 
-/* An empty chain whose events run fn(s, ctx). Allocates nothing. */
+/* An empty chain whose events run fn(s, ctx). Allocates nothing; a chain
+ * allocates only once it holds two events at once. */
 void sim_chain_init(sim_chain *c, sim_event_fn fn, void *ctx);
 
 /* Schedules the chain's next event at absolute time t (asserts t >= now and

@@ -1555,9 +1555,9 @@ static void end_timer_fire(sim_sched *s, void *ctx)
 
 /* ---- the path ---- */
 
-sim_tcp_path *sim_tcp_path_new(sim_sched *s, const sim_tcp_params *tp,
-                               const sim_link_params *up, gsl_rng *rng_up,
-                               const sim_link_params *down, gsl_rng *rng_down)
+static sim_tcp_path *path_new(sim_sched *s, const sim_tcp_params *tp, bool shared,
+                              const sim_link_params *up, gsl_rng *rng_up,
+                              const sim_link_params *down, gsl_rng *rng_down)
 {
     assert(s && tp && up && down && rng_up && rng_down);
     assert(tp->mss > 0 && tp->init_cwnd > 0 && tp->rwnd >= tp->mss);
@@ -1567,13 +1567,30 @@ sim_tcp_path *sim_tcp_path_new(sim_sched *s, const sim_tcp_params *tp,
         return NULL;
     p->s = s;
     p->tp = *tp;
-    p->link[SIM_TCP_CLIENT] = sim_link_new(s, up, rng_up, on_arrive, p);
-    p->link[SIM_TCP_SERVER] = sim_link_new(s, down, rng_down, on_arrive, p);
+    sim_link *(*link_new)(sim_sched *, const sim_link_params *, gsl_rng *,
+                          sim_link_deliver_fn, void *) =
+        shared ? sim_link_new_shared : sim_link_new;
+    p->link[SIM_TCP_CLIENT] = link_new(s, up, rng_up, on_arrive, p);
+    p->link[SIM_TCP_SERVER] = link_new(s, down, rng_down, on_arrive, p);
     if (!p->link[0] || !p->link[1]) {
         sim_tcp_path_free(p);
         return NULL;
     }
     return p;
+}
+
+sim_tcp_path *sim_tcp_path_new(sim_sched *s, const sim_tcp_params *tp,
+                               const sim_link_params *up, gsl_rng *rng_up,
+                               const sim_link_params *down, gsl_rng *rng_down)
+{
+    return path_new(s, tp, false, up, rng_up, down, rng_down);
+}
+
+sim_tcp_path *sim_tcp_path_new_shared(sim_sched *s, const sim_tcp_params *tp,
+                                      const sim_link_params *up, gsl_rng *rng_up,
+                                      const sim_link_params *down, gsl_rng *rng_down)
+{
+    return path_new(s, tp, true, up, rng_up, down, rng_down);
 }
 
 void sim_tcp_path_free(sim_tcp_path *p)

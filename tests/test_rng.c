@@ -98,6 +98,23 @@ static void same_inputs_same_stream(void **state)
     gsl_rng_free(b);
 }
 
+/* A generator built in a slot is the stream sim_rng_new gives, uniforms and
+ * distributions alike. */
+static void slot_stream_is_the_heap_stream(void **state)
+{
+    (void)state;
+    sim_rng_slot slot;
+    gsl_rng *a = sim_rng_new(7, 2, "c0.0.up"), *b = sim_rng_init(&slot, 7, 2, "c0.0.up");
+    assert_non_null(a);
+    assert_ptr_equal(b, &slot.r);
+    assert_string_equal(gsl_rng_name(b), "taus2");
+    for (int i = 0; i < 10000; i++) {
+        assert_int_equal(gsl_rng_get(a), gsl_rng_get(b));
+        assert_true(gsl_rng_uniform(a) == gsl_rng_uniform(b));
+    }
+    gsl_rng_free(a);
+}
+
 /* All 64 bits of the seed reach the generator: seeds whose 32-bit folds
  * (low ^ high) coincide still give different streams. */
 static void whole_64_bit_seed_is_used(void **state)
@@ -184,6 +201,7 @@ int main(void)
         cmocka_unit_test(seeds_differ_when_any_input_changes),
         cmocka_unit_test(seed_avalanche),
         cmocka_unit_test(same_inputs_same_stream),
+        cmocka_unit_test(slot_stream_is_the_heap_stream),
         cmocka_unit_test(whole_64_bit_seed_is_used),
         cmocka_unit_test(named_streams_are_uncorrelated),
     };

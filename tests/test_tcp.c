@@ -164,6 +164,25 @@ static world *world_new_links(const sim_tcp_params *tp, sim_link_params up, sim_
     return w;
 }
 
+/* As world_new_links, the path's links borrowing *up and *down
+ * (sim_tcp_path_new_shared): the caller keeps them until world_free. */
+static world *world_new_shared(const sim_link_params *up, const sim_link_params *down,
+                               uint64_t seed)
+{
+    world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    w->s = sim_sched_new();
+    w->ru = sim_rng_new(seed, 0, "up");
+    w->rd = sim_rng_new(seed, 0, "down");
+    sim_tcp_params def;
+    sim_tcp_params_default(&def);
+    w->p = sim_tcp_path_new_shared(w->s, &def, up, w->ru, down, w->rd);
+    assert_non_null(w->p);
+    sim_tcp_path_set_tap(w->p, tap, w);
+    sim_tcp_test_set_filter(w->p, filter, w);
+    return w;
+}
+
 static world *world_new(const sim_tcp_params *tp, double delay_ms)
 {
     return world_new_links(tp, link_ms(delay_ms, 0), link_ms(delay_ms, 0), 1);
@@ -284,6 +303,34 @@ static void handshake_timing_and_numbers(void **state)
 /* A lost SYN: retransmitted at 1 s; Karn's rule gives no handshake sample,
  * so the client's RTO for data is 3 s (RFC 6298 5.7); the server's SYN-ACK
  * was not retransmitted and gives it a 20 ms sample. */
+/* A path whose links borrow their parameters runs as one that copies them:
+ * the same segments, losses and bytes over a lossy transfer. */
+static void shared_link_params_same_run(void **state)
+{
+    (void)state;
+    sim_link_params up = link_ms(10, 0.1), down = link_ms(10, 0.1);
+    world *w[2] = {world_new_links(NULL, up, down, 7), world_new_shared(&up, &down, 7)};
+    static uint8_t buf[50000];
+    fill_pattern(buf, sizeof buf, 3);
+    for (int k = 0; k < 2; k++) {
+        app_rec *c = world_established(w[k], SIM_S(5));
+        assert_int_equal(sim_tcp_write(c->e, buf, sizeof buf), 0);
+        run_to(w[k], SIM_S(120));
+    }
+    for (int side = 0; side < 2; side++) {
+        const sim_tcp_stats *a = sim_tcp_path_stats(w[0]->p, (sim_tcp_side)side);
+        const sim_tcp_stats *b = sim_tcp_path_stats(w[1]->p, (sim_tcp_side)side);
+        assert_int_equal(a->segments, b->segments);
+        assert_int_equal(a->retransmissions, b->retransmissions);
+        assert_int_equal(a->segments_lost, b->segments_lost);
+        assert_int_equal(a->bytes_delivered, b->bytes_delivered);
+    }
+    assert_int_equal(sim_tcp_path_stats(w[1]->p, SIM_TCP_SERVER)->bytes_delivered, sizeof buf);
+    assert_true(sim_tcp_path_stats(w[1]->p, SIM_TCP_CLIENT)->segments_lost > 0);
+    world_free(w[0]);
+    world_free(w[1]);
+}
+
 static void lost_syn_uses_fallback_rto(void **state)
 {
     (void)state;
@@ -1614,6 +1661,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_timing_and_numbers),
+        cmocka_unit_test(shared_link_params_same_run),
         cmocka_unit_test(lost_syn_uses_fallback_rto),
         cmocka_unit_test(syn_retry_ladder_and_timeout),
         cmocka_unit_test(refused_then_accepted),

@@ -445,12 +445,12 @@ t_check_states_what_a_large_fleet_costs() {
   good_config
   run_cli check good.json --set clients.1.count=100000
   expect_eq "$rc" 0
-  expect_contains "$out" "note: 100001 clients need about 2 GB of memory while they run (about 16.7 KB each at QoS 1 and 2)"
+  expect_contains "$out" "note: 100001 clients need about 1 GB of memory while they run (about 12.7 KB each at QoS 1 and 2)"
   run_cli check good.json --set clients.1.count=100000 --set clients.0.qos=0 --set clients.1.subscribe.0.qos=0
-  expect_contains "$out" "note: 100001 clients need about 1 GB of memory while they run (about 14.8 KB each at QoS 0)"
-  # over datagrams a client has no TCP path: 5.7 KB, so 100,000 stay under a gigabyte
-  run_cli check good.json --set clients.1.count=200000 --set transport=datagram
-  expect_contains "$out" "note: 200001 clients need about 1 GB of memory while they run (about 5.7 KB each at QoS 1 and 2)"
+  expect_contains "$out" "note: 100001 clients need about 1 GB of memory while they run (about 10.7 KB each at QoS 0)"
+  # over datagrams a client has no TCP path: 4.1 KB, so 100,000 stay under a gigabyte
+  run_cli check good.json --set clients.1.count=300000 --set transport=datagram
+  expect_contains "$out" "note: 300001 clients need about 1 GB of memory while they run (about 4.1 KB each at QoS 1 and 2)"
   run_cli check good.json --set clients.1.count=100000 --set transport=datagram
   expect_eq "$out" "good.json: ok (good: 1 publisher, 100000 subscribers, duration 10 s, 1 replication)"
   run_cli check good.json --set clients.1.count=1000
