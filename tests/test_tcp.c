@@ -147,8 +147,11 @@ static sim_link_params link_ms(double delay_ms, double loss)
     return l;
 }
 
-static world *world_new_links(const sim_tcp_params *tp, sim_link_params up, sim_link_params down,
-                              uint64_t seed)
+/* A world on a path over up and down: the links copy them, or with shared
+ * borrow them (sim_tcp_path_new_shared), the caller keeping them until
+ * world_free. */
+static world *world_new_path(const sim_tcp_params *tp, const sim_link_params *up,
+                             const sim_link_params *down, uint64_t seed, bool shared)
 {
     world *w = calloc(1, sizeof *w);
     assert_non_null(w);
@@ -157,30 +160,20 @@ static world *world_new_links(const sim_tcp_params *tp, sim_link_params up, sim_
     w->rd = sim_rng_new(seed, 0, "down");
     sim_tcp_params def;
     sim_tcp_params_default(&def);
-    w->p = sim_tcp_path_new(w->s, tp ? tp : &def, &up, w->ru, &down, w->rd);
+    if (!tp)
+        tp = &def;
+    w->p = shared ? sim_tcp_path_new_shared(w->s, tp, up, w->ru, down, w->rd)
+                  : sim_tcp_path_new(w->s, tp, up, w->ru, down, w->rd);
     assert_non_null(w->p);
     sim_tcp_path_set_tap(w->p, tap, w);
     sim_tcp_test_set_filter(w->p, filter, w);
     return w;
 }
 
-/* As world_new_links, the path's links borrowing *up and *down
- * (sim_tcp_path_new_shared): the caller keeps them until world_free. */
-static world *world_new_shared(const sim_link_params *up, const sim_link_params *down,
-                               uint64_t seed)
+static world *world_new_links(const sim_tcp_params *tp, sim_link_params up, sim_link_params down,
+                              uint64_t seed)
 {
-    world *w = calloc(1, sizeof *w);
-    assert_non_null(w);
-    w->s = sim_sched_new();
-    w->ru = sim_rng_new(seed, 0, "up");
-    w->rd = sim_rng_new(seed, 0, "down");
-    sim_tcp_params def;
-    sim_tcp_params_default(&def);
-    w->p = sim_tcp_path_new_shared(w->s, &def, up, w->ru, down, w->rd);
-    assert_non_null(w->p);
-    sim_tcp_path_set_tap(w->p, tap, w);
-    sim_tcp_test_set_filter(w->p, filter, w);
-    return w;
+    return world_new_path(tp, &up, &down, seed, false);
 }
 
 static world *world_new(const sim_tcp_params *tp, double delay_ms)
@@ -300,16 +293,13 @@ static void handshake_timing_and_numbers(void **state)
     world_free(w);
 }
 
-/* A lost SYN: retransmitted at 1 s; Karn's rule gives no handshake sample,
- * so the client's RTO for data is 3 s (RFC 6298 5.7); the server's SYN-ACK
- * was not retransmitted and gives it a 20 ms sample. */
 /* A path whose links borrow their parameters runs as one that copies them:
  * the same segments, losses and bytes over a lossy transfer. */
 static void shared_link_params_same_run(void **state)
 {
     (void)state;
     sim_link_params up = link_ms(10, 0.1), down = link_ms(10, 0.1);
-    world *w[2] = {world_new_links(NULL, up, down, 7), world_new_shared(&up, &down, 7)};
+    world *w[2] = {world_new_links(NULL, up, down, 7), world_new_path(NULL, &up, &down, 7, true)};
     static uint8_t buf[50000];
     fill_pattern(buf, sizeof buf, 3);
     for (int k = 0; k < 2; k++) {
@@ -331,6 +321,9 @@ static void shared_link_params_same_run(void **state)
     world_free(w[1]);
 }
 
+/* A lost SYN: retransmitted at 1 s; Karn's rule gives no handshake sample,
+ * so the client's RTO for data is 3 s (RFC 6298 5.7); the server's SYN-ACK
+ * was not retransmitted and gives it a 20 ms sample. */
 static void lost_syn_uses_fallback_rto(void **state)
 {
     (void)state;
