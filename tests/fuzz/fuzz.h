@@ -12,14 +12,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <gsl/gsl_rng.h>
 
 int fuzz_codec(const uint8_t *data, size_t size);
 int fuzz_session(const uint8_t *data, size_t size);
 int fuzz_config(const uint8_t *data, size_t size);
 int fuzz_configrun(const uint8_t *data, size_t size);
+int fuzz_tcp(const uint8_t *data, size_t size);
 /* Inputs fuzz_config and fuzz_configrun made into configs the loader
  * accepted, and fuzz_configrun's runs of them that succeeded. */
 extern size_t fuzz_config_accepted, fuzz_config_ran;
+
+/* A GSL generator whose draws read data, four bytes each, big-endian (zero
+ * once the input is used up): a random scenario's choices, made by the
+ * fuzzer. data must outlive it. NULL when out of memory. */
+gsl_rng *fuzz_bytes_rng(const uint8_t *data, size_t size);
 
 /* Reports the broken invariant and aborts. */
 _Noreturn void fuzz_fail(const char *file, int line, const char *what);
