@@ -10,7 +10,7 @@
 set -eu
 secs=${1:-60}
 shift || true
-targets=${*:-codec session config configrun}
+targets=${*:-codec session config configrun tcp}
 CC=${FUZZ_CC:-clang}
 B=build-fuzz
 PKG_CFLAGS=$(pkg-config --cflags gsl libcjson)
@@ -22,14 +22,15 @@ lib_src=$(ls sim/*.c models/*.c experiments/*.c | grep -v experiments/main.c)
 declare -A COVER=([codec]="models/codec.c models/utf8.c models/topic.c"
                 [session]="models/session.c models/broker.c models/subs.c models/msg.c"
                 [config]="experiments/config.c experiments/keys.c"
-                [configrun]="experiments/config.c experiments/keys.c experiments/run.c models/net.c models/broker.c models/session.c")
+                [configrun]="experiments/config.c experiments/keys.c experiments/run.c models/net.c models/broker.c models/session.c"
+                [tcp]="sim/tcp.c sim/link.c sim/fifo.c")
 # The harness file (and seed corpus) of each target that shares another's.
 declare -A SRC=([configrun]=config)
 
 build() { # build NAME FLAGS...
     local name=$1 out=$2; shift 2
     $CC -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -I. $PKG_CFLAGS "$@" \
-        -DFUZZ_TARGET=fuzz_$name $lib_src tests/fuzz/${SRC[$name]:-$name}.c tests/fuzz/libfuzzer.c \
+        -DFUZZ_TARGET=fuzz_$name $lib_src tests/fuzz/${SRC[$name]:-$name}.c tests/fuzz/bytes.c tests/fuzz/libfuzzer.c \
         -o "$out" $PKG_LIBS
 }
 

@@ -94,6 +94,13 @@ static void configrun_corpus(void **state)
     replay_dir("regress", "configrun", fuzz_configrun);
 }
 
+static void tcp_corpus(void **state)
+{
+    (void)state;
+    assert_true(replay_dir("corpus", "tcp", fuzz_tcp) >= 8);
+    replay_dir("regress", "tcp", fuzz_tcp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +108,7 @@ int main(void)
         cmocka_unit_test(session_corpus),
         cmocka_unit_test(config_corpus),
         cmocka_unit_test(configrun_corpus),
+        cmocka_unit_test(tcp_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
