@@ -1,5 +1,6 @@
 /* A FIFO of fixed-size elements in blocks, whose memory follows its length. */
 #include "sim/fifo.h"
+#include "sim/ring.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -35,8 +36,7 @@ static int map_resize(sim_fifo *f, size_t cap)
     uint8_t **m = malloc(cap * sizeof *m);
     if (!m)
         return -1;
-    for (size_t i = 0; i < f->nb; i++)
-        m[i] = f->map[(f->mhead + i) & (f->mcap - 1)];
+    sim_ring_unwrap(m, f->map, f->mhead, f->nb, f->mcap, sizeof *m);
     free(f->map);
     f->map = m;
     f->mcap = cap;

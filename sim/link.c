@@ -1,5 +1,6 @@
 /* One link direction: a loss model, a delay, serialisation behind earlier frames, and FIFO or reordering delivery. */
 #include "sim/link.h"
+#include "sim/ring.h"
 
 #include <assert.h>
 #include <math.h>
@@ -505,9 +506,7 @@ static int reserve(sim_link *l)
         fifo_ent *ring = malloc(ncap * sizeof *ring);
         if (!ring)
             return -1;
-        const fifo_ent *old = ring_of(l);
-        for (size_t i = 0; i < l->in_transit; i++) /* unwrap into the new ring */
-            ring[i] = old[(l->u.f.head + i) & (l->u.f.cap - 1)];
+        sim_ring_unwrap(ring, ring_of(l), l->u.f.head, l->in_transit, l->u.f.cap, sizeof *ring);
         if (l->u.f.cap > 1)
             free(l->u.f.ents.ring);
         l->u.f.ents.ring = ring;

@@ -1,5 +1,6 @@
 /* The discrete-event scheduler: a 4-ary min-heap of (time, seq) keys over a pool of event records. */
 #include "sim/sched.h"
+#include "sim/ring.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -569,9 +570,7 @@ int sim_chain_at(sim_sched *s, sim_chain *c, sim_time t)
         sim_chain_key *ring = malloc((size_t)ncap * sizeof *ring);
         if (!ring)
             return -1;
-        const sim_chain_key *old = chain_keys(c);
-        for (uint32_t i = 0; i < c->n; i++) /* unwrap into the new ring */
-            ring[i] = old[(c->head + i) & (c->cap - 1)];
+        sim_ring_unwrap(ring, chain_keys(c), c->head, c->n, c->cap, sizeof *ring);
         if (c->cap > 1)
             free(c->keys.ring);
         c->keys.ring = ring;

@@ -1,6 +1,7 @@
 /* The TCP model: handshake, MSS segments, cumulative ACKs, RFC 6298 timer, NewReno, in-order delivery, FIN and RST, over a link pair. */
 #include "sim/tcp.h"
 #include "sim/fifo.h"
+#include "sim/ring.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -311,11 +312,7 @@ static void *ring_grow(void *buf, size_t *cap, size_t *head, size_t n, size_t sz
     char *nb = malloc(ncap * sz);
     if (!nb)
         return NULL;
-    if (n) {
-        size_t first = *cap - *head < n ? *cap - *head : n; /* up to the array's end */
-        memcpy(nb, (char *)buf + *head * sz, first * sz);
-        memcpy(nb + first * sz, buf, (n - first) * sz);
-    }
+    sim_ring_unwrap(nb, buf, *head, n, *cap, sz);
     free(buf);
     *cap = ncap;
     *head = 0;
