@@ -10,7 +10,7 @@
 set -eu
 secs=${1:-60}
 shift || true
-targets=${*:-codec session config configrun tcp}
+targets=${*:-codec session config configrun tcp broker client}
 CC=${FUZZ_CC:-clang}
 B=build-fuzz
 PKG_CFLAGS=$(pkg-config --cflags gsl libcjson)
@@ -23,7 +23,9 @@ declare -A COVER=([codec]="models/codec.c models/utf8.c models/topic.c"
                 [session]="models/session.c models/broker.c models/subs.c models/msg.c"
                 [config]="experiments/config.c experiments/keys.c"
                 [configrun]="experiments/config.c experiments/keys.c experiments/run.c models/net.c models/broker.c models/session.c"
-                [tcp]="sim/tcp.c sim/link.c sim/fifo.c")
+                [tcp]="sim/tcp.c sim/link.c sim/fifo.c"
+                [broker]="models/broker.c models/session.c models/subs.c models/codec.c models/msg.c"
+                [client]="models/session.c models/codec.c models/msg.c")
 # The harness file (and seed corpus) of each target that shares another's.
 declare -A SRC=([configrun]=config)
 

@@ -101,6 +101,30 @@ static void tcp_corpus(void **state)
     replay_dir("regress", "tcp", fuzz_tcp);
 }
 
+static void broker_corpus(void **state)
+{
+    (void)state;
+    size_t acks = fuzz_broker_connacks, pubs = fuzz_broker_publishes;
+    assert_true(replay_dir("corpus", "broker", fuzz_broker) >= 8);
+    /* The seeds connect clients and have the broker forward messages. */
+    print_message("broker seeds: %zu CONNACKs accepting, %zu PUBLISHes sent\n",
+                  fuzz_broker_connacks - acks, fuzz_broker_publishes - pubs);
+    assert_true(fuzz_broker_connacks - acks >= 20 && fuzz_broker_publishes - pubs >= 20);
+    replay_dir("regress", "broker", fuzz_broker);
+}
+
+static void client_corpus(void **state)
+{
+    (void)state;
+    size_t conns = fuzz_client_connects, got = fuzz_client_deliveries;
+    assert_true(replay_dir("corpus", "client", fuzz_client) >= 8);
+    /* The seeds get the client connected and messages delivered to it. */
+    print_message("client seeds: %zu CONNACKs accepted, %zu messages handed over\n",
+                  fuzz_client_connects - conns, fuzz_client_deliveries - got);
+    assert_true(fuzz_client_connects - conns >= 10 && fuzz_client_deliveries - got >= 10);
+    replay_dir("regress", "client", fuzz_client);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +133,8 @@ int main(void)
         cmocka_unit_test(config_corpus),
         cmocka_unit_test(configrun_corpus),
         cmocka_unit_test(tcp_corpus),
+        cmocka_unit_test(broker_corpus),
+        cmocka_unit_test(client_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

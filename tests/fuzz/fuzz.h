@@ -19,6 +19,12 @@ int fuzz_session(const uint8_t *data, size_t size);
 int fuzz_config(const uint8_t *data, size_t size);
 int fuzz_configrun(const uint8_t *data, size_t size);
 int fuzz_tcp(const uint8_t *data, size_t size);
+int fuzz_broker(const uint8_t *data, size_t size);
+/* CONNACKs accepting a session, and PUBLISHes, that fuzz_broker's broker sent. */
+extern size_t fuzz_broker_connacks, fuzz_broker_publishes;
+int fuzz_client(const uint8_t *data, size_t size);
+/* CONNACKs fuzz_client's client accepted, and messages it handed over. */
+extern size_t fuzz_client_connects, fuzz_client_deliveries;
 /* Inputs fuzz_config and fuzz_configrun made into configs the loader
  * accepted, and fuzz_configrun's runs of them that succeeded. */
 extern size_t fuzz_config_accepted, fuzz_config_ran;
