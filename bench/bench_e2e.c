@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench/child.h"
+#include "bench/bench.h"
 #include "models/metrics.h"
 #include "models/net.h"
 
@@ -40,38 +40,14 @@ typedef struct {
     double loss;
 } scenario;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static sim_link_params lossy_link(double p)
-{
-    sim_link_params l = {0};
-    l.loss.kind = SIM_LOSS_BERNOULLI;
-    l.loss.p = p;
-    l.delay.kind = SIM_DIST_CONSTANT;
-    l.delay.a = 10;
-    return l;
-}
-
 static int run(const scenario *sc, uint64_t messages, result *r)
 {
     mq_sub sub = {.filter = "bench/#", .len = 7, .qos = sc->qos};
     mq_net_client c[2] = {
-        {.name = "pub", .publisher = true, .up = lossy_link(sc->loss), .down = lossy_link(sc->loss),
+        {.name = "pub", .publisher = true, .up = bench_lossy_link(sc->loss), .down = bench_lossy_link(sc->loss),
          .retry_interval = SIM_MS(200), .max_retries = -1, .topic = "bench/1", .qos = sc->qos,
          .rate_hz = 10000, .payload_bytes = 32},
-        {.name = "sub", .up = lossy_link(sc->loss), .down = lossy_link(sc->loss),
+        {.name = "sub", .up = bench_lossy_link(sc->loss), .down = bench_lossy_link(sc->loss),
          .retry_interval = SIM_MS(200), .max_retries = -1, .subs = &sub, .n_subs = 1,
          .qos2_method = MQ_QOS2_A},
     };
@@ -94,13 +70,13 @@ static int run(const scenario *sc, uint64_t messages, result *r)
         return 1;
     }
     mq_net_stats st;
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = bench_wall_s(), c0 = bench_cpu_s();
     if (mq_net_run(net, &st, err, sizeof err) != 0) {
         fprintf(stderr, "bench: %s\n", err);
         return 1;
     }
-    r->wall_s = now_s() - t0;
-    r->cpu_s = cpu_s() - c0;
+    r->wall_s = bench_wall_s() - t0;
+    r->cpu_s = bench_cpu_s() - c0;
     mq_group_result g;
     mq_metrics_group(m, sc->qos, sc->qos, &g);
     r->messages = st.messages;

@@ -11,7 +11,7 @@
 
 #include <gsl/gsl_randist.h>
 
-#include "bench/child.h"
+#include "bench/bench.h"
 #include "models/metrics.h"
 #include "models/net.h"
 #include "sim/rng.h"
@@ -59,23 +59,6 @@ typedef struct {
     long rss_kib;
 } result;
 
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static sim_link_params lossy(double p)
-{
-    sim_link_params l = {0};
-    l.loss.kind = SIM_LOSS_BERNOULLI;
-    l.loss.p = p;
-    l.delay.kind = SIM_DIST_CONSTANT;
-    l.delay.a = 10;
-    return l;
-}
-
 /* A case: n_pubs publishers and n_subs subscribers. Publisher i publishes on
  * topic(i); subscriber j subscribes to filter(j). */
 typedef struct {
@@ -98,12 +81,12 @@ static void on_publish(void *ctx, int64_t t, int client, uint64_t msg_id, uint8_
     (void)t, (void)client, (void)msg_id, (void)qos;
     first_pub *fp = ctx;
     if (fp->at < 0)
-        fp->at = cpu_now() - fp->t0;
+        fp->at = bench_cpu_s() - fp->t0;
 }
 
 static int run(const fcase *fc, result *r)
 {
-    double t0 = cpu_now();
+    double t0 = bench_cpu_s();
     first_pub fp = {t0, -1};
     mq_net_hooks hooks = {.ctx = &fp, .publish = on_publish};
     /* Two entries: the publishers as one group ("p{i}" on topic i), the
@@ -117,8 +100,8 @@ static int run(const fcase *fc, result *r)
         bool pub = i == 0;
         c[i] = (mq_net_client){.name = pub ? "p{i}" : "s{i}",
                                .count = (uint32_t)(pub ? fc->n_pubs : fc->n_subs),
-                               .publisher = pub, .up = lossy(fc->loss),
-                               .down = lossy(fc->loss), .retry_interval = SIM_MS(200),
+                               .publisher = pub, .up = bench_lossy_link(fc->loss),
+                               .down = bench_lossy_link(fc->loss), .retry_interval = SIM_MS(200),
                                .max_retries = -1, .keepalive_s = 60,
                                .transport = fc->transport};
         uint8_t qos = fc->shape == 2 ? fc->qos : 1;
@@ -147,13 +130,13 @@ static int run(const fcase *fc, result *r)
         fprintf(stderr, "bench_fleet: %s\n", m ? err : "out of memory");
         return 1;
     }
-    r->setup_s = cpu_now() - t0;
+    r->setup_s = bench_cpu_s() - t0;
     mq_net_stats st;
     if (mq_net_run(net, &st, err, sizeof err) != 0) {
         fprintf(stderr, "bench_fleet: %s\n", err);
         return 1;
     }
-    r->cpu_s = cpu_now() - t0;
+    r->cpu_s = bench_cpu_s() - t0;
     r->ready_s = fp.at;
     r->events_ready = st.events_ready;
     mq_group_result g;
@@ -223,9 +206,9 @@ static double hold_rate(size_t n, uint64_t ops)
         fprintf(stderr, "bench_fleet: out of memory\n");
         exit(1);
     }
-    double t0 = cpu_now();
+    double t0 = bench_cpu_s();
     sim_sched_run(s);
-    double dt = cpu_now() - t0;
+    double dt = bench_cpu_s() - t0;
     sim_sched_free(s);
     return (double)ops / dt;
 }

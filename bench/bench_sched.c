@@ -1,4 +1,5 @@
 /* Hold-model benchmark: the scheduler through its public API against a bare binary heap of (time, seq) pairs. */
+#define _DEFAULT_SOURCE /* wait4, for bench/bench.h */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <time.h>
 #include <gsl/gsl_randist.h>
 
+#include "bench/bench.h"
 #include "sim/rng.h"
 #include "sim/sched.h"
 
@@ -28,13 +30,6 @@
 #define REPS      5
 
 static sim_time incr[INCR_N];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- the kernel ---- */
 
@@ -67,9 +62,9 @@ static double run_kernel(size_t n, uint64_t ops, uint64_t *sum, double *bytes_pe
             exit(1);
         }
     *bytes_per = (double)sim_sched_bytes(s) / (double)sim_sched_pending(s);
-    double t0 = now_s();
+    double t0 = bench_wall_s();
     sim_sched_run(s);
-    double dt = now_s() - t0;
+    double dt = bench_wall_s() - t0;
     *sum = h.sum;
     sim_sched_free(s);
     return dt;
@@ -133,13 +128,13 @@ static double run_bare(size_t n, uint64_t ops, uint64_t *sum)
     for (size_t i = 0; i < n; i++)
         bare_push(h, &len, (pair){incr[idx++ & (INCR_N - 1)], seq++});
     uint64_t acc = 0;
-    double t0 = now_s();
+    double t0 = bench_wall_s();
     for (uint64_t k = 0; k < ops; k++) {
         pair e = bare_pop(h, &len);
         acc += (uint64_t)e.t;
         bare_push(h, &len, (pair){e.t + incr[idx++ & (INCR_N - 1)], seq++});
     }
-    double dt = now_s() - t0;
+    double dt = bench_wall_s() - t0;
     *sum = acc;
     free(h);
     return dt;

@@ -11,6 +11,7 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "bench/bench.h"
 #include "models/broker.h"
 #include "models/codec.h"
 #include "models/subs.h"
@@ -51,13 +52,6 @@
  */
 
 #define REPS 5
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Current resident set, KiB. */
 static long rss_kib(void)
@@ -212,7 +206,7 @@ static void world_subscribe(world *w, size_t filters_each, gen_fn gen)
     }
     gsl_rng_free(r);
     long rss0 = rss_kib();
-    double t0 = cpu_s();
+    double t0 = bench_cpu_s();
     for (size_t i = 0; i < w->n_subscribers; i++) {
         const ref_client *c = &w->ref[i];
         for (size_t j = 0; j < c->n; j++)
@@ -221,7 +215,7 @@ static void world_subscribe(world *w, size_t filters_each, gen_fn gen)
                 exit(1);
             }
     }
-    w->subscribe_s = cpu_s() - t0;
+    w->subscribe_s = bench_cpu_s() - t0;
     w->rss_sub_kib = rss_kib() - rss0;
     for (size_t i = 0; i < w->n_subscribers; i++) {
         const ref_client *c = &w->ref[i];
@@ -276,13 +270,13 @@ static double time_route(const world *w, bool brute, char **topics, size_t n_top
                          mq_route *out, size_t cap, uint64_t *routes)
 {
     uint64_t sum = 0;
-    double t0 = cpu_s();
+    double t0 = bench_cpu_s();
     for (size_t i = 0; i < n; i++) {
         const char *t = topics[i % n_topics];
         size_t tl = strlen(t);
         sum += brute ? brute_route(w, t, tl, 1, out, cap) : mq_broker_route(w->b, t, tl, 1, out, cap);
     }
-    double dt = cpu_s() - t0;
+    double dt = bench_cpu_s() - t0;
     *routes = sum;
     return dt / (double)n;
 }
@@ -314,13 +308,13 @@ static double time_forward(world *w, wire_msg *msgs, size_t n_topics, size_t n,
                            uint64_t expect_routes_per_cycle, uint64_t *forwarded)
 {
     uint64_t f0 = mq_broker_forwarded(w->b), p0 = w->k.packets;
-    double t0 = cpu_s();
+    double t0 = bench_cpu_s();
     for (size_t i = 0; i < n; i++) {
         wire_msg *x = &msgs[i % n_topics];
         int pub = w->first_pub + (int)(i % w->n_pubs);
         mq_broker_conn_frame(w->b, w->ctx[pub], (int64_t)i, x->buf, x->len, 0);
     }
-    double dt = cpu_s() - t0;
+    double dt = bench_cpu_s() - t0;
     *forwarded = mq_broker_forwarded(w->b) - f0;
     if (*forwarded != w->k.packets - p0 ||
         (n % n_topics == 0 && *forwarded != expect_routes_per_cycle * (n / n_topics))) {

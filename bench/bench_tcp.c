@@ -1,9 +1,11 @@
 /* TCP model benchmark: bulk throughput under Bernoulli loss against the Mathis formula, and segments per wall second. */
+#define _DEFAULT_SOURCE /* wait4, for bench/bench.h */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "sim/rng.h"
 #include "sim/tcp.h"
 
@@ -60,13 +62,6 @@ static void on_accept(void *ctx, sim_tcp_end *e)
     sim_tcp_set_app(e, &app, &server_sink);
 }
 
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 typedef struct {
     double sim_bps, mathis_bps, seg_per_wall_s, wall;
     uint64_t fast_rtx, rto, lost;
@@ -110,7 +105,7 @@ static int run(double p, double rtt_ms, result *r)
     const uint64_t warm = target / 20;
     sim_time t = t0, t_warm = 0;
     uint64_t b_warm = 0;
-    double w0 = wall_s();
+    double w0 = bench_wall_s();
     while (server_sink.delivered < target) {
         t += SIM_MS(100);
         sim_sched_run_until(s, t);
@@ -119,7 +114,7 @@ static int run(double p, double rtt_ms, result *r)
             b_warm = server_sink.delivered;
         }
     }
-    r->wall = wall_s() - w0;
+    r->wall = bench_wall_s() - w0;
     if (sim_tcp_path_failed(path)) {
         fprintf(stderr, "bench_tcp: the model ran out of memory\n");
         return -1;
