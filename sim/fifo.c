@@ -110,17 +110,10 @@ static void drop_first(sim_fifo *f)
     f->head = 0;
 }
 
-void sim_fifo_pop(sim_fifo *f)
+/* After elements were dropped from the front: a single block shrinks, and
+ * the map with the blocks. */
+static void shrink(sim_fifo *f)
 {
-    assert(f->n > 0);
-    f->head++;
-    f->n--;
-    if (f->head == (size_t)1 << f->shift) {
-        if (f->nb > 1)
-            drop_first(f);
-        else
-            f->head = 0; /* it was the last element */
-    }
     if (f->n == 0)
         f->head = 0;
     if (f->nb == 1) {
@@ -135,8 +128,112 @@ void sim_fifo_pop(sim_fifo *f)
             (void)rebuild_single(f, s); /* out of memory: keep the bigger one */
         }
     }
-    if (f->mcap > MAP_MIN && f->nb <= f->mcap / 4)
-        (void)map_resize(f, f->mcap / 2); /* out of memory: keep the bigger one */
+    size_t m = f->mcap;
+    while (m > MAP_MIN && f->nb <= m / 4)
+        m /= 2;
+    if (m < f->mcap)
+        (void)map_resize(f, m); /* out of memory: keep the bigger one */
+}
+
+void sim_fifo_pop(sim_fifo *f)
+{
+    assert(f->n > 0);
+    f->head++;
+    f->n--;
+    if (f->head == (size_t)1 << f->shift) {
+        if (f->nb > 1)
+            drop_first(f);
+        else
+            f->head = 0; /* it was the last element */
+    }
+    shrink(f);
+}
+
+int sim_fifo_reserve(sim_fifo *f, size_t k)
+{
+    if (k == 0)
+        return 0;
+    if (f->nb == 0) {
+        if (!f->map && map_resize(f, MAP_MIN))
+            return -1;
+        unsigned s = f->min_shift;
+        while (s < f->max_shift && ((size_t)1 << s) < k)
+            s++;
+        uint8_t *b = malloc(block_bytes(f, s));
+        if (!b)
+            return -1;
+        f->shift = (uint8_t)s;
+        f->map[f->mhead] = b;
+        f->nb = 1;
+        f->head = 0;
+    }
+    size_t per = (size_t)1 << f->shift;
+    if (f->nb == 1 && f->shift < f->max_shift && f->head + f->n + k > per) {
+        if (f->n + k <= per && f->head >= per / 2) { /* at most half of it is used: compact */
+            uint8_t *b = f->map[f->mhead];
+            memmove(b, b + f->head * f->size, f->n * f->size);
+            f->head = 0;
+        } else { /* grow it (moving what it holds to its start) to fit, up to the largest */
+            unsigned s = f->shift + 1u;
+            while (s < f->max_shift && ((size_t)1 << s) < f->n + k)
+                s++;
+            if (rebuild_single(f, s))
+                return -1;
+            per = (size_t)1 << f->shift;
+        }
+    }
+    /* Several blocks (of the largest size): add blocks at the back. */
+    while (f->head + f->n + k > f->nb * per) {
+        if (f->nb == f->mcap && map_resize(f, 2 * f->mcap))
+            return -1;
+        uint8_t *b = f->spare ? f->spare : malloc(block_bytes(f, f->shift));
+        if (!b)
+            return -1;
+        f->spare = NULL;
+        f->map[(f->mhead + f->nb) & (f->mcap - 1)] = b;
+        f->nb++;
+    }
+    return 0;
+}
+
+int sim_fifo_push_n(sim_fifo *f, const void *src, size_t k)
+{
+    if (sim_fifo_reserve(f, k))
+        return -1;
+    const uint8_t *from = src;
+    size_t per = (size_t)1 << f->shift;
+    while (k) {
+        size_t j = f->head + f->n, off = j & (per - 1);
+        size_t take = per - off < k ? per - off : k;
+        uint8_t *b = f->map[(f->mhead + (j >> f->shift)) & (f->mcap - 1)];
+        memcpy(b + off * f->size, from, take * f->size);
+        from += take * f->size;
+        f->n += take;
+        k -= take;
+    }
+    return 0;
+}
+
+void sim_fifo_pop_n(sim_fifo *f, size_t k)
+{
+    assert(k <= f->n);
+    if (k == 0)
+        return;
+    while (k) {
+        size_t per = (size_t)1 << f->shift;
+        size_t first = f->nb > 1 ? per - f->head : f->n; /* elements in the first block */
+        size_t take = first < k ? first : k;
+        f->head += take;
+        f->n -= take;
+        k -= take;
+        if (f->head == per) {
+            if (f->nb > 1)
+                drop_first(f);
+            else
+                f->head = 0;
+        }
+    }
+    shrink(f);
 }
 
 size_t sim_fifo_bytes(const sim_fifo *f)

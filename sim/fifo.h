@@ -61,6 +61,31 @@ void *sim_fifo_push(sim_fifo *f);
 /* Drops the first element (asserts one). Amortised O(1). */
 void sim_fifo_pop(sim_fifo *f);
 
+/* Makes room for k more elements at the back without adding them, so that
+ * pushing them cannot fail. 0, or -1 when out of memory (the elements are
+ * unchanged; the room made so far is kept). O(k / block + length of a
+ * single block that moves). */
+int sim_fifo_reserve(sim_fifo *f, size_t k);
+
+/* Appends the k elements at src (copied), or nothing: 0, or -1 when out of
+ * memory (as sim_fifo_reserve). O(k) plus the reserve. */
+int sim_fifo_push_n(sim_fifo *f, const void *src, size_t k);
+
+/* Drops the first k elements (asserts k <= length). O(k / block) plus a
+ * single block's shrinking. */
+void sim_fifo_pop_n(sim_fifo *f, size_t k);
+
+/* Element i (i < length, unchecked) and, in *run, how many elements from it
+ * on are contiguous in memory (at least 1: up to its block's end or the
+ * FIFO's). O(1). */
+static inline void *sim_fifo_run(const sim_fifo *f, size_t i, size_t *run)
+{
+    size_t per = (size_t)1 << f->shift, off = (f->head + i) & (per - 1);
+    size_t in_block = per - off, left = f->n - i;
+    *run = in_block < left ? in_block : left;
+    return sim_fifo_at(f, i);
+}
+
 /* Bytes of memory the FIFO holds: its blocks, the spare and the map. */
 size_t sim_fifo_bytes(const sim_fifo *f);
 

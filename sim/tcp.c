@@ -131,6 +131,8 @@
 #define NO_EVENT          (-1)
 #define PIECES_MIN_SHIFT  2               /* send-buffer pieces per block: 4 ... */
 #define PIECES_MAX_SHIFT  7               /* ... up to 128 (2 KiB) */
+#define BYTES_MIN_SHIFT   8               /* send-buffer stored bytes per block: 256 ... */
+#define BYTES_MAX_SHIFT   11              /* ... up to 2 KiB */
 
 enum {
     ST_NONE, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_CLOSE_WAIT, ST_FIN_WAIT1,
@@ -159,11 +161,12 @@ typedef struct {
 } piece;
 
 /* The send buffer: stream [base, end), pieces in a block FIFO, stored bytes in
- * b[bhead, btail) whose first byte has stored-stream offset boff. */
+ * another (so that what holds them follows what is buffered, block by block,
+ * and never moves as a whole), whose first byte has stored-stream offset
+ * boff. */
 typedef struct {
     sim_fifo pc;            /* piece */
-    uint8_t *b;
-    size_t bcap, bhead, btail;
+    sim_fifo by;            /* stored bytes */
     uint64_t boff, bwritten;
     uint64_t base, end;
 } sendbuf;
@@ -346,45 +349,18 @@ static int sb_push_piece(sendbuf *b, piece p)
 }
 
 /* Appends len bytes (copied). 0, or -1 when out of memory (nothing changed).
- * Amortised O(len): when the storage's end is reached, it is compacted when
- * at most three quarters of it would be live (so at least a quarter is
- * appended between two compactions: at most three copies per byte), else it
- * is moved into storage of 1.5 times the live bytes; and likewise when at
- * most a sixth would be live. So the storage is at most 1.5 times what was
- * live when it last moved (doubling made it twice). */
+ * O(len). */
 static int sb_append(sendbuf *b, const uint8_t *data, size_t len)
 {
-    if (b->btail + len > b->bcap) {
-        size_t live = b->btail - b->bhead;
-        size_t want = live + len + (live + len) / 2;
-        size_t ncap = want > 256 ? want : 256;
-        /* It grows when over three quarters would be live, and shrinks when
-         * at most a sixth would, so that what it holds follows what is
-         * buffered (a burst's storage is given back once the burst is
-         * acknowledged). */
-        if (live + len > b->bcap - b->bcap / 4 || ncap <= b->bcap / 4) {
-            uint8_t *n = malloc(ncap);
-            if (!n)
-                return -1;
-            if (live)
-                memcpy(n, b->b + b->bhead, live);
-            free(b->b);
-            b->b = n;
-            b->bcap = ncap;
-        } else {
-            memmove(b->b, b->b + b->bhead, live);
-        }
-        b->bhead = 0;
-        b->btail = live;
-    }
+    if (sim_fifo_reserve(&b->by, len))
+        return -1;
     /* A new piece when the last one ends in zeros (or there is none). */
     size_t pn = sim_fifo_len(&b->pc);
     if (!pn || sb_piece_data_end(b, pn - 1) < b->end) {
         if (sb_push_piece(b, (piece){b->end, b->bwritten}))
             return -1;
     }
-    memcpy(b->b + b->btail, data, len);
-    b->btail += len;
+    (void)sim_fifo_push_n(&b->by, data, len); /* reserved: cannot fail */
     b->bwritten += len;
     b->end += len;
     return 0;
@@ -422,10 +398,8 @@ static void sb_trim(sendbuf *b, uint64_t to)
         need = q->off;
     }
     b->base = to;
-    b->bhead += need - b->boff;
+    sim_fifo_pop_n(&b->by, (size_t)(need - b->boff));
     b->boff = need;
-    if (b->bhead == b->btail)
-        b->bhead = b->btail = 0;
 }
 
 /* Reads the stream [pos, to) in chunks. */
@@ -463,8 +437,11 @@ static bool sb_next(sb_iter *it, const uint8_t **ptr, size_t *len)
     uint64_t dend = sb_piece_data_end(b, it->i);
     uint64_t n;
     if (it->pos < dend) {
+        size_t run;
+        *ptr = sim_fifo_run(&b->by, (size_t)(q->off + (it->pos - q->seq) - b->boff), &run);
         n = dend - it->pos;
-        *ptr = b->b + b->bhead + (q->off + (it->pos - q->seq) - b->boff);
+        if (n > run)
+            n = run; /* up to the end of its block */
     } else {
         n = qend - it->pos;
         if (n > sizeof zeros)
@@ -581,6 +558,7 @@ static void end_init(sim_tcp_end *e, conn *c, int side)
     e->state = ST_NONE;
     e->sb.base = e->sb.end = 1;
     sim_fifo_init(&e->sb.pc, sizeof(piece), PIECES_MIN_SHIFT, PIECES_MAX_SHIFT);
+    sim_fifo_init(&e->sb.by, 1, BYTES_MIN_SHIFT, BYTES_MAX_SHIFT);
     e->cwnd = c->p->tp.init_cwnd;
     e->ssthresh = INF_SSTHRESH;
     e->rto = c->p->tp.rto_initial;
@@ -593,7 +571,7 @@ static void end_release(sim_tcp_end *e)
         sim_sched_cancel(e->c->p->s, e->timer_id);
     e->timer_id = 0;
     sim_fifo_free(&e->sb.pc);
-    free(e->sb.b);
+    sim_fifo_free(&e->sb.by);
     free(e->tx);
     free(e->ooo);
 }
@@ -1655,7 +1633,7 @@ size_t sim_tcp_path_bytes(const sim_tcp_path *p)
         n += sizeof *c;
         for (int i = 0; i < 2; i++) {
             const sim_tcp_end *e = &c->e[i];
-            n += sim_fifo_bytes(&e->sb.pc) + e->sb.bcap + e->txcap * sizeof(txrec) +
+            n += sim_fifo_bytes(&e->sb.pc) + sim_fifo_bytes(&e->sb.by) + e->txcap * sizeof(txrec) +
                  e->oocap * sizeof(range);
         }
     }
@@ -1828,7 +1806,7 @@ uint64_t sim_tcp_unsent(const sim_tcp_end *e)
     return e->sb.end > sent ? e->sb.end - sent : 0;
 }
 
-size_t sim_tcp_stored(const sim_tcp_end *e) { return e->sb.btail - e->sb.bhead; }
+size_t sim_tcp_stored(const sim_tcp_end *e) { return sim_fifo_len(&e->sb.by); }
 
 void sim_tcp_get_info(const sim_tcp_end *e, sim_tcp_info *out)
 {

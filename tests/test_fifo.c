@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim/fifo.h"
@@ -142,6 +143,80 @@ static void odd_element_size(void **state)
     sim_fifo_free(&f);
 }
 
+/* Bulk pushes and pops of bytes (as the send buffer's stored bytes) against
+ * a plain array: the same bytes in the same order, read back in contiguous
+ * runs; single pushes and pops mixed in; memory at most the bytes held
+ * plus three blocks and the map, and back to one small block when empty. */
+static void bulk_bytes_against_an_array(void **state)
+{
+    (void)state;
+    enum { CAP = 1 << 20 };
+    uint8_t *ref = malloc(CAP), *chunk = malloc(70000);
+    assert_true(ref && chunk);
+    size_t lo = 0, hi = 0; /* ref[lo, hi) is what the FIFO holds */
+    sim_fifo f;
+    sim_fifo_init(&f, 1, 4, 11); /* blocks of 16 bytes up to 2 KiB */
+    uint64_t x = 88172645463325252ULL;
+    size_t max_len = 0, reads = 0;
+    for (int step = 0; step < 20000; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t k = (size_t)(x >> 40) % ((x & 1) ? 40 : 6000);
+        if (((x >> 8) & 3) != 0 && hi + k < CAP) { /* push k (one at a time now and then) */
+            for (size_t i = 0; i < k; i++)
+                chunk[i] = (uint8_t)(hi + i) ^ (uint8_t)(x >> 16);
+            if ((x >> 12) % 5 == 0) {
+                for (size_t i = 0; i < k; i++) {
+                    uint8_t *slot = sim_fifo_push(&f);
+                    assert_non_null(slot);
+                    *slot = chunk[i];
+                }
+            } else {
+                if ((x >> 14) & 1)
+                    assert_int_equal(sim_fifo_reserve(&f, k), 0);
+                assert_int_equal(sim_fifo_push_n(&f, chunk, k), 0);
+            }
+            memcpy(ref + hi, chunk, k);
+            hi += k;
+        } else { /* pop up to k */
+            size_t n = k < hi - lo ? k : hi - lo;
+            if (n == 1 && ((x >> 20) & 1))
+                sim_fifo_pop(&f);
+            else
+                sim_fifo_pop_n(&f, n);
+            lo += n;
+        }
+        if (hi - lo > max_len)
+            max_len = hi - lo;
+        assert_int_equal(sim_fifo_len(&f), hi - lo);
+        /* Read it all back in runs. */
+        for (size_t i = 0; i < hi - lo;) {
+            size_t run;
+            const uint8_t *p = sim_fifo_run(&f, i, &run);
+            assert_true(run >= 1 && run <= hi - lo - i && run <= 2048);
+            assert_memory_equal(p, ref + lo + i, run);
+            i += run;
+            reads++;
+        }
+        /* the map: at most 4 pointers a block in use (it halves at a quarter) */
+        size_t bound = (hi - lo) + 3 * 2048 + 4 * ((hi - lo) / 2048 + 3) * sizeof(void *);
+        if (sim_fifo_bytes(&f) > bound)
+            fail_msg("%zu bytes held for %zu elements (bound %zu)", sim_fifo_bytes(&f), hi - lo,
+                     bound);
+        if (hi == CAP - 1 || hi + 6000 >= CAP) { /* start over at the front of ref */
+            sim_fifo_pop_n(&f, hi - lo);
+            lo = hi = 0;
+        }
+    }
+    sim_fifo_pop_n(&f, hi - lo);
+    assert_int_equal(sim_fifo_len(&f), 0);
+    assert_true(sim_fifo_bytes(&f) <= 16 + 2 * sizeof(void *)); /* one smallest block */
+    assert_true(max_len > 20000 && reads > 100000); /* several blocks were exercised */
+    sim_fifo_free(&f);
+    assert_int_equal(sim_fifo_bytes(&f), 0);
+    free(ref);
+    free(chunk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +224,7 @@ int main(void)
         cmocka_unit_test(memory_follows_length),
         cmocka_unit_test(no_thrash_at_boundaries),
         cmocka_unit_test(odd_element_size),
+        cmocka_unit_test(bulk_bytes_against_an_array),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
