@@ -22,7 +22,7 @@
  *
  * The struct is the caller's (embed it); a zeroed struct is not valid:
  * initialise it with sim_fifo_init. Pointers to elements stay valid until
- * the next push or pop.
+ * the next push, reserve or pop.
  */
 typedef struct {
     uint8_t **map;        /* ring of block pointers, capacity a power of two */
