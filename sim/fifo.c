@@ -149,7 +149,7 @@ void sim_fifo_pop(sim_fifo *f)
     shrink(f);
 }
 
-int sim_fifo_reserve(sim_fifo *f, size_t k)
+int sim_fifo_reserve_slow(sim_fifo *f, size_t k)
 {
     if (k == 0)
         return 0;
@@ -196,7 +196,7 @@ int sim_fifo_reserve(sim_fifo *f, size_t k)
     return 0;
 }
 
-int sim_fifo_push_n(sim_fifo *f, const void *src, size_t k)
+int sim_fifo_push_n_slow(sim_fifo *f, const void *src, size_t k)
 {
     if (sim_fifo_reserve(f, k))
         return -1;

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * Elements are appended at the back, dropped at the front and read by index
@@ -65,11 +66,34 @@ void sim_fifo_pop(sim_fifo *f);
  * pushing them cannot fail. 0, or -1 when out of memory (the elements are
  * unchanged; the room made so far is kept). O(k / block + length of a
  * single block that moves). */
-int sim_fifo_reserve(sim_fifo *f, size_t k);
+int sim_fifo_reserve_slow(sim_fifo *f, size_t k);
+
+/* Room for elements at the back that the blocks held now have. */
+static inline size_t sim_fifo_room(const sim_fifo *f)
+{
+    return f->nb ? (f->nb << f->shift) - f->head - f->n : 0;
+}
+
+static inline int sim_fifo_reserve(sim_fifo *f, size_t k)
+{
+    return sim_fifo_room(f) >= k ? 0 : sim_fifo_reserve_slow(f, k);
+}
 
 /* Appends the k elements at src (copied), or nothing: 0, or -1 when out of
  * memory (as sim_fifo_reserve). O(k) plus the reserve. */
-int sim_fifo_push_n(sim_fifo *f, const void *src, size_t k);
+int sim_fifo_push_n_slow(sim_fifo *f, const void *src, size_t k);
+
+static inline int sim_fifo_push_n(sim_fifo *f, const void *src, size_t k)
+{
+    size_t per = (size_t)1 << f->shift, j = f->head + f->n, off = j & (per - 1);
+    if (j < f->nb * per && j + k <= f->nb * per && off + k <= per) { /* in the tail block */
+        uint8_t *b = f->map[(f->mhead + (j >> f->shift)) & (f->mcap - 1)];
+        memcpy(b + off * f->size, src, k * f->size);
+        f->n += k;
+        return 0;
+    }
+    return sim_fifo_push_n_slow(f, src, k);
+}
 
 /* Drops the first k elements (asserts k <= length). O(k / block) plus a
  * single block's shrinking. */
