@@ -62,37 +62,8 @@ static int rebuild_single(sim_fifo *f, unsigned shift)
 
 void *sim_fifo_push(sim_fifo *f)
 {
-    size_t per = (size_t)1 << f->shift;
-    if (f->nb == 0) {
-        if (!f->map && map_resize(f, MAP_MIN))
-            return NULL;
-        uint8_t *b = malloc(block_bytes(f, f->min_shift));
-        if (!b)
-            return NULL;
-        f->shift = f->min_shift;
-        f->map[f->mhead] = b;
-        f->nb = 1;
-        f->head = 0;
-    } else if (f->head + f->n == f->nb * per) {
-        if (f->nb == 1 && f->shift < f->max_shift) {
-            if (f->head && f->head >= per / 2) { /* at most half of it is used: compact */
-                uint8_t *b = f->map[f->mhead];
-                memmove(b, b + f->head * f->size, f->n * f->size);
-                f->head = 0;
-            } else if (rebuild_single(f, f->shift + 1u)) {
-                return NULL;
-            }
-        } else {
-            if (f->nb == f->mcap && map_resize(f, 2 * f->mcap))
-                return NULL;
-            uint8_t *b = f->spare ? f->spare : malloc(block_bytes(f, f->shift));
-            if (!b)
-                return NULL;
-            f->spare = NULL;
-            f->map[(f->mhead + f->nb) & (f->mcap - 1)] = b;
-            f->nb++;
-        }
-    }
+    if (sim_fifo_reserve(f, 1))
+        return NULL;
     f->n++;
     return sim_fifo_at(f, f->n - 1);
 }
@@ -138,15 +109,7 @@ static void shrink(sim_fifo *f)
 void sim_fifo_pop(sim_fifo *f)
 {
     assert(f->n > 0);
-    f->head++;
-    f->n--;
-    if (f->head == (size_t)1 << f->shift) {
-        if (f->nb > 1)
-            drop_first(f);
-        else
-            f->head = 0; /* it was the last element */
-    }
-    shrink(f);
+    sim_fifo_pop_n(f, 1);
 }
 
 int sim_fifo_reserve_slow(sim_fifo *f, size_t k)
